@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (llama.cpp libraries, models), builds, tests, and prints
+# "N passed, N failed". Safe to run again. Extra arguments go to `dotnet test` (e.g. --filter Name~Gguf).
+source "$(dirname "$0")/lib/common.sh"
+ensure_dotnet
+PLATFORM="$(host_platform)"
+
+"$ROOT/scripts/fetch-llama.sh" "$PLATFORM"
+log "building the solution"
+dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
+"$ROOT/scripts/fetch-models.sh"
+
+export CONFIGSPEC_LLAMA_DIR="$ROOT/lib/llama/$PLATFORM"
+export CONFIGSPEC_MODELS="$ROOT/models"
+RESULTS="$ROOT/out/test-results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+log "running tests"
+status=0
+dotnet test "$ROOT/ConfigSpec.sln" -c Release --no-build -nologo \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  --results-directory "$RESULTS" "$@" || status=$?
+
+# One closing line for CI, summed over every test project's TRX counters.
+python_free_sum() {
+  local passed=0 failed=0 skipped=0 f line
+  for f in "$RESULTS"/*.trx "$RESULTS"/*/*.trx; do
+    [ -f "$f" ] || continue
+    line="$(grep -o '<Counters [^>]*>' "$f" | head -1)"
+    p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$line"); passed=$((passed + ${p:-0}))
+    x=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$line"); failed=$((failed + ${x:-0}))
+    s=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$line"); skipped=$((skipped + ${s:-0}))
+  done
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+python_free_sum
+exit $status

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary>The configspec-edge command line: commands, shared options, and error reporting.</summary>
+public static class EdgeCli
+{
+    public const int ExitOk = 0;
+    public const int ExitUnexpected = 1;
+    public const int ExitBadInput = 2;
+
+    /// <summary>Folder of the llama.cpp libraries (applies to every command).</summary>
+    internal static readonly Option<string?> LlamaDir = new("--llama-dir")
+    {
+        Description = $"folder holding libllama/libggml and the ggml backends (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)",
+        Recursive = true,
+    };
+
+    internal static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "echo llama.cpp's own log messages",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var root = new RootCommand("ConfigSpec edge: drafting, profiling and serving for speculative decoding on edge boards");
+        root.Options.Add(LlamaDir);
+        root.Options.Add(Verbose);
+        root.Subcommands.Add(GenerateCommand.Create(output));
+        root.Subcommands.Add(ModelCommands.Create(output));
+        root.Subcommands.Add(BenchCommands.Create(output));
+
+        var parse = root.Parse(args);
+        try
+        {
+            return await parse.InvokeAsync(
+                new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConfigSpecException ex)
+        {
+            await error.WriteLineAsync($"configspec-edge: error: {OneLine(ex.Message)}").ConfigureAwait(false);
+            return ExitBadInput;
+        }
+        catch (OperationCanceledException)
+        {
+            await error.WriteLineAsync("configspec-edge: cancelled").ConfigureAwait(false);
+            return ExitUnexpected;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            await error.WriteLineAsync($"configspec-edge: unexpected error: {ex.GetType().Name}: {OneLine(ex.Message)}").ConfigureAwait(false);
+            if (parse.GetValue(Verbose))
+            {
+                await error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
+            }
+
+            return ExitUnexpected;
+        }
+    }
+
+    internal static LlamaRuntimeOptions Runtime(ParseResult parse) => new()
+    {
+        LibraryDirectory = parse.GetValue(LlamaDir),
+        EchoLevel = parse.GetValue(Verbose) ? LlamaLogLevel.Info : LlamaLogLevel.None,
+    };
+
+    internal static LlamaModel LoadModel(ParseResult parse, string path, string setting)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new ConfigSpecException($"{setting} needs a model file path");
+        }
+
+        return LlamaModel.Load(path, runtime: Runtime(parse));
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}

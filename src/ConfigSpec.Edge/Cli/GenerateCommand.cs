@@ -1,0 +1,155 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary><c>generate</c>: local speculative generation with an in-process verifier.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var target = new Option<string>("--target") { Description = "target GGUF model (verifies)", Required = true };
+        var draft = new Option<string?>("--draft") { Description = "draft GGUF model (proposes); omit with --k 0" };
+        var k = new Option<int>("--k") { Description = "draft block length 1..32; 0 = target only", DefaultValueFactory = _ => 4 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
+        var prompt = new Option<string>("--prompt") { Description = "prompt text", Required = true };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy (default); > 0 samples with exact rejection sampling" };
+        var topK = new Option<int>("--top-k") { Description = "truncate sampling to the k most likely tokens (0 = off)" };
+        var seed = new Option<ulong>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
+        var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
+        var command = new Command("generate", "speculative generation with a local verifier")
+        {
+            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new GenerationOptions
+            {
+                DraftLength = parse.GetValue(k),
+                MaxTokens = parse.GetValue(maxTokens),
+                Sampling = new SamplingSettings(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(seed)),
+                ContextLength = parse.GetValue(ctx),
+                Threads = parse.GetValue(threads),
+            };
+            var draftPath = parse.GetValue(draft);
+            options.Validate(draftPath is not null);
+            using var targetModel = EdgeCli.LoadModel(parse, parse.GetValue(target)!, "--target");
+            using var draftModel = options.DraftLength > 0 ? EdgeCli.LoadModel(parse, draftPath!, "--draft") : null;
+            var promptTokens = targetModel.Tokenize(parse.GetValue(prompt)!);
+
+            var result = await LocalGeneration.RunAsync(targetModel, draftModel, promptTokens, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+            GenerationResult? reference = null;
+            if (parse.GetValue(compare) && options.DraftLength > 0)
+            {
+                reference = await LocalGeneration.RunAsync(targetModel, null, promptTokens, options with { DraftLength = 0 }, cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+            }
+
+            if (parse.GetValue(json))
+            {
+                WriteJson(output, result, reference);
+            }
+            else
+            {
+                WriteText(output, result, reference);
+            }
+
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    private static void WriteText(TextWriter output, GenerationResult result, GenerationResult? reference)
+    {
+        var c = CultureInfo.InvariantCulture;
+        output.WriteLine(result.Text);
+        output.WriteLine();
+        var acceptance = result.Acceptance;
+        output.WriteLine(string.Create(c,
+            $"K={result.DraftLength}: {result.Tokens.Count} tokens in {result.Rounds.Count} rounds, stop: {Snake(result.StopReason)}"));
+        if (result.DraftLength > 0)
+        {
+            output.WriteLine("acceptance by position: " + string.Join(" ", acceptance.ByPosition.Select(a => a.ToString("0.00", c))));
+            output.WriteLine(string.Create(c, $"mean accepted per block: {acceptance.MeanAccepted:0.00}; drafting {result.DraftTokensPerSecond:0} tokens/s"));
+        }
+
+        output.WriteLine(string.Create(c, $"wall {result.WallSeconds:0.000} s, {result.TokensPerSecond:0} tokens/s (draft {result.DraftSeconds:0.000} s, verify {result.VerifySeconds:0.000} s)"));
+        if (reference is not null)
+        {
+            output.WriteLine(string.Create(c,
+                $"target only: wall {reference.WallSeconds:0.000} s, {reference.TokensPerSecond:0} tokens/s; speed-up {reference.WallSeconds / result.WallSeconds:0.00}x; identical output: {(reference.Tokens.SequenceEqual(result.Tokens) ? "yes" : "no")}"));
+        }
+    }
+
+    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("text", result.Text);
+            writer.WriteStartArray("tokens");
+            foreach (var token in result.Tokens)
+            {
+                writer.WriteNumberValue(token);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteNumber("prompt_tokens", result.PromptTokenCount);
+            writer.WriteNumber("k", result.DraftLength);
+            writer.WriteNumber("rounds", result.Rounds.Count);
+            writer.WriteString("stop_reason", Snake(result.StopReason));
+            var acceptance = result.Acceptance;
+            writer.WriteNumber("mean_accepted", acceptance.MeanAccepted);
+            writer.WriteStartArray("accepted_by_position");
+            foreach (var rate in acceptance.ByPosition)
+            {
+                writer.WriteNumberValue(rate);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteStartArray("reached_by_position");
+            foreach (var count in acceptance.Reached)
+            {
+                writer.WriteNumberValue(count);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteNumber("drafted_tokens", result.DraftedTokens);
+            writer.WriteNumber("draft_tokens_per_s", result.DraftTokensPerSecond);
+            writer.WriteNumber("draft_s", result.DraftSeconds);
+            writer.WriteNumber("verify_s", result.VerifySeconds);
+            writer.WriteNumber("wall_s", result.WallSeconds);
+            writer.WriteNumber("tokens_per_s", result.TokensPerSecond);
+            if (reference is not null)
+            {
+                writer.WriteStartObject("target_only");
+                writer.WriteNumber("wall_s", reference.WallSeconds);
+                writer.WriteNumber("tokens_per_s", reference.TokensPerSecond);
+                writer.WriteNumber("speedup", reference.WallSeconds / result.WallSeconds);
+                writer.WriteBoolean("identical", reference.Tokens.SequenceEqual(result.Tokens));
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    internal static string Snake(StopReason reason) => reason switch
+    {
+        StopReason.MaxTokens => "max_tokens",
+        StopReason.EndOfGeneration => "end_of_generation",
+        StopReason.ContextFull => "context_full",
+        _ => reason.ToString(),
+    };
+}

@@ -1,0 +1,3 @@
+using ConfigSpec.Edge.Cli;
+
+return await EdgeCli.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,110 @@
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Sampling;
+
+namespace ConfigSpec.Speculative.Engine;
+
+/// <summary>
+/// The draft side: proposes blocks of tokens with a small model and keeps its KV cache in step with the
+/// committed sequence, rolling back exactly the rejected drafts. Not thread-safe.
+/// </summary>
+public sealed class Drafter : IDisposable
+{
+    private readonly LlamaContext _context;
+    private readonly SamplingSettings _sampling;
+    private readonly Xoshiro256 _random;
+    private readonly List<int> _committed;
+    private readonly float[] _probabilities;
+    private int _kvCount;
+    private int _lastDrafted;
+
+    public Drafter(LlamaModel draft, IReadOnlyList<int> prompt, SamplingSettings sampling, int contextLength, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(draft);
+        ArgumentNullException.ThrowIfNull(prompt);
+        _sampling = sampling ?? throw new ArgumentNullException(nameof(sampling));
+        _context = draft.CreateContext(new LlamaContextOptions { ContextLength = contextLength, Threads = threads });
+        _random = Xoshiro256.ForStream(sampling.Seed, 1);
+        _committed = [.. prompt];
+        _probabilities = new float[draft.VocabularySize];
+    }
+
+    public LlamaModel Model => _context.Model;
+
+    public int ContextLength => _context.ContextLength;
+
+    /// <summary>Tokens decoded by the draft model so far (catch-up and drafting), for speed accounting.</summary>
+    public long DecodedTokens { get; private set; }
+
+    /// <summary>
+    /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>; for stochastic sampling also
+    /// their sparse draft distributions.
+    /// </summary>
+    public void Draft(int k, List<int> tokens, List<SparseDistribution>? distributions)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        tokens.Clear();
+        distributions?.Clear();
+        _lastDrafted = k;
+        if (k == 0)
+        {
+            return;
+        }
+
+        // Catch up: committed tokens not yet in the KV cache (normally just the verifier's last token).
+        var pending = _committed.Count - _kvCount;
+        var catchUp = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_committed).Slice(_kvCount, pending);
+        _context.Decode(catchUp, _kvCount);
+        DecodedTokens += pending;
+        var position = _committed.Count;
+        for (var i = 0; i < k; i++)
+        {
+            var token = Choose(distributions);
+            tokens.Add(token);
+            if (i < k - 1)
+            {
+                _context.Decode([token], position++);
+                DecodedTokens++;
+            }
+        }
+
+        _kvCount = _committed.Count;
+    }
+
+    /// <summary>Applies a verification outcome: the first <paramref name="accepted"/> drafts and the verifier's next token.</summary>
+    public void Commit(IReadOnlyList<int> drafts, int accepted, int next)
+    {
+        ArgumentNullException.ThrowIfNull(drafts);
+        var before = _committed.Count;
+        for (var i = 0; i < accepted; i++)
+        {
+            _committed.Add(drafts[i]);
+        }
+
+        _committed.Add(next);
+        if (_lastDrafted > 0)
+        {
+            // KV holds the drafts d1..d(k-1); keep the accepted ones, drop the rest.
+            var valid = before + Math.Min(accepted, _lastDrafted - 1);
+            _context.TruncateSequence(0, valid);
+            _kvCount = valid;
+        }
+
+        _lastDrafted = 0;
+    }
+
+    private int Choose(List<SparseDistribution>? distributions)
+    {
+        var logits = _context.GetLogits(-1);
+        if (_sampling.IsGreedy)
+        {
+            return TokenDistribution.ArgMax(logits);
+        }
+
+        TokenDistribution.Dense(logits, _sampling, _probabilities);
+        var token = TokenDistribution.Sample(_probabilities, _random);
+        distributions?.Add(TokenDistribution.ToSparse(_probabilities));
+        return token;
+    }
+
+    public void Dispose() => _context.Dispose();
+}

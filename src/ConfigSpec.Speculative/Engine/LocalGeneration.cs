@@ -1,0 +1,28 @@
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Verification;
+
+namespace ConfigSpec.Speculative.Engine;
+
+/// <summary>Speculative generation with the target held in this process (lab runs, benchmarks, tests).</summary>
+public static class LocalGeneration
+{
+    public static async Task<GenerationResult> RunAsync(
+        LlamaModel target,
+        LlamaModel? draft,
+        IReadOnlyList<int> prompt,
+        GenerationOptions options,
+        AcceptanceRule? acceptanceRule = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(options);
+        await using var verifier = new InProcessVerifier(target, new VerifierOptions
+        {
+            ContextLength = options.ContextLength,
+            Threads = options.Threads,
+            AcceptanceRule = acceptanceRule ?? SpeculativeVerification.RejectionSampling,
+        });
+        var generator = new SpeculativeGenerator(verifier, options.DraftLength > 0 ? draft : null);
+        return await generator.GenerateAsync(prompt, options, target, cancellationToken).ConfigureAwait(false);
+    }
+}

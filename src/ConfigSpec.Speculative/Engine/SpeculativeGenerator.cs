@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+
+namespace ConfigSpec.Speculative.Engine;
+
+/// <summary>Settings of one generation.</summary>
+public sealed record GenerationOptions
+{
+    public const int MaxDraftLength = 32;
+
+    /// <summary>Draft block length K; 0 decodes with the target alone.</summary>
+    public int DraftLength { get; init; } = 4;
+
+    public int MaxTokens { get; init; } = 128;
+
+    public SamplingSettings Sampling { get; init; } = SamplingSettings.Greedy;
+
+    /// <summary>Draft context length; prompt + generation must fit in it and in the verifier's.</summary>
+    public int ContextLength { get; init; } = 512;
+
+    public int Threads { get; init; } = 1;
+
+    public void Validate(bool hasDraft)
+    {
+        if (DraftLength < 0 || DraftLength > MaxDraftLength)
+        {
+            throw new ConfigSpecException($"--k {DraftLength} is out of range: use 1..{MaxDraftLength}, or 0 for target-only decoding");
+        }
+
+        if (DraftLength > 0 && !hasDraft)
+        {
+            throw new ConfigSpecException($"--k {DraftLength} needs a draft model (--draft), or use --k 0 for target-only decoding");
+        }
+
+        if (MaxTokens < 1)
+        {
+            throw new ConfigSpecException($"--max-tokens {MaxTokens} must be at least 1");
+        }
+
+        if (Threads < 1)
+        {
+            throw new ConfigSpecException($"--threads {Threads} must be at least 1");
+        }
+
+        Sampling.Validate();
+    }
+}
+
+/// <summary>Measurements of one draft-and-verify round.</summary>
+public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds);
+
+public enum StopReason
+{
+    MaxTokens,
+    EndOfGeneration,
+    ContextFull,
+}
+
+/// <summary>The outcome of a generation with its per-round metrics.</summary>
+public sealed record GenerationResult
+{
+    public required string Text { get; init; }
+
+    public required IReadOnlyList<int> Tokens { get; init; }
+
+    public required int PromptTokenCount { get; init; }
+
+    public required int DraftLength { get; init; }
+
+    public required IReadOnlyList<RoundMetrics> Rounds { get; init; }
+
+    public required StopReason StopReason { get; init; }
+
+    public required double WallSeconds { get; init; }
+
+    public AcceptanceStatistics Acceptance => AcceptanceStatistics.From(Rounds, DraftLength);
+
+    public double DraftSeconds => Rounds.Sum(r => r.DraftSeconds);
+
+    public double VerifySeconds => Rounds.Sum(r => r.VerifySeconds);
+
+    public int DraftedTokens => Rounds.Sum(r => r.Drafted);
+
+    /// <summary>Drafted tokens per second of drafting time (v_d).</summary>
+    public double DraftTokensPerSecond => DraftSeconds > 0 ? DraftedTokens / DraftSeconds : 0;
+
+    public double TokensPerSecond => WallSeconds > 0 ? Tokens.Count / WallSeconds : 0;
+}
+
+/// <summary>
+/// Acceptance counted by draft position: alpha[i] is the rate at which position i+1 was accepted among
+/// blocks where positions 1..i were all accepted and position i+1 was drafted.
+/// </summary>
+public sealed record AcceptanceStatistics(IReadOnlyList<double> ByPosition, IReadOnlyList<long> Reached, IReadOnlyList<long> AcceptedAt, double MeanAccepted)
+{
+    public static AcceptanceStatistics From(IReadOnlyList<RoundMetrics> rounds, int k)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        var reached = new long[k];
+        var accepted = new long[k];
+        long acceptedTotal = 0;
+        var blocks = 0;
+        foreach (var round in rounds)
+        {
+            if (round.Drafted == 0)
+            {
+                continue;
+            }
+
+            blocks++;
+            acceptedTotal += round.Accepted;
+            for (var i = 0; i < round.Drafted && i <= round.Accepted; i++)
+            {
+                reached[i]++;
+                if (i < round.Accepted)
+                {
+                    accepted[i]++;
+                }
+            }
+        }
+
+        var rates = new double[k];
+        for (var i = 0; i < k; i++)
+        {
+            rates[i] = reached[i] > 0 ? (double)accepted[i] / reached[i] : 0;
+        }
+
+        return new AcceptanceStatistics(rates, reached, accepted, blocks > 0 ? (double)acceptedTotal / blocks : 0);
+    }
+}
+
+/// <summary>
+/// Lossless speculative generation: a draft model proposes K tokens, the verifier keeps the accepted prefix
+/// and adds its own token. With greedy sampling the output equals target-only greedy decoding; with
+/// stochastic sampling it is distributed as target sampling.
+/// </summary>
+public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
+{
+    private readonly IVerifier _verifier = verifier ?? throw new ArgumentNullException(nameof(verifier));
+
+    /// <summary>Tokenizer model: the draft when present (same vocabulary as the target, checked at open).</summary>
+    public LlamaModel? Draft { get; } = draft;
+
+    public async Task<GenerationResult> GenerateAsync(IReadOnlyList<int> prompt, GenerationOptions options, LlamaModel tokenizer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        options.Validate(Draft is not null);
+        if (prompt.Count >= options.ContextLength)
+        {
+            throw new ConfigSpecException(
+                $"the prompt has {prompt.Count} tokens but the context holds {options.ContextLength}; shorten --prompt or raise --ctx");
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var session = await _verifier.OpenAsync(
+            new OpenSessionRequest(prompt, options.Sampling, options.DraftLength > 0 ? Draft!.VocabularyFingerprint : null, Draft?.Path),
+            cancellationToken).ConfigureAwait(false);
+        var contextLength = Math.Min(options.ContextLength, session.ContextLength);
+        using var drafter = options.DraftLength > 0
+            ? new Drafter(Draft!, prompt, options.Sampling, contextLength, options.Threads)
+            : null;
+
+        var generated = new List<int>(options.MaxTokens + GenerationOptions.MaxDraftLength);
+        var rounds = new List<RoundMetrics>();
+        var drafts = new List<int>(options.DraftLength);
+        var distributions = options.Sampling.IsGreedy ? null : new List<SparseDistribution>(options.DraftLength);
+        var stop = StopReason.MaxTokens;
+        try
+        {
+            while (generated.Count < options.MaxTokens)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var committed = prompt.Count + generated.Count;
+                var room = contextLength - committed - 1;
+                if (room < 0)
+                {
+                    stop = StopReason.ContextFull;
+                    break;
+                }
+
+                var k = Math.Min(Math.Min(options.DraftLength, options.MaxTokens - generated.Count - 1), room);
+                var t0 = Stopwatch.GetTimestamp();
+                drafter?.Draft(k, drafts, distributions);
+                var t1 = Stopwatch.GetTimestamp();
+                var result = await _verifier.VerifyAsync(new VerifyRequest(session.SessionId, drafts, distributions), cancellationToken)
+                    .ConfigureAwait(false);
+                var t2 = Stopwatch.GetTimestamp();
+                drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
+                rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
+                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds));
+
+                var ended = false;
+                for (var i = 0; i <= result.AcceptedCount && !ended; i++)
+                {
+                    var token = i < result.AcceptedCount ? drafts[i] : result.NextToken;
+                    if (tokenizer.IsEndOfGeneration(token))
+                    {
+                        ended = true;
+                    }
+                    else
+                    {
+                        generated.Add(token);
+                    }
+                }
+
+                if (ended)
+                {
+                    stop = StopReason.EndOfGeneration;
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await _verifier.CloseAsync(session.SessionId, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (generated.Count > options.MaxTokens)
+        {
+            generated.RemoveRange(options.MaxTokens, generated.Count - options.MaxTokens);
+        }
+
+        return new GenerationResult
+        {
+            Text = tokenizer.Detokenize(generated.ToArray()),
+            Tokens = generated,
+            PromptTokenCount = prompt.Count,
+            DraftLength = options.DraftLength,
+            Rounds = rounds,
+            StopReason = stop,
+            WallSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+        };
+    }
+}

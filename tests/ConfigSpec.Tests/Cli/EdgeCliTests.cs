@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ConfigSpec.Edge.Cli;
+using ConfigSpec.Tests.Infrastructure;
+
+namespace ConfigSpec.Tests.Cli;
+
+public class EdgeCliTests
+{
+    public EdgeCliTests() => TestEnvironment.InitializeRuntime();
+
+    private static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await EdgeCli.RunAsync(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Generate_json_reports_text_tokens_and_acceptance_by_position()
+    {
+        var (exit, output, error) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--draft", TestEnvironment.Model("stories260K-Q4_K_M.gguf"), "--k", "4", "--max-tokens", "50", "--prompt", "Once upon a time", "--json");
+        Assert.True(exit == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.StartsWith(", there was a little girl named Lily", root.GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Equal(50, root.GetProperty("tokens").GetArrayLength());
+        Assert.Equal(4, root.GetProperty("accepted_by_position").GetArrayLength());
+        Assert.InRange(root.GetProperty("mean_accepted").GetDouble(), 0.0, 4.0);
+        Assert.True(root.GetProperty("rounds").GetInt32() >= 10);
+        Assert.True(root.GetProperty("draft_tokens_per_s").GetDouble() > 0);
+        Assert.True(root.GetProperty("wall_s").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task K_zero_decodes_with_the_target_alone()
+    {
+        var (exit, output, error) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--k", "0", "--max-tokens", "20", "--prompt", "Once upon a time", "--json");
+        Assert.True(exit == 0, error);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(20, json.RootElement.GetProperty("rounds").GetInt32());
+        Assert.Equal(0, json.RootElement.GetProperty("accepted_by_position").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("--k", "33", "--k 33 is out of range")]
+    [InlineData("--k", "-2", "--k -2 is out of range")]
+    [InlineData("--temperature", "-1", "--temperature -1 is out of range")]
+    [InlineData("--max-tokens", "0", "--max-tokens 0 must be at least 1")]
+    public async Task Bad_settings_give_one_line_naming_the_setting_and_exit_2(string option, string value, string message)
+    {
+        var (exit, _, error) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--draft", TestEnvironment.Model("stories260K-Q8_0.gguf"), "--prompt", "Hi", option, value);
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Missing_and_foreign_model_files_are_named()
+    {
+        var (exit, _, error) = await Run("generate", "--target", "/nonexistent/target.gguf", "--k", "0", "--prompt", "Hi");
+        Assert.Equal(2, exit);
+        Assert.Contains("model file '/nonexistent/target.gguf': does not exist", error, StringComparison.Ordinal);
+
+        var (exit2, _, error2) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--draft", TestEnvironment.Model("llama-2-tiny-random.gguf"), "--k", "4", "--prompt", "Hi");
+        Assert.Equal(2, exit2);
+        Assert.Contains("different vocabulary", error2, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Prompt_longer_than_the_context_is_refused()
+    {
+        var prompt = string.Join(' ', Enumerable.Repeat("once upon a time", 60));
+        var (exit, _, error) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--k", "0", "--ctx", "64", "--prompt", prompt);
+        Assert.Equal(2, exit);
+        Assert.Contains("shorten --prompt or raise --ctx", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Model_info_json_lists_metadata_and_tensor_types()
+    {
+        var (exit, output, error) = await Run("model", "info", TestEnvironment.Model("stories260K-Q4_0.gguf"), "--json");
+        Assert.True(exit == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal("llama", root.GetProperty("architecture").GetString());
+        Assert.Equal(277_024, root.GetProperty("file_bytes").GetInt64());
+        Assert.Equal(512, root.GetProperty("vocabulary_size").GetInt32());
+        Assert.True(root.GetProperty("tensor_types").TryGetProperty("Q4_0", out _));
+        Assert.Equal(64, root.GetProperty("vocabulary_fingerprint").GetString()!.Length);
+    }
+
+    [Fact]
+    public async Task Model_quantize_writes_a_loadable_draft_and_rejects_unknown_types()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var output = Path.Combine(dir, "q5.gguf");
+        var (exit, text, error) = await Run("model", "quantize", "--in", TestEnvironment.Model("stories260K.gguf"), "--out", output, "--type", "Q5_0", "--prune-layers", "3");
+        Assert.True(exit == 0, error);
+        Assert.Contains("pruned layers 3", text, StringComparison.Ordinal);
+        var (infoExit, info, _) = await Run("model", "info", output, "--json");
+        Assert.Equal(0, infoExit);
+        Assert.Equal(4, JsonDocument.Parse(info).RootElement.GetProperty("layers").GetInt32());
+
+        var (badExit, _, badError) = await Run("model", "quantize", "--in", TestEnvironment.Model("stories260K.gguf"), "--out", output, "--type", "Q9_9");
+        Assert.Equal(2, badExit);
+        Assert.Contains("unknown quantisation type 'Q9_9'", badError, StringComparison.Ordinal);
+        Directory.Delete(dir, true);
+    }
+
+    /// <summary>Runs in a child process, because the library folder is chosen once per process.</summary>
+    [Fact]
+    public async Task Missing_native_libraries_are_reported_with_the_folders_searched_and_the_fix()
+    {
+        var empty = TestEnvironment.NewTemporaryDirectory();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "configspec-edge.dll"));
+        foreach (var arg in new[] { "model", "info", TestEnvironment.Model("stories260K.gguf"), "--llama-dir", empty })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(2, process.ExitCode);
+        Assert.Contains("llama.cpp native libraries not found", error, StringComparison.Ordinal);
+        Assert.Contains(empty, error, StringComparison.Ordinal);
+        Assert.Contains("scripts/fetch-llama.sh", error, StringComparison.Ordinal);
+        Directory.Delete(empty, true);
+    }
+}
