@@ -35,6 +35,17 @@ public sealed class Drafter : IDisposable
     /// <summary>Tokens decoded by the draft model so far (catch-up and drafting), for speed accounting.</summary>
     public long DecodedTokens { get; private set; }
 
+    /// <summary>Starts a new sequence in the same context (no re-allocation): clears the KV cache and the committed tokens.</summary>
+    public void Restart(IReadOnlyList<int> prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        _context.Clear();
+        _committed.Clear();
+        _committed.AddRange(prompt);
+        _kvCount = 0;
+        _lastDrafted = 0;
+    }
+
     /// <summary>
     /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>; for stochastic sampling also
     /// their sparse draft distributions.

@@ -133,4 +133,23 @@ public class VerifierInputTests(ModelFixture models)
         Assert.True(drafter.DecodedTokens < prompt.Length + (10 * 6) + 10, $"drafter decoded {drafter.DecodedTokens} tokens");
         Assert.True(committed > prompt.Length + 10);
     }
+
+    [Fact]
+    public void Restarted_drafter_proposes_what_a_fresh_drafter_proposes()
+    {
+        var draft = models.Drafts["stories260K-Q4_0.gguf"];
+        var first = models.Target.Tokenize("Once upon a time");
+        var second = models.Target.Tokenize("The little dog");
+        using var reused = new Drafter(draft, first, SamplingSettings.Greedy, 128, 1);
+        var block = new List<int>();
+        reused.Draft(8, block, null);
+        reused.Commit(block, 3, 77);
+        reused.Restart(second);
+        reused.Draft(8, block, null);
+
+        using var fresh = new Drafter(draft, second, SamplingSettings.Greedy, 128, 1);
+        var expected = new List<int>();
+        fresh.Draft(8, expected, null);
+        Assert.Equal(expected, block);
+    }
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Benchmarks; prints figures (nothing here passes or fails on speed).
+#  1. drafting speed: configspec-edge's managed decode loop and drafter vs the same loop in C (overhead %)
+#  2. speculative vs target-only wall time for each shipped draft and K, local verifier
+#  3. native AOT binary size, start-up time, resident memory with target and draft loaded
+# Usage: scripts/bench.sh [--quick]
+source "$(dirname "$0")/lib/common.sh"
+QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
+TOKENS=$([ $QUICK = 1 ] && echo 2000 || echo 20000)
+REPEAT=$([ $QUICK = 1 ] && echo 3 || echo 7)
+PLATFORM="$(host_platform)"
+LIBDIR="$ROOT/lib/llama/$PLATFORM"
+
+"$ROOT/scripts/build.sh" >/dev/null
+CONFIGSPEC_EDGE="$ROOT/out/bin/configspec-edge" "$ROOT/scripts/fetch-models.sh" 2>/dev/null
+EDGE="$ROOT/out/bin/configspec-edge"
+M="$ROOT/models"
+command -v cc >/dev/null || ensure_apt build-essential
+[ -x /usr/bin/time ] || ensure_apt time
+
+# The C header matching the pinned build ships inside npm node-llama-cpp@3.22.1 as a git bundle.
+HEADERS="$ROOT/.cache/llama-src"
+if [ ! -f "$HEADERS/include/llama.h" ]; then
+  log "fetching the llama.cpp source matching the pinned build (for the C reference loop)"
+  work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent node-llama-cpp@3.22.1 >/dev/null)
+  verify_sha256 "$work/node-llama-cpp-3.22.1.tgz" a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f
+  tar xzf "$work/node-llama-cpp-3.22.1.tgz" -C "$work" package/llama/gitRelease.bundle
+  rm -rf "$HEADERS" && mkdir -p "$ROOT/.cache"
+  git clone -q "$work/package/llama/gitRelease.bundle" "$HEADERS" 2>/dev/null
+  rm -rf "$work"
+fi
+CLOOP="$ROOT/.cache/decode_loop"
+cc -O2 -o "$CLOOP" "$ROOT/scripts/bench/decode_loop.c" -I"$HEADERS/include" -I"$HEADERS/ggml/include" \
+  -L"$LIBDIR" -l:"$(basename "$(ls "$LIBDIR"/libllama*.so | grep -v common | tail -1)")" \
+  -l:"$(basename "$(ls "$LIBDIR"/libggml.so "$LIBDIR"/libggml.v*.so 2>/dev/null | tail -1)")" -Wl,-rpath,"$LIBDIR"
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+echo "== 1. drafting speed, stories260K-Q4_K_M.gguf, 1 thread, $TOKENS tokens, $REPEAT interleaved runs (median) =="
+c_runs=() api_runs=() drafter_runs=()
+for _ in $(seq "$REPEAT"); do
+  c_runs+=("$("$CLOOP" "$LIBDIR" "$M/stories260K-Q4_K_M.gguf" "$TOKENS" 1 | field us_per_token)")
+  out="$("$EDGE" bench decode --model "$M/stories260K-Q4_K_M.gguf" --tokens "$TOKENS" --threads 1)"
+  api_runs+=("$(grep managed-api <<<"$out" | field us_per_token)")
+  drafter_runs+=("$(grep drafter <<<"$out" | field us_per_token)")
+done
+c=$(printf '%s\n' "${c_runs[@]}" | median)
+api=$(printf '%s\n' "${api_runs[@]}" | median)
+dr=$(printf '%s\n' "${drafter_runs[@]}" | median)
+awk -v c="$c" -v a="$api" -v d="$dr" 'BEGIN {
+  printf "  C API loop          %8.2f us/token  %8.0f tokens/s\n", c, 1e6 / c
+  printf "  managed API loop    %8.2f us/token  %8.0f tokens/s  overhead %+.2f%%\n", a, 1e6 / a, (a - c) / c * 100
+  printf "  drafter (K=8 blocks)%8.2f us/token  %8.0f tokens/s  vs C %+.2f%%\n", d, 1e6 / d, (d - c) / c * 100 }'
+
+echo
+echo "== 2. speculative vs target-only, local verifier, greedy, 200 tokens, median of $REPEAT =="
+"$EDGE" bench speculative --target "$M/stories260K.gguf" --repeat "$REPEAT" --k 1,4,8 \
+  --drafts "$M/stories260K-Q8_0.gguf,$M/stories260K-Q4_K_M.gguf,$M/stories260K-Q4_0.gguf,$M/stories260K-prune4-F32.gguf,$M/stories260K-prune1234-F32.gguf"
+
+echo
+echo "== 3. native AOT binary =="
+size=$(stat -c %s "$EDGE")
+echo "  size                 $((size / 1024)) KiB ($size bytes; debug symbols in configspec-edge.dbg)"
+t0=$(date +%s%N); for _ in $(seq 20); do "$EDGE" --help >/dev/null; done; t1=$(date +%s%N)
+echo "  start-up (--help)    $(( (t1 - t0) / 20 / 1000 )) us mean of 20"
+t0=$(date +%s%N); for _ in $(seq 10); do "$EDGE" model info "$M/stories260K.gguf" >/dev/null; done; t1=$(date +%s%N)
+echo "  model info (load libraries + model) $(( (t1 - t0) / 10 / 1000 )) us mean of 10"
+rss=$(/usr/bin/time -f %M "$EDGE" generate --target "$M/stories260K.gguf" --draft "$M/stories260K-Q4_K_M.gguf" --k 4 --max-tokens 200 --prompt "Once upon a time" 2>&1 >/dev/null | tail -1)
+echo "  peak RSS, generate with target + draft loaded: ${rss} KiB"
