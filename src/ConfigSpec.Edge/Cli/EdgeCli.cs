@@ -18,6 +18,12 @@ public static class EdgeCli
         Recursive = true,
     };
 
+    internal static readonly Option<int> GpuLayers = new("--gpu-layers")
+    {
+        Description = "model layers to offload to a GPU backend (needs a CUDA build in --llama-dir; -1 = all)",
+        Recursive = true,
+    };
+
     internal static readonly Option<bool> Verbose = new("--verbose")
     {
         Description = "echo llama.cpp's own log messages",
@@ -29,6 +35,7 @@ public static class EdgeCli
         var root = new RootCommand("ConfigSpec edge: drafting, profiling and serving for speculative decoding on edge boards");
         root.Options.Add(LlamaDir);
         root.Options.Add(Verbose);
+        root.Options.Add(GpuLayers);
         root.Subcommands.Add(GenerateCommand.Create(output));
         root.Subcommands.Add(ModelCommands.Create(output));
         root.Subcommands.Add(BenchCommands.Create(output));
@@ -75,7 +82,7 @@ public static class EdgeCli
             throw new ConfigSpecException($"{setting} needs a model file path");
         }
 
-        return LlamaModel.Load(path, runtime: Runtime(parse));
+        return LlamaModel.Load(path, new LlamaModelOptions { GpuLayers = parse.GetValue(GpuLayers) }, Runtime(parse));
     }
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();

@@ -77,7 +77,7 @@ internal static class GenerateCommand
             $"K={result.DraftLength}: {result.Tokens.Count} tokens in {result.Rounds.Count} rounds, stop: {Snake(result.StopReason)}"));
         if (result.DraftLength > 0)
         {
-            output.WriteLine("acceptance by position: " + string.Join(" ", acceptance.ByPosition.Select(a => a.ToString("0.00", c))));
+            output.WriteLine("acceptance by position: " + string.Join(" ", acceptance.ByPosition.Select(a => a?.ToString("0.00", c) ?? "-")));
             output.WriteLine(string.Create(c, $"mean accepted per block: {acceptance.MeanAccepted:0.00}; drafting {result.DraftTokensPerSecond:0} tokens/s"));
         }
 
@@ -112,7 +112,14 @@ internal static class GenerateCommand
             writer.WriteStartArray("accepted_by_position");
             foreach (var rate in acceptance.ByPosition)
             {
-                writer.WriteNumberValue(rate);
+                if (rate is { } value)
+                {
+                    writer.WriteNumberValue(value);
+                }
+                else
+                {
+                    writer.WriteNullValue();
+                }
             }
 
             writer.WriteEndArray();

@@ -32,7 +32,6 @@ public static unsafe class LlamaRuntime
     private static readonly Queue<string> RecentProblems = new();
     private static volatile bool _initialised;
     private static LlamaLogLevel _echoLevel = LlamaLogLevel.None;
-    private static string _pendingLine = string.Empty;
 
     /// <summary>Serialises calls that llama.cpp documents as process-global (model load, quantisation).</summary>
     internal static Lock GlobalCallGate { get; } = new();
@@ -105,8 +104,7 @@ public static unsafe class LlamaRuntime
 
         if (level is 3 or 4)
         {
-            var line = (_pendingLine + message).Trim();
-            _pendingLine = string.Empty;
+            var line = message.Trim();
             if (line.Length == 0)
             {
                 return;

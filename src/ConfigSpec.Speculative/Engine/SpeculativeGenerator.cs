@@ -92,9 +92,9 @@ public sealed record GenerationResult
 
 /// <summary>
 /// Acceptance counted by draft position: alpha[i] is the rate at which position i+1 was accepted among
-/// blocks where positions 1..i were all accepted and position i+1 was drafted.
+/// blocks where positions 1..i were all accepted and position i+1 was drafted; null where no block reached it.
 /// </summary>
-public sealed record AcceptanceStatistics(IReadOnlyList<double> ByPosition, IReadOnlyList<long> Reached, IReadOnlyList<long> AcceptedAt, double MeanAccepted)
+public sealed record AcceptanceStatistics(IReadOnlyList<double?> ByPosition, IReadOnlyList<long> Reached, IReadOnlyList<long> AcceptedAt, double MeanAccepted)
 {
     public static AcceptanceStatistics From(IReadOnlyList<RoundMetrics> rounds, int k)
     {
@@ -122,10 +122,10 @@ public sealed record AcceptanceStatistics(IReadOnlyList<double> ByPosition, IRea
             }
         }
 
-        var rates = new double[k];
+        var rates = new double?[k];
         for (var i = 0; i < k; i++)
         {
-            rates[i] = reached[i] > 0 ? (double)accepted[i] / reached[i] : 0;
+            rates[i] = reached[i] > 0 ? (double)accepted[i] / reached[i] : null;
         }
 
         return new AcceptanceStatistics(rates, reached, accepted, blocks > 0 ? (double)acceptedTotal / blocks : 0);

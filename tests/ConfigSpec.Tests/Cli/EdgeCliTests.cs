@@ -119,13 +119,52 @@ public class EdgeCliTests
     public async Task Missing_native_libraries_are_reported_with_the_folders_searched_and_the_fix()
     {
         var empty = TestEnvironment.NewTemporaryDirectory();
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "configspec-edge.dll"));
-        foreach (var arg in new[] { "model", "info", TestEnvironment.Model("stories260K.gguf"), "--llama-dir", empty })
+        var (exit, error) = await AbiMismatchTests.RunEdgeAsync("model", "info", TestEnvironment.Model("stories260K.gguf"), "--llama-dir", empty);
+        Assert.Equal(2, exit);
+        Assert.Contains("llama.cpp native libraries not found", error, StringComparison.Ordinal);
+        Assert.Contains(empty, error, StringComparison.Ordinal);
+        Assert.Contains("scripts/fetch-llama.sh", error, StringComparison.Ordinal);
+        Directory.Delete(empty, true);
+    }
+}
+
+/// <summary>The start-up ABI check must refuse a llama.cpp build whose structs differ from the pinned header.</summary>
+public class AbiMismatchTests
+{
+    // A stand-in library whose llama_model_params gained a field at the front (88 bytes instead of 80).
+    private const string ShiftedLibrary = """
+        #include <stdint.h>
+        #include <string.h>
+        struct model_params { void *new_field; void *devices; void *overrides; int32_t n_gpu_layers, split_mode, load_mode, lazy_mode, main_gpu;
+                              const float *tensor_split; void *cb, *cb_data, *kv; _Bool b[6]; };
+        struct model_params llama_model_default_params(void) {
+            struct model_params p; memset(&p, 0, sizeof p); p.n_gpu_layers = -1; p.split_mode = 1; p.b[2] = 1; return p; }
+        struct context_params { uint8_t raw[160]; };
+        struct context_params llama_context_default_params(void) { struct context_params p; memset(&p, 0, sizeof p); return p; }
+        struct quantize_params { uint8_t raw[64]; };
+        struct quantize_params llama_model_quantize_default_params(void) { struct quantize_params p; memset(&p, 0, sizeof p); return p; }
+        """;
+
+    [Fact]
+    public async Task A_build_with_a_shifted_struct_is_refused_before_use()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        await File.WriteAllTextAsync(Path.Combine(dir, "fake.c"), ShiftedLibrary);
+        await File.WriteAllTextAsync(Path.Combine(dir, "empty.c"), "int ggml_placeholder(void) { return 0; }\n");
+        Assert.Equal(0, await RunAsync("cc", dir, "-shared", "-fPIC", "-o", "libllama.so", "fake.c"));
+        Assert.Equal(0, await RunAsync("cc", dir, "-shared", "-fPIC", "-o", "libggml.so", "empty.c"));
+
+        var (exit, error) = await RunEdgeAsync("model", "info", TestEnvironment.Model("stories260K.gguf"), "--llama-dir", dir);
+        Assert.Equal(2, exit);
+        Assert.Contains("does not match the ABI", error, StringComparison.Ordinal);
+        Assert.Contains("llama_model_default_params writes 88 bytes, expected a 80-byte struct", error, StringComparison.Ordinal);
+        Directory.Delete(dir, true);
+    }
+
+    internal static async Task<int> RunAsync(string program, string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { WorkingDirectory = workingDirectory, RedirectStandardError = true };
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
@@ -133,10 +172,25 @@ public class EdgeCliTests
         using var process = Process.Start(start)!;
         var error = await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        Assert.Equal(2, process.ExitCode);
-        Assert.Contains("llama.cpp native libraries not found", error, StringComparison.Ordinal);
-        Assert.Contains(empty, error, StringComparison.Ordinal);
-        Assert.Contains("scripts/fetch-llama.sh", error, StringComparison.Ordinal);
-        Directory.Delete(empty, true);
+        Assert.True(process.ExitCode == 0, error);
+        return process.ExitCode;
+    }
+
+    internal static async Task<(int Exit, string Error)> RunEdgeAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "configspec-edge.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Remove(ConfigSpec.Interop.Llama.LlamaLibraryResolver.EnvironmentVariable);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        await stdout;
+        return (process.ExitCode, error);
     }
 }

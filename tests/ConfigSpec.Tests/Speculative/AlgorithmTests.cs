@@ -20,9 +20,10 @@ public class AlgorithmTests
         var stats = AcceptanceStatistics.From(rounds, 4);
         Assert.Equal([4L, 3, 1, 1], stats.Reached);
         Assert.Equal([3L, 2, 1, 1], stats.AcceptedAt);
-        Assert.Equal(0.75, stats.ByPosition[0], 6);
-        Assert.Equal(2.0 / 3.0, stats.ByPosition[1], 6);
-        Assert.Equal(1.0, stats.ByPosition[2], 6);
+        Assert.Equal(0.75, stats.ByPosition[0]!.Value, 6);
+        Assert.Equal(2.0 / 3.0, stats.ByPosition[1]!.Value, 6);
+        Assert.Equal(1.0, stats.ByPosition[2]!.Value, 6);
+        Assert.Null(AcceptanceStatistics.From([new RoundMetrics(2, 0, 0, 0)], 4).ByPosition[1]);
         Assert.Equal(7.0 / 4.0, stats.MeanAccepted, 6);
     }
 
