@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using ConfigSpec.Interop.Llama;
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Sampling;
@@ -89,68 +88,44 @@ internal static class GenerateCommand
         }
     }
 
-    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference)
+    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference) => JsonOutput.Write(output, writer =>
     {
-        using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream))
+        var acceptance = result.Acceptance;
+        writer.WriteString("text", result.Text);
+        writer.WriteArray("tokens", result.Tokens, (w, t) => w.WriteNumberValue(t));
+        writer.WriteNumber("prompt_tokens", result.PromptTokenCount);
+        writer.WriteNumber("k", result.DraftLength);
+        writer.WriteNumber("rounds", result.Rounds.Count);
+        writer.WriteString("stop_reason", Snake(result.StopReason));
+        writer.WriteNumber("mean_accepted", acceptance.MeanAccepted);
+        writer.WriteArray("accepted_by_position", acceptance.ByPosition, (w, rate) =>
         {
-            writer.WriteStartObject();
-            writer.WriteString("text", result.Text);
-            writer.WriteStartArray("tokens");
-            foreach (var token in result.Tokens)
+            if (rate is { } value)
             {
-                writer.WriteNumberValue(token);
+                w.WriteNumberValue(value);
             }
-
-            writer.WriteEndArray();
-            writer.WriteNumber("prompt_tokens", result.PromptTokenCount);
-            writer.WriteNumber("k", result.DraftLength);
-            writer.WriteNumber("rounds", result.Rounds.Count);
-            writer.WriteString("stop_reason", Snake(result.StopReason));
-            var acceptance = result.Acceptance;
-            writer.WriteNumber("mean_accepted", acceptance.MeanAccepted);
-            writer.WriteStartArray("accepted_by_position");
-            foreach (var rate in acceptance.ByPosition)
+            else
             {
-                if (rate is { } value)
-                {
-                    writer.WriteNumberValue(value);
-                }
-                else
-                {
-                    writer.WriteNullValue();
-                }
+                w.WriteNullValue();
             }
-
-            writer.WriteEndArray();
-            writer.WriteStartArray("reached_by_position");
-            foreach (var count in acceptance.Reached)
-            {
-                writer.WriteNumberValue(count);
-            }
-
-            writer.WriteEndArray();
-            writer.WriteNumber("drafted_tokens", result.DraftedTokens);
-            writer.WriteNumber("draft_tokens_per_s", result.DraftTokensPerSecond);
-            writer.WriteNumber("draft_s", result.DraftSeconds);
-            writer.WriteNumber("verify_s", result.VerifySeconds);
-            writer.WriteNumber("wall_s", result.WallSeconds);
-            writer.WriteNumber("tokens_per_s", result.TokensPerSecond);
-            if (reference is not null)
-            {
-                writer.WriteStartObject("target_only");
-                writer.WriteNumber("wall_s", reference.WallSeconds);
-                writer.WriteNumber("tokens_per_s", reference.TokensPerSecond);
-                writer.WriteNumber("speedup", reference.WallSeconds / result.WallSeconds);
-                writer.WriteBoolean("identical", reference.Tokens.SequenceEqual(result.Tokens));
-                writer.WriteEndObject();
-            }
-
+        });
+        writer.WriteArray("reached_by_position", acceptance.Reached, (w, n) => w.WriteNumberValue(n));
+        writer.WriteNumber("drafted_tokens", result.DraftedTokens);
+        writer.WriteNumber("draft_tokens_per_s", result.DraftTokensPerSecond);
+        writer.WriteNumber("draft_s", result.DraftSeconds);
+        writer.WriteNumber("verify_s", result.VerifySeconds);
+        writer.WriteNumber("wall_s", result.WallSeconds);
+        writer.WriteNumber("tokens_per_s", result.TokensPerSecond);
+        if (reference is not null)
+        {
+            writer.WriteStartObject("target_only");
+            writer.WriteNumber("wall_s", reference.WallSeconds);
+            writer.WriteNumber("tokens_per_s", reference.TokensPerSecond);
+            writer.WriteNumber("speedup", reference.WallSeconds / result.WallSeconds);
+            writer.WriteBoolean("identical", reference.Tokens.SequenceEqual(result.Tokens));
             writer.WriteEndObject();
         }
-
-        output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
-    }
+    });
 
     internal static string Snake(StopReason reason) => reason switch
     {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
 
@@ -30,10 +29,8 @@ internal static class ModelCommands
             using var m = EdgeCli.LoadModel(parse, parse.GetValue(file)!, "model info");
             if (parse.GetValue(json))
             {
-                using var stream = new MemoryStream();
-                using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+                JsonOutput.Write(output, writer =>
                 {
-                    writer.WriteStartObject();
                     writer.WriteString("path", m.Path);
                     writer.WriteString("architecture", m.Architecture);
                     writer.WriteString("description", m.Description);
@@ -58,10 +55,7 @@ internal static class ModelCommands
                     }
 
                     writer.WriteEndObject();
-                    writer.WriteEndObject();
-                }
-
-                output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+                }, indented: true);
             }
             else
             {

@@ -1,0 +1,32 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary>Writes one JSON object to a command's output (Utf8JsonWriter: no reflection, AOT-clean).</summary>
+internal static class JsonOutput
+{
+    public static void Write(TextWriter output, Action<Utf8JsonWriter> body, bool indented = false)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented }))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    public static void WriteArray<T>(this Utf8JsonWriter writer, string name, IEnumerable<T> values, Action<Utf8JsonWriter, T> item)
+    {
+        writer.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            item(writer, value);
+        }
+
+        writer.WriteEndArray();
+    }
+}
