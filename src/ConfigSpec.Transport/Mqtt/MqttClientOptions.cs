@@ -1,0 +1,96 @@
+using System.Globalization;
+using ConfigSpec.Interop;
+
+namespace ConfigSpec.Transport.Mqtt;
+
+/// <summary>A message left with the broker, published by it if this client vanishes.</summary>
+public sealed record MqttLastWill(string Topic, byte[] Payload, int Qos = 1, bool Retain = true);
+
+/// <summary>Connection settings for <see cref="MqttClient"/>.</summary>
+public sealed record MqttClientOptions
+{
+    /// <summary><c>mqtt://host[:1883]</c> or <c>mqtts://host[:8883]</c>.</summary>
+    public required Uri Broker { get; init; }
+
+    public string ClientId { get; init; } = "configspec-" + Guid.NewGuid().ToString("N")[..12];
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    /// <summary>CA certificate file for <c>mqtts://</c> (null: the system's store is not used by libmosquitto, so give one).</summary>
+    public string? CaFile { get; init; }
+
+    public string? CertificateFile { get; init; }
+
+    public string? KeyFile { get; init; }
+
+    public int KeepAliveSeconds { get; init; } = 30;
+
+    public bool CleanStart { get; init; } = true;
+
+    public MqttLastWill? LastWill { get; init; }
+
+    /// <summary>First and largest reconnect delay; doubled after each failure.</summary>
+    public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectDelayMax { get; init; } = TimeSpan.FromSeconds(16);
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public bool UseTls => Broker.Scheme == "mqtts";
+
+    public int Port => Broker.IsDefaultPort || Broker.Port < 0 ? (UseTls ? 8883 : 1883) : Broker.Port;
+
+    /// <summary>Parses a broker setting; the error names the setting and the value.</summary>
+    public static Uri ParseBroker(string value, string setting = "--broker")
+    {
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("mqtt" or "mqtts") || string.IsNullOrEmpty(uri.Host))
+        {
+            throw new ConfigSpecException($"{setting} '{value}' is not a broker address: use mqtt://HOST[:PORT] or mqtts://HOST[:PORT]");
+        }
+
+        return uri;
+    }
+
+    internal void Validate()
+    {
+        if (KeepAliveSeconds is < 5 or > 65535)
+        {
+            throw new ConfigSpecException(string.Create(CultureInfo.InvariantCulture, $"MQTT keep-alive {KeepAliveSeconds} s is out of range (5..65535)"));
+        }
+
+        if (CertificateFile is null != KeyFile is null)
+        {
+            throw new ConfigSpecException("MQTT client certificate and key must be given together");
+        }
+
+        foreach (var file in new[] { CaFile, CertificateFile, KeyFile })
+        {
+            if (file is not null && !File.Exists(file))
+            {
+                throw new ConfigSpecException($"MQTT TLS file '{file}' does not exist");
+            }
+        }
+
+        if (UseTls && CaFile is null)
+        {
+            throw new ConfigSpecException($"broker '{Broker}' uses TLS: give the CA certificate file");
+        }
+    }
+}
+
+/// <summary>A received message with its MQTT 5 request/response properties.</summary>
+public sealed record MqttMessage(string Topic, byte[] Payload, int Qos, bool Retain, string? ResponseTopic = null, byte[]? CorrelationData = null);
+
+/// <summary>MQTT 5 properties of an outgoing publish.</summary>
+public sealed record MqttPublishProperties(string? ResponseTopic = null, byte[]? CorrelationData = null, uint? MessageExpirySeconds = null);
+
+public sealed class MqttException : ConfigSpecException
+{
+    public MqttException() { }
+
+    public MqttException(string message) : base(message) { }
+
+    public MqttException(string message, Exception innerException) : base(message, innerException) { }
+}

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ConfigSpec.Tests.Infrastructure;
+
+/// <summary>A real mosquitto broker on a free loopback port, stopped by its process id; restartable on the same port.</summary>
+public sealed class MosquittoBroker : IDisposable
+{
+    private readonly string _directory = TestEnvironment.NewTemporaryDirectory();
+    private Process? _process;
+
+    public MosquittoBroker()
+    {
+        Port = FreePort();
+        File.WriteAllText(ConfigPath, $"""
+            listener {Port} 127.0.0.1
+            allow_anonymous true
+            persistence false
+            log_dest stderr
+            log_type error
+            log_type warning
+            """);
+        Start();
+    }
+
+    public int Port { get; }
+
+    public Uri Uri => new($"mqtt://127.0.0.1:{Port}");
+
+    private string ConfigPath => Path.Combine(_directory, "mosquitto.conf");
+
+    public void Start()
+    {
+        var executable = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
+        var start = new ProcessStartInfo(executable) { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(ConfigPath);
+        _process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start");
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"mosquitto exited with {_process.ExitCode} (is the Debian package installed? scripts/test.sh installs it)");
+            }
+
+            try
+            {
+                using var probe = new TcpClient();
+                probe.Connect(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                Thread.Sleep(20);
+            }
+        }
+
+        throw new InvalidOperationException($"mosquitto did not listen on port {Port} within 10 s");
+    }
+
+    public void Stop()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
