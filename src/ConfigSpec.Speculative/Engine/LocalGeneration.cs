@@ -16,7 +16,7 @@ public static class LocalGeneration
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(options);
-        await using var verifier = new InProcessVerifier(target, new VerifierOptions
+        await using var verifier = new VerifierEngine(target, new VerifierOptions
         {
             ContextLength = options.ContextLength,
             Threads = options.Threads,

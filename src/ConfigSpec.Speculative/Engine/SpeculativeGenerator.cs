@@ -23,6 +23,9 @@ public sealed record GenerationOptions
 
     public int Threads { get; init; } = 1;
 
+    /// <summary>The board, for the verifier's per-board accounting.</summary>
+    public string DeviceId { get; init; } = "local";
+
     public void Validate(bool hasDraft)
     {
         if (DraftLength < 0 || DraftLength > MaxDraftLength)
@@ -144,6 +147,9 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
     /// <summary>Tokenizer model: the draft when present (same vocabulary as the target, checked at open).</summary>
     public LlamaModel? Draft { get; } = draft;
 
+    /// <summary>Sessions re-opened after the verifier evicted them (over all generations of this generator).</summary>
+    public int Reopened { get; private set; }
+
     public async Task<GenerationResult> GenerateAsync(IReadOnlyList<int> prompt, GenerationOptions options, LlamaModel tokenizer, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -157,8 +163,9 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         }
 
         var started = Stopwatch.GetTimestamp();
+        var fingerprint = options.DraftLength > 0 ? Draft!.VocabularyFingerprint : null;
         var session = await _verifier.OpenAsync(
-            new OpenSessionRequest(prompt, options.Sampling, options.DraftLength > 0 ? Draft!.VocabularyFingerprint : null, Draft?.Path),
+            new OpenSessionRequest(prompt, options.Sampling, fingerprint, Draft?.Path, options.DeviceId),
             cancellationToken).ConfigureAwait(false);
         var contextLength = Math.Min(options.ContextLength, session.ContextLength);
         using var drafter = options.DraftLength > 0
@@ -170,13 +177,14 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         var drafts = new List<int>(options.DraftLength);
         var distributions = options.Sampling.IsGreedy ? null : new List<SparseDistribution>(options.DraftLength);
         var stop = StopReason.MaxTokens;
+        var committed = new List<int>(prompt); // everything the verifier has committed: prompt, accepted drafts, its own tokens
+        var round = 0;
         try
         {
             while (generated.Count < options.MaxTokens)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var committed = prompt.Count + generated.Count;
-                var room = contextLength - committed - 1;
+                var room = contextLength - committed.Count - 1;
                 if (room < 0)
                 {
                     stop = StopReason.ContextFull;
@@ -187,8 +195,29 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var t0 = Stopwatch.GetTimestamp();
                 drafter?.Draft(k, drafts, distributions);
                 var t1 = Stopwatch.GetTimestamp();
-                var result = await _verifier.VerifyAsync(new VerifyRequest(session.SessionId, drafts, distributions), cancellationToken)
-                    .ConfigureAwait(false);
+                VerifyResult result;
+                try
+                {
+                    result = await _verifier.VerifyAsync(
+                        new VerifyRequest(session.SessionId, drafts, distributions, ++round, committed.Count), cancellationToken).ConfigureAwait(false);
+                }
+                catch (VerificationException ex) when (ex.Code == VerificationErrorCode.SessionEvicted)
+                {
+                    // The verifier dropped this session's KV cache: re-open with the full context and repeat the round.
+                    session = await _verifier.OpenAsync(
+                        new OpenSessionRequest(committed, options.Sampling, fingerprint, Draft?.Path, options.DeviceId), cancellationToken).ConfigureAwait(false);
+                    Reopened++;
+                    round = 1;
+                    result = await _verifier.VerifyAsync(
+                        new VerifyRequest(session.SessionId, drafts, distributions, round, committed.Count), cancellationToken).ConfigureAwait(false);
+                }
+
+                for (var i = 0; i < result.AcceptedCount; i++)
+                {
+                    committed.Add(drafts[i]);
+                }
+
+                committed.Add(result.NextToken);
                 var t2 = Stopwatch.GetTimestamp();
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,

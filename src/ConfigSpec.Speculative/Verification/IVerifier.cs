@@ -8,25 +8,36 @@ namespace ConfigSpec.Speculative.Verification;
 /// <param name="Sampling">Greedy or stochastic settings; the seed drives the verifier's own random stream.</param>
 /// <param name="DraftVocabularyFingerprint">The draft model's vocabulary fingerprint; null for target-only decoding.</param>
 /// <param name="DraftModelName">A name for the draft in error messages.</param>
+/// <param name="DeviceId">The board the session belongs to, for per-board accounting.</param>
 public sealed record OpenSessionRequest(
     IReadOnlyList<int> PromptTokens,
     SamplingSettings Sampling,
     string? DraftVocabularyFingerprint,
-    string? DraftModelName = null);
+    string? DraftModelName = null,
+    string DeviceId = "local");
 
-public sealed record SessionInfo(string SessionId, int VocabularySize, int ContextLength, string VocabularyFingerprint);
+public sealed record SessionInfo(string SessionId, int VocabularySize, int ContextLength, string VocabularyFingerprint, string InstanceId = "local");
 
-/// <summary>A block of draft tokens; for stochastic sessions each carries the draft's sparse distribution.</summary>
+/// <summary>
+/// A block of draft tokens; for stochastic sessions each carries the draft's sparse distribution.
+/// <paramref name="Round"/> (from 1) makes retries idempotent: the last round repeated returns its cached result,
+/// any other gap is refused. <paramref name="Position"/> is the committed length the caller holds. Zero and -1
+/// leave them unchecked.
+/// </summary>
 public sealed record VerifyRequest(
     string SessionId,
     IReadOnlyList<int> DraftTokens,
-    IReadOnlyList<SparseDistribution>? DraftDistributions = null);
+    IReadOnlyList<SparseDistribution>? DraftDistributions = null,
+    int Round = 0,
+    int Position = -1);
 
 /// <summary>
 /// Outcome of one verification: how many drafts were accepted (a prefix), and the target's own next token
 /// (the correction after a rejection, or the bonus token when all were accepted).
 /// </summary>
-public sealed record VerifyResult(int AcceptedCount, int NextToken, double TargetSeconds);
+/// <param name="TargetSeconds">The target's compute time for the decode this round took part in.</param>
+/// <param name="QueueSeconds">Time the request waited for the verifier (batch window, other work).</param>
+public sealed record VerifyResult(int AcceptedCount, int NextToken, double TargetSeconds, double QueueSeconds = 0);
 
 /// <summary>
 /// The target side of speculative decoding, independent of transport: an in-process implementation holds
@@ -41,6 +52,19 @@ public interface IVerifier : IAsyncDisposable
     ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default);
 }
 
+/// <summary>Why a verification request was refused.</summary>
+public enum VerificationErrorCode
+{
+    InvalidRequest,
+    UnknownSession,
+    SessionEvicted,
+    BadRound,
+    InvalidToken,
+    DraftTooLong,
+    ContextFull,
+    ShuttingDown,
+}
+
 /// <summary>A verification request that cannot be honoured (unknown session, bad token, bad distribution).</summary>
 public sealed class VerificationException : ConfigSpecException
 {
@@ -49,6 +73,10 @@ public sealed class VerificationException : ConfigSpecException
     public VerificationException(string message) : base(message) { }
 
     public VerificationException(string message, Exception innerException) : base(message, innerException) { }
+
+    public VerificationException(VerificationErrorCode code, string message) : base(message) => Code = code;
+
+    public VerificationErrorCode Code { get; } = VerificationErrorCode.InvalidRequest;
 }
 
 /// <summary>The draft's vocabulary differs from the target's, so its token ids mean different text.</summary>

@@ -12,9 +12,9 @@ public class VerifierInputTests(ModelFixture models)
 {
     private static readonly SamplingSettings Stochastic = new(1f, 8, 3);
 
-    private async Task<(InProcessVerifier Verifier, string Session)> Open(SamplingSettings sampling)
+    private async Task<(VerifierEngine Verifier, string Session)> Open(SamplingSettings sampling)
     {
-        var verifier = new InProcessVerifier(models.Target, new VerifierOptions { ContextLength = 64 });
+        var verifier = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 64 });
         var info = await verifier.OpenAsync(new OpenSessionRequest(models.Target.Tokenize("Once upon a time"), sampling, models.Target.VocabularyFingerprint));
         Assert.Equal(512, info.VocabularySize);
         return (verifier, info.SessionId);
@@ -36,7 +36,7 @@ public class VerifierInputTests(ModelFixture models)
     [Fact]
     public async Task Draft_with_another_vocabulary_is_refused_before_any_work()
     {
-        await using var verifier = new InProcessVerifier(models.Target);
+        await using var verifier = new VerifierEngine(models.Target);
         using var other = LlamaModel.Load(TestEnvironment.Model("llama-2-tiny-random.gguf"));
         var ex = await Assert.ThrowsAsync<VocabularyMismatchException>(async () =>
             await verifier.OpenAsync(new OpenSessionRequest([1, 2], SamplingSettings.Greedy, other.VocabularyFingerprint, other.Path)));
@@ -116,7 +116,7 @@ public class VerifierInputTests(ModelFixture models)
     public async Task Kv_caches_are_reused_across_rounds_with_exact_rollback()
     {
         var prompt = models.Target.Tokenize("Once upon a time");
-        await using var verifier = new InProcessVerifier(models.Target, new VerifierOptions { ContextLength = 128 });
+        await using var verifier = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 128 });
         var session = (await verifier.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null))).SessionId;
         using var drafter = new Drafter(models.Drafts["stories260K-Q4_0.gguf"], prompt, SamplingSettings.Greedy, 128, 1);
         var drafts = new List<int>();

@@ -1,0 +1,604 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Sampling;
+
+namespace ConfigSpec.Speculative.Verification;
+
+/// <summary>Settings of a verifier holding the target model.</summary>
+public sealed record VerifierOptions
+{
+    /// <summary>Context length per session (prompt + generation + one draft block).</summary>
+    public int ContextLength { get; init; } = 512;
+
+    /// <summary>Sessions held at once, each as a sequence of one shared context; the least recently used is evicted past this.</summary>
+    public int MaxSessions { get; init; } = 1;
+
+    /// <summary>How long the first request of a batch waits for others to join one decode call (0 = no waiting).</summary>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Largest draft block accepted.</summary>
+    public int MaxDraftLength { get; init; } = 32;
+
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Names this replica in session info (and, over MQTT, in its topics).</summary>
+    public string InstanceId { get; init; } = "local";
+
+    /// <summary>The acceptance rule of stochastic verification (exact rejection sampling unless a test replaces it).</summary>
+    public AcceptanceRule AcceptanceRule { get; init; } = SpeculativeVerification.RejectionSampling;
+
+    public void Validate()
+    {
+        if (ContextLength < 16)
+        {
+            throw new ConfigSpecException($"verifier context length {ContextLength} is too small (at least 16)");
+        }
+
+        if (MaxSessions is < 1 or > 256)
+        {
+            throw new ConfigSpecException($"--max-sessions {MaxSessions} is out of range (1..256)");
+        }
+
+        if (MaxDraftLength is < 1 or > 255)
+        {
+            throw new ConfigSpecException($"--max-draft {MaxDraftLength} is out of range (1..255)");
+        }
+
+        if (BatchWindow < TimeSpan.Zero || BatchWindow > TimeSpan.FromSeconds(1))
+        {
+            throw new ConfigSpecException($"--batch-window-ms {BatchWindow.TotalMilliseconds} is out of range (0..1000)");
+        }
+    }
+}
+
+/// <summary>Tokens a board's sessions made the target process.</summary>
+/// <param name="VerifiedTokens">Draft tokens verified.</param>
+/// <param name="BilledTokens">Tokens the target decoded (drafts plus the committed tokens fed with them), what a cloud bills.</param>
+public sealed record DeviceUsage(long Rounds, long VerifiedTokens, long AcceptedTokens, long BilledTokens);
+
+/// <summary>
+/// The target side: sessions are sequences of one shared llama.cpp context, so verification requests from many
+/// sessions that arrive within the batch window are decoded in one call. Each session's KV cache is kept across
+/// rounds and rolled back exactly to the accepted length. Rounds are idempotent. Thread-safe: all model work
+/// happens on one worker thread.
+/// </summary>
+public sealed class VerifierEngine : IVerifier
+{
+    private readonly LlamaModel _target;
+    private readonly VerifierOptions _options;
+    private readonly LlamaContext _context;
+    private readonly LlamaBatch _batch;
+    private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly Queue<string> _evictedOrder = new();
+    private readonly HashSet<string> _evicted = new(StringComparer.Ordinal);
+    private readonly Stack<int> _freeSlots = new();
+    private readonly ConcurrentDictionary<string, DeviceUsage> _usage = new(StringComparer.Ordinal);
+    private readonly Task _worker;
+    private long _nextSession;
+    private long _clock;
+    private long _decodeCalls;
+
+    public VerifierEngine(LlamaModel target, VerifierOptions? options = null)
+    {
+        _target = target ?? throw new ArgumentNullException(nameof(target));
+        _options = options ?? new VerifierOptions();
+        _options.Validate();
+        var batchCapacity = Math.Max(_options.ContextLength, _options.MaxSessions * (_options.MaxDraftLength + 2));
+        _context = target.CreateContext(new LlamaContextOptions
+        {
+            ContextLength = _options.ContextLength * _options.MaxSessions,
+            Sequences = _options.MaxSessions,
+            BatchSize = batchCapacity,
+            Threads = _options.Threads,
+        });
+        _batch = new LlamaBatch(_context.BatchCapacity);
+        for (var slot = _options.MaxSessions - 1; slot >= 0; slot--)
+        {
+            _freeSlots.Push(slot);
+        }
+
+        _worker = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public LlamaModel Target => _target;
+
+    public VerifierOptions Options => _options;
+
+    /// <summary>Open sessions right now.</summary>
+    public int SessionCount { get; private set; }
+
+    /// <summary>llama_decode calls made for verification (batched rounds share one).</summary>
+    public long DecodeCalls => Interlocked.Read(ref _decodeCalls);
+
+    public IReadOnlyDictionary<string, DeviceUsage> Usage => _usage;
+
+    public Task<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default) =>
+        Enqueue<SessionInfo>(new OpenWork(request ?? throw new ArgumentNullException(nameof(request))), cancellationToken);
+
+    public Task<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default) =>
+        Enqueue<VerifyResult>(new VerifyWork(request ?? throw new ArgumentNullException(nameof(request))), cancellationToken);
+
+    public Task CloseAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Enqueue<bool>(new CloseWork(sessionId), cancellationToken);
+
+    ValueTask<SessionInfo> IVerifier.OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken) => new(OpenAsync(request, cancellationToken));
+
+    ValueTask<VerifyResult> IVerifier.VerifyAsync(VerifyRequest request, CancellationToken cancellationToken) => new(VerifyAsync(request, cancellationToken));
+
+    ValueTask IVerifier.CloseAsync(string sessionId, CancellationToken cancellationToken) => new(CloseAsync(sessionId, cancellationToken));
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _worker.ConfigureAwait(false);
+        _context.Dispose();
+        _batch.Dispose();
+    }
+
+    private Task<T> Enqueue<T>(Work work, CancellationToken cancellationToken)
+    {
+        if (!_queue.Writer.TryWrite(work))
+        {
+            throw new VerificationException(VerificationErrorCode.ShuttingDown, "the verifier is shutting down");
+        }
+
+        return ((Task<T>)work.Completion).WaitAsync(cancellationToken);
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        var pending = new List<VerifyWork>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            var deadline = Stopwatch.GetTimestamp() + (long)(_options.BatchWindow.TotalSeconds * Stopwatch.Frequency);
+            var collecting = true;
+            while (collecting)
+            {
+                while (reader.TryRead(out var work))
+                {
+                    if (work is VerifyWork verify)
+                    {
+                        pending.Add(verify);
+                    }
+                    else
+                    {
+                        // Opens and closes keep their order relative to the rounds before them.
+                        RunBatch(pending);
+                        Run(work);
+                    }
+                }
+
+                var remaining = deadline - Stopwatch.GetTimestamp();
+                collecting = pending.Count > 0 && pending.Count < _options.MaxSessions && remaining > 0;
+                if (collecting)
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
+                    try
+                    {
+                        collecting = await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        collecting = false;
+                    }
+                }
+            }
+
+            RunBatch(pending);
+        }
+
+        foreach (var session in _sessions.Values)
+        {
+            _context.ClearSequence(session.Slot);
+        }
+    }
+
+    private void Run(Work work)
+    {
+        try
+        {
+            switch (work)
+            {
+                case OpenWork open:
+                    open.Complete(Open(open.Request));
+                    break;
+                case CloseWork close:
+                    Close(close.SessionId);
+                    close.Complete(true);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            work.Fail(ex);
+        }
+    }
+
+    private SessionInfo Open(OpenSessionRequest request)
+    {
+        request.Sampling.Validate();
+        if (request.DraftVocabularyFingerprint is { Length: > 0 } fingerprint &&
+            !string.Equals(fingerprint, _target.VocabularyFingerprint, StringComparison.Ordinal))
+        {
+            throw new VocabularyMismatchException(
+                $"draft model '{request.DraftModelName ?? "draft"}' has a different vocabulary from target '{_target.Path}' " +
+                $"(fingerprint {Short(fingerprint)} vs {Short(_target.VocabularyFingerprint)}); pick a draft derived from the same tokenizer");
+        }
+
+        if (request.PromptTokens.Count == 0)
+        {
+            throw new VerificationException(VerificationErrorCode.InvalidRequest, "the prompt is empty: at least one token (e.g. BOS) is needed");
+        }
+
+        for (var i = 0; i < request.PromptTokens.Count; i++)
+        {
+            CheckToken(request.PromptTokens[i], $"prompt token {i}");
+        }
+
+        if (request.PromptTokens.Count >= _options.ContextLength)
+        {
+            throw new VerificationException(VerificationErrorCode.ContextFull,
+                $"the prompt has {request.PromptTokens.Count} tokens but the target context holds {_options.ContextLength}; shorten the prompt or raise the context length");
+        }
+
+        if (_freeSlots.Count == 0)
+        {
+            Evict(_sessions.Values.MinBy(s => s.LastUsed)!);
+        }
+
+        var id = $"{_options.InstanceId}-s{++_nextSession}";
+        var session = new Session(id, _freeSlots.Pop(), request.Sampling, [.. request.PromptTokens], request.DeviceId) { LastUsed = ++_clock };
+        _sessions[id] = session;
+        SessionCount = _sessions.Count;
+        try
+        {
+            // Prefill all but the last prompt token; the last one is decoded with the first draft block.
+            if (session.Committed.Count > 1)
+            {
+                _context.Decode(session.Committed.ToArray().AsSpan(0, session.Committed.Count - 1), 0, session.Slot);
+                session.KvCount = session.Committed.Count - 1;
+            }
+        }
+        catch
+        {
+            Close(id);
+            throw;
+        }
+
+        return new SessionInfo(id, _target.VocabularySize, _options.ContextLength, _target.VocabularyFingerprint, _options.InstanceId);
+    }
+
+    private void Close(string sessionId)
+    {
+        if (_sessions.Remove(sessionId, out var session))
+        {
+            _context.ClearSequence(session.Slot);
+            _freeSlots.Push(session.Slot);
+            SessionCount = _sessions.Count;
+        }
+    }
+
+    private void Evict(Session session)
+    {
+        Close(session.Id);
+        _evicted.Add(session.Id);
+        _evictedOrder.Enqueue(session.Id);
+        while (_evictedOrder.Count > 4096)
+        {
+            _evicted.Remove(_evictedOrder.Dequeue());
+        }
+    }
+
+    /// <summary>Verifies every pending round in as few decode calls as the batch capacity allows.</summary>
+    private void RunBatch(List<VerifyWork> pending)
+    {
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var admitted = new List<(VerifyWork Work, Session Session, int FirstRow)>();
+        var inBatch = new HashSet<string>(StringComparer.Ordinal);
+        var deferred = new List<VerifyWork>();
+        _batch.Clear();
+        foreach (var work in pending)
+        {
+            try
+            {
+                var (session, cached) = Admit(work.Request);
+                if (cached is not null)
+                {
+                    work.Complete(cached); // a repeated round: same answer, session not advanced
+                    continue;
+                }
+
+                var tokens = session.Committed.Count - session.KvCount + work.Request.DraftTokens.Count;
+                if (!inBatch.Add(session.Id) || _batch.Count + tokens > _context.BatchCapacity)
+                {
+                    inBatch.Remove(session.Id);
+                    deferred.Add(work);
+                    continue;
+                }
+
+                // Committed tokens not yet in the KV cache (normally one), then the drafts; logits from the last committed row on.
+                var firstRow = _batch.Count + (session.Committed.Count - session.KvCount) - 1;
+                for (var i = session.KvCount; i < session.Committed.Count; i++)
+                {
+                    _batch.Add(session.Committed[i], i, session.Slot, i == session.Committed.Count - 1);
+                }
+
+                var drafts = work.Request.DraftTokens;
+                for (var j = 0; j < drafts.Count; j++)
+                {
+                    _batch.Add(drafts[j], session.Committed.Count + j, session.Slot, true);
+                }
+
+                admitted.Add((work, session, firstRow));
+            }
+            catch (Exception ex)
+            {
+                work.Fail(ex);
+            }
+        }
+
+        pending.Clear();
+        if (admitted.Count > 0)
+        {
+            var queued = Stopwatch.GetTimestamp();
+            try
+            {
+                _context.Decode(_batch);
+                Interlocked.Increment(ref _decodeCalls);
+            }
+            catch (Exception ex)
+            {
+                foreach (var (work, _, _) in admitted)
+                {
+                    work.Fail(ex);
+                }
+
+                admitted.Clear();
+            }
+
+            var compute = Stopwatch.GetElapsedTime(queued).TotalSeconds;
+            foreach (var (work, session, firstRow) in admitted)
+            {
+                try
+                {
+                    Conclude(work, session, firstRow, compute, work.QueueSeconds(started));
+                }
+                catch (Exception ex)
+                {
+                    work.Fail(ex);
+                }
+            }
+        }
+
+        if (deferred.Count > 0)
+        {
+            RunBatch(deferred);
+        }
+    }
+
+    /// <summary>Checks a round; a repeat of the session's last round returns that round's cached result.</summary>
+    private (Session Session, VerifyResult? Cached) Admit(VerifyRequest request)
+    {
+        if (!_sessions.TryGetValue(request.SessionId, out var session))
+        {
+            throw _evicted.Contains(request.SessionId)
+                ? new VerificationException(VerificationErrorCode.SessionEvicted, $"session '{request.SessionId}' was evicted to make room; open a new session with the full context")
+                : new VerificationException(VerificationErrorCode.UnknownSession, $"unknown verification session '{request.SessionId}' (closed, or never opened)");
+        }
+
+        session.LastUsed = ++_clock;
+        if (request.Round > 0)
+        {
+            if (request.Round == session.LastRound && session.LastResult is not null)
+            {
+                return (session, session.LastResult);
+            }
+
+            if (request.Round != session.LastRound + 1)
+            {
+                throw new VerificationException(VerificationErrorCode.BadRound,
+                    $"session '{session.Id}' expected round {session.LastRound + 1}, got {request.Round}");
+            }
+        }
+
+        if (request.Position >= 0 && request.Position != session.Committed.Count)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.Id}' holds {session.Committed.Count} committed tokens, the request assumes {request.Position}");
+        }
+
+        ValidateDrafts(session, request);
+        return (session, null);
+    }
+
+    private void Conclude(VerifyWork work, Session session, int firstRow, double compute, double queue)
+    {
+        var request = work.Request;
+        var drafts = request.DraftTokens;
+        int accepted, next;
+        if (session.Sampling.IsGreedy)
+        {
+            (accepted, next) = SpeculativeVerification.Greedy(drafts, i => _context.GetLogits(firstRow + i).ToArray());
+        }
+        else
+        {
+            var rows = new float[drafts.Count + 1][];
+            (accepted, next) = SpeculativeVerification.Stochastic(drafts, request.DraftDistributions!,
+                i => rows[i] ??= Dense(session, firstRow + i), session.Random, _options.AcceptanceRule);
+        }
+
+        var billed = session.Committed.Count - session.KvCount + drafts.Count;
+        var keep = session.Committed.Count + accepted;
+        _context.TruncateSequence(session.Slot, keep);
+        for (var i = 0; i < accepted; i++)
+        {
+            session.Committed.Add(drafts[i]);
+        }
+
+        session.KvCount = keep;
+        session.Committed.Add(next);
+        var result = new VerifyResult(accepted, next, compute, queue);
+        session.LastRound = request.Round > 0 ? request.Round : session.LastRound + 1;
+        session.LastResult = result;
+        _usage.AddOrUpdate(session.DeviceId, _ => new DeviceUsage(1, drafts.Count, accepted, billed),
+            (_, u) => new DeviceUsage(u.Rounds + 1, u.VerifiedTokens + drafts.Count, u.AcceptedTokens + accepted, u.BilledTokens + billed));
+        work.Complete(result);
+    }
+
+    private float[] Dense(Session session, int row)
+    {
+        var logits = _context.GetLogits(row);
+        var p = new float[logits.Length];
+        TokenDistribution.Dense(logits, session.Sampling, p);
+        return p;
+    }
+
+    private void ValidateDrafts(Session session, VerifyRequest request)
+    {
+        var drafts = request.DraftTokens;
+        if (drafts.Count > _options.MaxDraftLength)
+        {
+            throw new VerificationException(VerificationErrorCode.DraftTooLong,
+                $"draft block of {drafts.Count} tokens exceeds the verifier's limit of {_options.MaxDraftLength}");
+        }
+
+        if (session.Committed.Count + drafts.Count > _options.ContextLength)
+        {
+            throw new VerificationException(VerificationErrorCode.ContextFull,
+                $"session '{session.Id}' is full: {session.Committed.Count} tokens plus {drafts.Count} drafts exceed the context of {_options.ContextLength}");
+        }
+
+        for (var i = 0; i < drafts.Count; i++)
+        {
+            CheckToken(drafts[i], $"draft token at position {i}");
+        }
+
+        if (session.Sampling.IsGreedy || drafts.Count == 0)
+        {
+            return;
+        }
+
+        var distributions = request.DraftDistributions;
+        if (distributions is null || distributions.Count != drafts.Count)
+        {
+            throw new VerificationException(VerificationErrorCode.InvalidRequest,
+                $"stochastic verification needs one draft distribution per draft token ({drafts.Count}), got {distributions?.Count ?? 0}");
+        }
+
+        for (var i = 0; i < drafts.Count; i++)
+        {
+            var q = distributions[i];
+            if (q.Tokens.Length != q.Probabilities.Length || q.Tokens.Length == 0)
+            {
+                throw new VerificationException(VerificationErrorCode.InvalidRequest,
+                    $"draft distribution {i} is malformed ({q.Tokens.Length} tokens, {q.Probabilities.Length} probabilities)");
+            }
+
+            double sum = 0;
+            for (var j = 0; j < q.Tokens.Length; j++)
+            {
+                CheckToken(q.Tokens[j], $"token in draft distribution {i}");
+                var value = q.Probabilities[j];
+                if (!float.IsFinite(value) || value < 0f)
+                {
+                    throw new VerificationException(VerificationErrorCode.InvalidRequest,
+                        $"draft distribution {i} has an invalid probability {value} for token {q.Tokens[j]}");
+                }
+
+                sum += value;
+            }
+
+            if (Math.Abs(sum - 1.0) > 1e-3)
+            {
+                throw new VerificationException(VerificationErrorCode.InvalidRequest, $"draft distribution {i} sums to {sum:F6}, not 1");
+            }
+
+            if (q.ProbabilityOf(drafts[i]) <= 0f)
+            {
+                throw new VerificationException(VerificationErrorCode.InvalidRequest,
+                    $"draft token {drafts[i]} at position {i} has probability 0 in its own draft distribution");
+            }
+        }
+    }
+
+    private void CheckToken(int token, string what)
+    {
+        if (!_target.IsValidToken(token))
+        {
+            throw new VerificationException(VerificationErrorCode.InvalidToken,
+                $"{what} is {token}, outside the target vocabulary 0..{_target.VocabularySize - 1}");
+        }
+    }
+
+    private static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
+
+    private sealed class Session(string id, int slot, SamplingSettings sampling, List<int> committed, string deviceId)
+    {
+        public string Id { get; } = id;
+
+        public int Slot { get; } = slot;
+
+        public SamplingSettings Sampling { get; } = sampling;
+
+        public List<int> Committed { get; } = committed;
+
+        public string DeviceId { get; } = deviceId;
+
+        public int KvCount { get; set; }
+
+        public long LastUsed { get; set; }
+
+        public int LastRound { get; set; }
+
+        public VerifyResult? LastResult { get; set; }
+
+        public Xoshiro256 Random { get; } = Xoshiro256.ForStream(sampling.Seed, 2);
+    }
+
+    private abstract class Work
+    {
+        private readonly long _enqueued = Stopwatch.GetTimestamp();
+
+        public abstract Task Completion { get; }
+
+        public abstract void Fail(Exception exception);
+
+        public double QueueSeconds(long until) => Math.Max(0, (until - _enqueued) / (double)Stopwatch.Frequency);
+    }
+
+    private abstract class Work<T> : Work
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override Task Completion => _completion.Task;
+
+        public void Complete(T value) => _completion.TrySetResult(value);
+
+        public override void Fail(Exception exception) => _completion.TrySetException(exception);
+    }
+
+    private sealed class OpenWork(OpenSessionRequest request) : Work<SessionInfo>
+    {
+        public OpenSessionRequest Request { get; } = request;
+    }
+
+    private sealed class VerifyWork(VerifyRequest request) : Work<VerifyResult>
+    {
+        public VerifyRequest Request { get; } = request;
+    }
+
+    private sealed class CloseWork(string sessionId) : Work<bool>
+    {
+        public string SessionId { get; } = sessionId;
+    }
+}

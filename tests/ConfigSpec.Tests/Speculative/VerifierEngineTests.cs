@@ -1,0 +1,122 @@
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Tests.Infrastructure;
+
+namespace ConfigSpec.Tests.Speculative;
+
+[Collection(ModelGroup.Name)]
+public class VerifierEngineTests(ModelFixture models)
+{
+    internal static readonly string[] Prompts =
+    [
+        "Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a big bear",
+        "Tom had a red ball", "The sun was hot", "A girl named Sue", "The cat and the bird",
+    ];
+
+    [Fact]
+    public async Task Concurrent_sessions_share_decode_calls_and_match_local_decoding()
+    {
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 60, ContextLength = 256 };
+        var expected = new List<IReadOnlyList<int>>();
+        foreach (var prompt in Prompts)
+        {
+            expected.Add((await LocalGeneration.RunAsync(models.Target, null, models.Target.Tokenize(prompt), options with { DraftLength = 0 })).Tokens);
+        }
+
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions
+        {
+            ContextLength = 256, MaxSessions = 8, BatchWindow = TimeSpan.FromMilliseconds(5),
+        });
+        var runs = Prompts.Select((prompt, i) => Task.Run(async () =>
+        {
+            var generator = new SpeculativeGenerator(engine, models.Drafts["stories260K-Q4_K_M.gguf"]);
+            return await generator.GenerateAsync(models.Target.Tokenize(prompt), options with { DeviceId = $"board{i}" }, models.Target);
+        })).ToArray();
+        var results = await Task.WhenAll(runs);
+
+        for (var i = 0; i < Prompts.Length; i++)
+        {
+            Assert.Equal(expected[i], results[i].Tokens);
+        }
+
+        var rounds = results.Sum(r => r.Rounds.Count);
+        Assert.True(engine.DecodeCalls < rounds, $"{engine.DecodeCalls} decode calls for {rounds} rounds: no batching happened");
+        Assert.Equal(8, engine.Usage.Count);
+        Assert.Equal(results[3].Rounds.Count, engine.Usage["board3"].Rounds);
+        Assert.Equal(results[3].Rounds.Sum(r => r.Accepted), engine.Usage["board3"].AcceptedTokens);
+        Assert.True(engine.Usage["board3"].BilledTokens >= engine.Usage["board3"].VerifiedTokens);
+        Assert.Equal(0, engine.SessionCount);
+    }
+
+    [Fact]
+    public async Task A_repeated_round_returns_the_cached_result_and_a_gap_is_refused()
+    {
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 128 });
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var session = (await engine.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null))).SessionId;
+        var first = await engine.VerifyAsync(new VerifyRequest(session, [5, 6, 7], Round: 1, Position: prompt.Length));
+        var again = await engine.VerifyAsync(new VerifyRequest(session, [5, 6, 7], Round: 1, Position: prompt.Length));
+        Assert.Equal((first.AcceptedCount, first.NextToken), (again.AcceptedCount, again.NextToken));
+
+        var position = prompt.Length + first.AcceptedCount + 1;
+        var skipped = await Assert.ThrowsAsync<VerificationException>(() => engine.VerifyAsync(new VerifyRequest(session, [], Round: 3, Position: position)));
+        Assert.Equal(VerificationErrorCode.BadRound, skipped.Code);
+        Assert.Contains("expected round 2, got 3", skipped.Message, StringComparison.Ordinal);
+
+        var wrongPosition = await Assert.ThrowsAsync<VerificationException>(() => engine.VerifyAsync(new VerifyRequest(session, [], Round: 2, Position: position + 1)));
+        Assert.Equal(VerificationErrorCode.BadRound, wrongPosition.Code);
+
+        // The session advanced exactly once: round 2 at the right position works.
+        var second = await engine.VerifyAsync(new VerifyRequest(session, [], Round: 2, Position: position));
+        Assert.Equal(0, second.AcceptedCount);
+    }
+
+    [Fact]
+    public async Task Least_recently_used_session_is_evicted_and_a_generator_reopens_it_transparently()
+    {
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 128, MaxSessions = 2 });
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var a = (await engine.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null))).SessionId;
+        var b = (await engine.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null))).SessionId;
+        await engine.VerifyAsync(new VerifyRequest(b, []));
+        _ = await engine.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null)); // evicts a
+        var evicted = await Assert.ThrowsAsync<VerificationException>(() => engine.VerifyAsync(new VerifyRequest(a, [])));
+        Assert.Equal(VerificationErrorCode.SessionEvicted, evicted.Code);
+        var unknown = await Assert.ThrowsAsync<VerificationException>(() => engine.VerifyAsync(new VerifyRequest("nope", [])));
+        Assert.Equal(VerificationErrorCode.UnknownSession, unknown.Code);
+
+        // A generator whose session is evicted mid-run re-opens with its full context; output is unchanged.
+        await using var small = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 256, MaxSessions = 1 });
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 80, ContextLength = 256 };
+        var expected = await LocalGeneration.RunAsync(models.Target, null, prompt, options with { DraftLength = 0 });
+        var generator = new SpeculativeGenerator(new EvictBeforeRound(small, 3, prompt), models.Drafts["stories260K-Q8_0.gguf"]);
+        var result = await generator.GenerateAsync(prompt, options, models.Target);
+        Assert.Equal(1, generator.Reopened);
+        Assert.Equal(expected.Tokens, result.Tokens);
+    }
+
+    /// <summary>Forwards to an engine with one session slot, and before round N opens another session so the first is evicted.</summary>
+    private sealed class EvictBeforeRound(VerifierEngine inner, int round, int[] prompt) : IVerifier
+    {
+        private int _verifies;
+
+        public ValueTask<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default) =>
+            new(inner.OpenAsync(request, cancellationToken));
+
+        public async ValueTask<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default)
+        {
+            if (++_verifies == round)
+            {
+                var other = await inner.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, null), cancellationToken);
+                await inner.CloseAsync(other.SessionId, cancellationToken);
+            }
+
+            return await inner.VerifyAsync(request, cancellationToken);
+        }
+
+        public ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default) => new(inner.CloseAsync(sessionId, cancellationToken));
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
