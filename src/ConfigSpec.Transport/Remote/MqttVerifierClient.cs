@@ -1,0 +1,335 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Protocol;
+
+namespace ConfigSpec.Transport.Remote;
+
+/// <summary>Settings of the board side of remote verification.</summary>
+public sealed record RemoteVerifierOptions
+{
+    /// <summary>The target model's id, e.g. <c>stories260K</c>.</summary>
+    public required string TargetId { get; init; }
+
+    /// <summary>This board's id (its reply topic and accounting name).</summary>
+    public required string DeviceId { get; init; }
+
+    /// <summary>How long one request may wait for its reply before it is sent again.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Attempts per round (re-sends to the same replica, then re-opens through the pool) before giving up.</summary>
+    public int Attempts { get; init; } = 8;
+}
+
+/// <summary>
+/// <see cref="IVerifier"/> over MQTT. Opens go to the target's pool topic; rounds go to the replica holding the
+/// session. A lost replica (offline status, time-out, eviction, shutdown) is replaced transparently: the session is
+/// re-opened through the pool with its full committed context and the round is repeated, so greedy output is
+/// unchanged. The caller's session id stays the same throughout.
+/// </summary>
+public sealed class MqttVerifierClient : IVerifier
+{
+    private readonly MqttClient _client;
+    private readonly RemoteVerifierOptions _options;
+    private readonly string _replyTopic;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<ProtocolMessage>> _waiting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _waitingOn = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RemoteSession> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _offline = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _closing = new();
+    private Task? _loop;
+    private long _nextLocal;
+
+    public MqttVerifierClient(MqttClient client, RemoteVerifierOptions options)
+    {
+        _client = client ?? throw new ArgumentNullException(nameof(client));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _replyTopic = Topics.Reply(options.DeviceId);
+        _ = Topics.Pool(options.TargetId);
+    }
+
+    /// <summary>Sessions re-opened on another (or the same) replica after a loss.</summary>
+    public int Reopened { get; private set; }
+
+    /// <summary>Requests sent again after a time-out.</summary>
+    public int Resent { get; private set; }
+
+    /// <summary>Round trips of verification rounds in seconds, with the verifier's own queue and compute time.</summary>
+    public ConcurrentQueue<(double RoundTrip, double Queue, double Compute)> RoundTimes { get; } = new();
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_client.IsConnected)
+        {
+            await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _client.SubscribeAsync(_replyTopic, 1, cancellationToken).ConfigureAwait(false);
+        await _client.SubscribeAsync(Topics.AllStatus, 1, cancellationToken).ConfigureAwait(false);
+        _loop = Task.Run(ReceiveLoopAsync, CancellationToken.None);
+    }
+
+    public async ValueTask<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var session = new RemoteSession($"{_options.DeviceId}-{Interlocked.Increment(ref _nextLocal)}", request);
+        var opened = await OpenRemoteAsync(session, cancellationToken).ConfigureAwait(false);
+        _sessions[session.LocalId] = session;
+        return new SessionInfo(session.LocalId, opened.VocabularySize, opened.ContextLength, request.DraftVocabularyFingerprint ?? string.Empty, opened.InstanceId);
+    }
+
+    public async ValueTask<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!_sessions.TryGetValue(request.SessionId, out var session))
+        {
+            throw new VerificationException(VerificationErrorCode.UnknownSession, $"unknown verification session '{request.SessionId}'");
+        }
+
+        if (request.Position >= 0 && request.Position != session.Committed.Count)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.LocalId}' holds {session.Committed.Count} committed tokens, the request assumes {request.Position}");
+        }
+
+        var drafts = request.DraftTokens.ToArray();
+        var distributions = request.DraftDistributions?.ToArray();
+        var round = session.RemoteRound + 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var message = new VerifyMessage(session.RemoteId, round, session.Committed.Count, drafts, distributions);
+            ProtocolMessage? reply = null;
+            if (!_offline.ContainsKey(session.InstanceId))
+            {
+                reply = await RequestAsync(Topics.Instance(session.InstanceId), message, session.InstanceId, cancellationToken).ConfigureAwait(false);
+            }
+
+            switch (reply)
+            {
+                case VerifyResultMessage result:
+                    var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    RoundTimes.Enqueue((seconds, result.QueueMicros / 1e6, result.ComputeMicros / 1e6));
+                    session.RemoteRound = round;
+                    for (var i = 0; i < result.Accepted; i++)
+                    {
+                        session.Committed.Add(drafts[i]);
+                    }
+
+                    session.Committed.Add(result.NextToken);
+                    return new VerifyResult(result.Accepted, result.NextToken, result.ComputeMicros / 1e6, result.QueueMicros / 1e6);
+                case ErrorMessage { Code: ProtocolErrorCode.SessionEvicted or ProtocolErrorCode.UnknownSession or ProtocolErrorCode.ShuttingDown }:
+                case null when attempt % 2 == 0 || _offline.ContainsKey(session.InstanceId):
+                    if (attempt >= _options.Attempts)
+                    {
+                        throw new VerificationException(VerificationErrorCode.ShuttingDown,
+                            $"no verifier for target '{_options.TargetId}' answered after {attempt} attempts");
+                    }
+
+                    // The replica lost the session or is gone: re-open through the pool with the full context.
+                    await OpenRemoteAsync(session, cancellationToken).ConfigureAwait(false);
+                    Reopened++;
+                    round = 1;
+                    break;
+                case null:
+                    Resent++; // a lost message or a slow replica: the same round again is idempotent
+                    break;
+                case ErrorMessage error:
+                    throw new VerificationException(ToVerificationCode(error.Code), $"verifier refused round {round}: {error.Message}");
+                default:
+                    throw new VerificationException(VerificationErrorCode.InvalidRequest, $"unexpected {reply.Type} reply to a round");
+            }
+        }
+    }
+
+    public async ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        if (_sessions.TryRemove(sessionId, out var session) && _client.IsConnected)
+        {
+            try
+            {
+                await _client.PublishAsync(Topics.Instance(session.InstanceId), ProtocolCodec.Encode(new CloseSessionMessage(session.RemoteId)), 1,
+                    cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (MqttException)
+            {
+                // The replica frees idle sessions by eviction anyway.
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _closing.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        _closing.Dispose();
+    }
+
+    private async Task<SessionOpenedMessage> OpenRemoteAsync(RemoteSession session, CancellationToken cancellationToken)
+    {
+        var request = session.Request;
+        var open = new OpenSessionMessage(_options.TargetId, _options.DeviceId, request.DraftVocabularyFingerprint ?? string.Empty,
+            request.Sampling, [.. session.Committed]);
+        for (var attempt = 1; attempt <= _options.Attempts; attempt++)
+        {
+            var reply = await RequestAsync(Topics.Pool(_options.TargetId), open, null, cancellationToken).ConfigureAwait(false);
+            switch (reply)
+            {
+                case SessionOpenedMessage opened:
+                    session.RemoteId = opened.SessionId;
+                    session.InstanceId = opened.InstanceId;
+                    session.RemoteRound = 0;
+                    _offline.TryRemove(opened.InstanceId, out _);
+                    return opened;
+                case ErrorMessage { Code: ProtocolErrorCode.VocabularyMismatch } error:
+                    throw new VocabularyMismatchException(error.Message);
+                case ErrorMessage { Code: ProtocolErrorCode.ShuttingDown }:
+                case null:
+                    continue;
+                case ErrorMessage error:
+                    throw new VerificationException(ToVerificationCode(error.Code), $"verifier refused the session: {error.Message}");
+            }
+        }
+
+        throw new VerificationException(VerificationErrorCode.ShuttingDown,
+            $"no verifier for target '{_options.TargetId}' answered on {Topics.Pool(_options.TargetId)} after {_options.Attempts} attempts");
+    }
+
+    /// <summary>Publishes a request and waits for its reply; null on time-out or when the replica goes offline meanwhile.</summary>
+    private async Task<ProtocolMessage?> RequestAsync(string topic, ProtocolMessage message, string? instance, CancellationToken cancellationToken)
+    {
+        var correlation = Guid.NewGuid().ToString("N");
+        var signal = new TaskCompletionSource<ProtocolMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiting[correlation] = signal;
+        if (instance is not null)
+        {
+            _waitingOn[correlation] = instance;
+        }
+
+        try
+        {
+            try
+            {
+                await _client.PublishAsync(topic, ProtocolCodec.Encode(message), 1, false,
+                    new MqttPublishProperties(_replyTopic, Encoding.ASCII.GetBytes(correlation), (uint)Math.Ceiling(_options.RequestTimeout.TotalSeconds) + 1),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is MqttException or TimeoutException)
+            {
+                // Broker down: wait for the connection, then let the caller retry.
+                await _client.WaitConnectedAsync(_options.RequestTimeout * 4, cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+
+            try
+            {
+                return await signal.Task.WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return null;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return null; // the replica went offline while we waited
+            }
+        }
+        finally
+        {
+            _waiting.TryRemove(correlation, out _);
+            _waitingOn.TryRemove(correlation, out _);
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        try
+        {
+            await foreach (var message in _client.Messages.ReadAllAsync(_closing.Token).ConfigureAwait(false))
+            {
+                if (Topics.InstanceOfStatus(message.Topic) is { } instance)
+                {
+                    OnStatus(instance, message.Payload);
+                    continue;
+                }
+
+                if (message.CorrelationData is null)
+                {
+                    continue;
+                }
+
+                var key = Encoding.ASCII.GetString(message.CorrelationData);
+                if (!_waiting.TryGetValue(key, out var signal))
+                {
+                    continue; // a late reply to a request already given up on
+                }
+
+                try
+                {
+                    signal.TrySetResult(ProtocolCodec.Decode(message.Payload));
+                }
+                catch (ProtocolException ex)
+                {
+                    signal.TrySetResult(new ErrorMessage(ex.Code, $"unreadable reply: {ex.Message}"));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void OnStatus(string instance, byte[] payload)
+    {
+        var offline = Encoding.UTF8.GetString(payload).Contains("\"offline\"", StringComparison.Ordinal);
+        if (!offline)
+        {
+            _offline.TryRemove(instance, out _);
+            return;
+        }
+
+        _offline[instance] = true;
+        // Requests waiting on a replica that just went away give up at once.
+        foreach (var (correlation, target) in _waitingOn)
+        {
+            if (target == instance && _waiting.TryGetValue(correlation, out var signal))
+            {
+                signal.TrySetCanceled();
+            }
+        }
+    }
+
+    private static VerificationErrorCode ToVerificationCode(ProtocolErrorCode code) => code switch
+    {
+        ProtocolErrorCode.UnknownSession => VerificationErrorCode.UnknownSession,
+        ProtocolErrorCode.SessionEvicted => VerificationErrorCode.SessionEvicted,
+        ProtocolErrorCode.BadRound => VerificationErrorCode.BadRound,
+        ProtocolErrorCode.InvalidToken => VerificationErrorCode.InvalidToken,
+        ProtocolErrorCode.DraftTooLong => VerificationErrorCode.DraftTooLong,
+        ProtocolErrorCode.ContextFull => VerificationErrorCode.ContextFull,
+        ProtocolErrorCode.ShuttingDown => VerificationErrorCode.ShuttingDown,
+        _ => VerificationErrorCode.InvalidRequest,
+    };
+
+    private sealed class RemoteSession(string localId, OpenSessionRequest request)
+    {
+        public string LocalId { get; } = localId;
+
+        public OpenSessionRequest Request { get; } = request;
+
+        public List<int> Committed { get; } = [.. request.PromptTokens];
+
+        public string RemoteId { get; set; } = string.Empty;
+
+        public string InstanceId { get; set; } = string.Empty;
+
+        public int RemoteRound { get; set; }
+    }
+}

@@ -1,0 +1,161 @@
+using System.Text;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Tests.Infrastructure;
+using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Protocol;
+using ConfigSpec.Transport.Remote;
+
+namespace ConfigSpec.Tests.Transport;
+
+[Collection(ModelGroup.Name)]
+public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
+{
+    private readonly MosquittoBroker _broker = new();
+
+    private MqttClientOptions Broker(string? id = null) => new() { Broker = _broker.Uri, ClientId = id ?? "c-" + Guid.NewGuid().ToString("N")[..10] };
+
+    private async Task<(VerifierEngine Engine, MqttVerifierServer Server)> StartReplica(string instance, int maxSessions = 8)
+    {
+        var engine = new VerifierEngine(models.Target, new VerifierOptions
+        {
+            ContextLength = 256, MaxSessions = maxSessions, BatchWindow = TimeSpan.FromMilliseconds(2), InstanceId = instance,
+        });
+        var server = new MqttVerifierServer(engine, Broker(), "stories260K");
+        await server.StartAsync();
+        return (engine, server);
+    }
+
+    private async Task<(MqttClient Mqtt, MqttVerifierClient Verifier)> StartBoard(string device)
+    {
+        var mqtt = new MqttClient(Broker(device));
+        var verifier = new MqttVerifierClient(mqtt, new RemoteVerifierOptions { TargetId = "stories260K", DeviceId = device, RequestTimeout = TimeSpan.FromSeconds(1) });
+        await verifier.StartAsync();
+        return (mqtt, verifier);
+    }
+
+    [Fact]
+    public async Task Generation_over_mqtt_gives_exactly_the_tokens_of_the_in_process_verifier()
+    {
+        var (engine, server) = await StartReplica("replica-a");
+        var (mqtt, verifier) = await StartBoard("board-1");
+        var prompt = models.Target.Tokenize("Once upon a time");
+        foreach (var k in new[] { 1, 4, 8 })
+        {
+            var options = new GenerationOptions { DraftLength = k, MaxTokens = 120, ContextLength = 256 };
+            var local = await LocalGeneration.RunAsync(models.Target, models.Drafts["stories260K-Q4_0.gguf"], prompt, options);
+            var remote = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(prompt, options, models.Target);
+            Assert.Equal(local.Tokens, remote.Tokens);
+            Assert.Equal(local.Rounds.Select(r => r.Accepted), remote.Rounds.Select(r => r.Accepted));
+        }
+
+        var sampled = new GenerationOptions { DraftLength = 4, MaxTokens = 60, ContextLength = 256, Sampling = new SamplingSettings(0.9f, 30, 5) };
+        var localSampled = await LocalGeneration.RunAsync(models.Target, models.Drafts["stories260K-Q4_0.gguf"], prompt, sampled);
+        var remoteSampled = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(prompt, sampled, models.Target);
+        Assert.Equal(localSampled.Tokens, remoteSampled.Tokens);
+        Assert.Equal(0, verifier.Reopened);
+        Assert.True(engine.Usage["board-1"].Rounds > 0);
+
+        await verifier.DisposeAsync();
+        await mqtt.DisposeAsync();
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Bad_payloads_are_answered_with_errors_counted_by_kind_and_service_continues()
+    {
+        var (engine, server) = await StartReplica("replica-b");
+        await using var raw = new MqttClient(Broker());
+        await raw.ConnectAsync();
+        await raw.SubscribeAsync("test/reply", 1);
+        var pool = Topics.Pool("stories260K");
+        var instance = Topics.Instance("replica-b");
+
+        async Task<ErrorMessage> Send(string topic, byte[] payload)
+        {
+            var correlation = Guid.NewGuid().ToByteArray();
+            await raw.PublishAsync(topic, payload, 1, false, new MqttPublishProperties("test/reply", correlation));
+            while (true)
+            {
+                var reply = await raw.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                if (reply.CorrelationData is not null && reply.CorrelationData.SequenceEqual(correlation))
+                {
+                    return Assert.IsType<ErrorMessage>(ProtocolCodec.Decode(reply.Payload));
+                }
+            }
+        }
+
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var random = new byte[64];
+        new Random(3).NextBytes(random);
+        Assert.Equal(ProtocolErrorCode.Malformed, (await Send(pool, random)).Code);
+        var wrongVersion = ProtocolCodec.Encode(new CloseSessionMessage("x"));
+        wrongVersion[2] = 7;
+        Assert.Equal(ProtocolErrorCode.UnsupportedVersion, (await Send(instance, wrongVersion)).Code);
+        var open = ProtocolCodec.Encode(new OpenSessionMessage("stories260K", "raw", string.Empty, SamplingSettings.Greedy, prompt));
+        Assert.Equal(ProtocolErrorCode.Malformed, (await Send(pool, open[..(open.Length - 2)])).Code);
+        Assert.Equal(ProtocolErrorCode.Oversize, (await Send(pool, new byte[ProtocolCodec.MaxPayloadBytes + 10])).Code);
+        Assert.Equal(ProtocolErrorCode.UnknownTarget,
+            (await Send(pool, ProtocolCodec.Encode(new OpenSessionMessage("llama-70b", "raw", string.Empty, SamplingSettings.Greedy, prompt)))).Code);
+        var badToken = await Send(instance, ProtocolCodec.Encode(new VerifyMessage("nope", 1, 5, [-4], null)));
+        Assert.Equal(ProtocolErrorCode.UnknownSession, badToken.Code);
+        Assert.Equal(ProtocolErrorCode.VocabularyMismatch,
+            (await Send(pool, ProtocolCodec.Encode(new OpenSessionMessage("stories260K", "raw", new string('0', 64), SamplingSettings.Greedy, prompt)))).Code);
+
+        // A real session: negative and out-of-range tokens, skipped rounds and long drafts are refused by code.
+        var correlation = Guid.NewGuid().ToByteArray();
+        await raw.PublishAsync(pool, open, 1, false, new MqttPublishProperties("test/reply", correlation));
+        SessionOpenedMessage opened;
+        while (true)
+        {
+            var reply = await raw.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            if (reply.CorrelationData?.SequenceEqual(correlation) == true)
+            {
+                opened = Assert.IsType<SessionOpenedMessage>(ProtocolCodec.Decode(reply.Payload));
+                break;
+            }
+        }
+
+        Assert.Equal("replica-b", opened.InstanceId);
+        var s = opened.SessionId;
+        Assert.Equal(ProtocolErrorCode.InvalidToken, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 1, prompt.Length, [-4], null)))).Code);
+        Assert.Equal(ProtocolErrorCode.InvalidToken, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 1, prompt.Length, [512], null)))).Code);
+        Assert.Equal(ProtocolErrorCode.BadRound, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 2, prompt.Length, [5], null)))).Code);
+        Assert.Equal(ProtocolErrorCode.BadRound, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 0, prompt.Length, [5], null)))).Code);
+        Assert.Equal(ProtocolErrorCode.DraftTooLong, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 1, prompt.Length, new int[40], null)))).Code);
+
+        Assert.Equal(2, server.ErrorCounts[ProtocolErrorCode.Malformed]);
+        Assert.Equal(2, server.ErrorCounts[ProtocolErrorCode.InvalidToken]);
+
+        // Everyone else is still served.
+        var (mqtt, verifier) = await StartBoard("board-after-junk");
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 40, ContextLength = 256 };
+        var result = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q8_0.gguf"]).GenerateAsync(prompt, options, models.Target);
+        var local = await LocalGeneration.RunAsync(models.Target, null, prompt, options with { DraftLength = 0 });
+        Assert.Equal(local.Tokens, result.Tokens);
+
+        await verifier.DisposeAsync();
+        await mqtt.DisposeAsync();
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Status_is_retained_online_and_offline_after_a_clean_stop()
+    {
+        var (engine, server) = await StartReplica("replica-c");
+        await using var watcher = new MqttClient(Broker());
+        await watcher.ConnectAsync();
+        await watcher.SubscribeAsync(Topics.Status("replica-c"));
+        var online = await watcher.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("\"online\"", Encoding.UTF8.GetString(online.Payload), StringComparison.Ordinal);
+        await server.DisposeAsync();
+        var offline = await watcher.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("\"offline\"", Encoding.UTF8.GetString(offline.Payload), StringComparison.Ordinal);
+        await engine.DisposeAsync();
+    }
+
+    public void Dispose() => _broker.Dispose();
+}
