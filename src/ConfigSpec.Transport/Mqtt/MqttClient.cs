@@ -42,12 +42,18 @@ public sealed partial class MqttClient : IAsyncDisposable
         }
 
         Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.ProtocolVersionOption, MosquittoNative.ProtocolV5), "select MQTT 5");
+        // Small request/response messages: without this, Nagle's algorithm and delayed ACKs add ~40 ms per hop.
+        Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.TcpNoDelayOption, 1), "disable Nagle's algorithm");
         if (options.Username is not null)
         {
             Check(MosquittoNative.mosquitto_username_pw_set(_mosq, options.Username, options.Password), "set credentials");
         }
 
-        if (options.UseTls)
+        if (options.UseTls && options.CaFile is null && options.CertificateFile is null)
+        {
+            Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.TlsUseOsCertsOption, 1), "use the system's CA certificates");
+        }
+        else if (options.UseTls)
         {
             Check(MosquittoNative.mosquitto_tls_set(_mosq, options.CaFile, null, options.CertificateFile, options.KeyFile, 0), "configure TLS");
         }

@@ -18,7 +18,7 @@ public sealed record MqttClientOptions
 
     public string? Password { get; init; }
 
-    /// <summary>CA certificate file for <c>mqtts://</c> (null: the system's store is not used by libmosquitto, so give one).</summary>
+    /// <summary>CA certificate file for <c>mqtts://</c> (null: the system's CA store).</summary>
     public string? CaFile { get; init; }
 
     public string? CertificateFile { get; init; }
@@ -73,9 +73,9 @@ public sealed record MqttClientOptions
             }
         }
 
-        if (UseTls && CaFile is null)
+        if (!UseTls && (CaFile ?? CertificateFile) is not null)
         {
-            throw new ConfigSpecException($"broker '{Broker}' uses TLS: give the CA certificate file");
+            throw new ConfigSpecException($"TLS files are set but broker '{Broker}' is not mqtts://");
         }
     }
 }

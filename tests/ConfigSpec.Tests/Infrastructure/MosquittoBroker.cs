@@ -17,6 +17,7 @@ public sealed class MosquittoBroker : IDisposable
             listener {Port} 127.0.0.1
             allow_anonymous true
             persistence false
+            set_tcp_nodelay true
             log_dest stderr
             log_type error
             log_type warning

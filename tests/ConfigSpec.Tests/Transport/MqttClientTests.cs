@@ -186,10 +186,24 @@ public sealed class MqttClientTests : IDisposable
     }
 
     [Fact]
-    public void Tls_without_a_ca_file_is_refused()
+    public async Task Tls_settings_are_checked_before_connecting()
     {
-        var ex = Assert.Throws<ConfigSpecException>(() => new MqttClient(new MqttClientOptions { Broker = new Uri("mqtts://127.0.0.1:8883") }));
-        Assert.Contains("give the CA certificate file", ex.Message, StringComparison.Ordinal);
+        var certificate = Assert.Throws<ConfigSpecException>(() => new MqttClient(new MqttClientOptions
+        {
+            Broker = new Uri("mqtts://127.0.0.1:8883"), CertificateFile = "/etc/hostname",
+        }));
+        Assert.Contains("certificate and key must be given together", certificate.Message, StringComparison.Ordinal);
+        var missing = Assert.Throws<ConfigSpecException>(() => new MqttClient(new MqttClientOptions
+        {
+            Broker = new Uri("mqtts://127.0.0.1:8883"), CaFile = "/nonexistent/ca.pem",
+        }));
+        Assert.Contains("'/nonexistent/ca.pem' does not exist", missing.Message, StringComparison.Ordinal);
+        var plain = Assert.Throws<ConfigSpecException>(() => new MqttClient(new MqttClientOptions { Broker = _broker.Uri, CaFile = "/etc/hostname" }));
+        Assert.Contains("is not mqtts://", plain.Message, StringComparison.Ordinal);
+
+        // Without a CA file the system store is used; the default port for mqtts is 8883.
+        await using var system = new MqttClient(new MqttClientOptions { Broker = new Uri("mqtts://127.0.0.1") });
+        Assert.Equal(8883, new MqttClientOptions { Broker = new Uri("mqtts://127.0.0.1") }.Port);
     }
 
     public void Dispose() => _broker.Dispose();
