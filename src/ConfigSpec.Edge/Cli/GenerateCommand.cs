@@ -1,9 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
+using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Sampling;
 using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Remote;
 
 namespace ConfigSpec.Edge.Cli;
 
@@ -12,7 +15,10 @@ internal static class GenerateCommand
 {
     public static Command Create(TextWriter output)
     {
-        var target = new Option<string>("--target") { Description = "target GGUF model (verifies)", Required = true };
+        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process (omit with --verifier)" };
+        var verifierUrl = new Option<string?>("--verifier") { Description = "verify remotely through this MQTT broker, mqtt://HOST[:PORT]" };
+        var targetId = new Option<string?>("--target-id") { Description = "remote target id (default: the --target file name without extension)" };
+        var deviceId = new Option<string>("--device-id") { Description = "this board's id for remote verification", DefaultValueFactory = _ => Environment.MachineName };
         var draft = new Option<string?>("--draft") { Description = "draft GGUF model (proposes); omit with --k 0" };
         var k = new Option<int>("--k") { Description = "draft block length 1..32; 0 = target only", DefaultValueFactory = _ => 4 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
@@ -26,7 +32,7 @@ internal static class GenerateCommand
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare,
+            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, verifierUrl, targetId, deviceId,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,16 +46,37 @@ internal static class GenerateCommand
             };
             var draftPath = parse.GetValue(draft);
             options.Validate(draftPath is not null);
-            using var targetModel = EdgeCli.LoadModel(parse, parse.GetValue(target)!, "--target");
-            using var draftModel = options.DraftLength > 0 ? EdgeCli.LoadModel(parse, draftPath!, "--draft") : null;
-            var promptTokens = targetModel.Tokenize(parse.GetValue(prompt)!);
+            var targetPath = parse.GetValue(target);
+            var remote = parse.GetValue(verifierUrl);
+            if (remote is null && targetPath is null)
+            {
+                throw new ConfigSpecException("generate needs --target (local verification) or --verifier mqtt://HOST:PORT (remote)");
+            }
 
-            var result = await LocalGeneration.RunAsync(targetModel, draftModel, promptTokens, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var remoteTarget = parse.GetValue(targetId) ?? (targetPath is null ? null : Path.GetFileNameWithoutExtension(targetPath));
+            if (remote is not null && remoteTarget is null)
+            {
+                throw new ConfigSpecException("--verifier needs --target-id (or --target to take the id from its file name)");
+            }
+
+            using var draftModel = options.DraftLength > 0 || (remote is not null && targetPath is null) ? EdgeCli.LoadModel(parse, draftPath ?? string.Empty, "--draft") : null;
+            using var targetModel = remote is null ? EdgeCli.LoadModel(parse, targetPath!, "--target") : null;
+            var tokenizer = targetModel ?? draftModel!;
+            var promptTokens = tokenizer.Tokenize(parse.GetValue(prompt)!);
+            options = options with { DeviceId = parse.GetValue(deviceId)! };
+
+            await using var verifier = remote is null
+                ? (IVerifier)new VerifierEngine(targetModel!, new VerifierOptions { ContextLength = options.ContextLength, Threads = options.Threads })
+                : await MqttVerifierClient.ConnectAsync(
+                    new MqttClientOptions { Broker = MqttClientOptions.ParseBroker(remote, "--verifier") },
+                    new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },
+                    cancellationToken).ConfigureAwait(false);
+            var result = await new SpeculativeGenerator(verifier, draftModel).GenerateAsync(promptTokens, options, tokenizer, cancellationToken).ConfigureAwait(false);
             GenerationResult? reference = null;
             if (parse.GetValue(compare) && options.DraftLength > 0)
             {
-                reference = await LocalGeneration.RunAsync(targetModel, null, promptTokens, options with { DraftLength = 0 }, cancellationToken: cancellationToken)
-                    .ConfigureAwait(false);
+                reference = await new SpeculativeGenerator(verifier, null)
+                    .GenerateAsync(promptTokens, options with { DraftLength = 0 }, tokenizer, cancellationToken).ConfigureAwait(false);
             }
 
             if (parse.GetValue(json))

@@ -56,6 +56,18 @@ public sealed unsafe partial class MqttClient
             client._connected = NewSignal();
         }
 
+        // Acks for what was in flight will not come on this connection: fail them so callers can retry.
+        lock (client._gate)
+        {
+            foreach (var mid in client._pending.Keys)
+            {
+                if (client._pending.TryRemove(mid, out var signal))
+                {
+                    signal.TrySetException(new MqttException($"connection to broker {client._options.Broker} lost before the broker acknowledged"));
+                }
+            }
+        }
+
         if (was)
         {
             client.ConnectionChanged?.Invoke(false);

@@ -42,6 +42,7 @@ public sealed class MqttVerifierClient : IVerifier
     private readonly CancellationTokenSource _closing = new();
     private Task? _loop;
     private long _nextLocal;
+    private bool _ownsClient;
 
     public MqttVerifierClient(MqttClient client, RemoteVerifierOptions options)
     {
@@ -59,6 +60,25 @@ public sealed class MqttVerifierClient : IVerifier
 
     /// <summary>Round trips of verification rounds in seconds, with the verifier's own queue and compute time.</summary>
     public ConcurrentQueue<(double RoundTrip, double Queue, double Compute)> RoundTimes { get; } = new();
+
+    /// <summary>Connects a client of its own to the broker and starts; the client is closed with this verifier.</summary>
+    public static async Task<MqttVerifierClient> ConnectAsync(MqttClientOptions broker, RemoteVerifierOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(broker);
+        ArgumentNullException.ThrowIfNull(options);
+        var client = new MqttClient(broker with { ClientId = $"{options.DeviceId}-{Guid.NewGuid().ToString("N")[..6]}" });
+        var verifier = new MqttVerifierClient(client, options) { _ownsClient = true };
+        try
+        {
+            await verifier.StartAsync(cancellationToken).ConfigureAwait(false);
+            return verifier;
+        }
+        catch
+        {
+            await verifier.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -170,6 +190,10 @@ public sealed class MqttVerifierClient : IVerifier
         }
 
         _closing.Dispose();
+        if (_ownsClient)
+        {
+            await _client.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private async Task<SessionOpenedMessage> OpenRemoteAsync(RemoteSession session, CancellationToken cancellationToken)
@@ -223,8 +247,18 @@ public sealed class MqttVerifierClient : IVerifier
             }
             catch (Exception ex) when (ex is MqttException or TimeoutException)
             {
-                // Broker down: wait for the connection, then let the caller retry.
-                await _client.WaitConnectedAsync(_options.RequestTimeout * 4, cancellationToken).ConfigureAwait(false);
+                // Broker gone: libmosquitto may notice a dead socket on this publish before its thread reports the
+                // disconnect, so pause before waiting for the (re)connection; then let the caller retry.
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, _options.RequestTimeout.TotalMilliseconds)), cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _client.WaitConnectedAsync(_options.RequestTimeout * 4, cancellationToken).ConfigureAwait(false);
+                }
+                catch (MqttException)
+                {
+                    // Still down; the caller's attempt budget decides when to give up.
+                }
+
                 return null;
             }
 

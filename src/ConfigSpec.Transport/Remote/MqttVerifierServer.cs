@@ -49,6 +49,14 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        // Retained messages may not survive a broker restart: say online again on every reconnect.
+        _client.ConnectionChanged += up =>
+        {
+            if (up && _loop is not null && !_stopping.IsCancellationRequested)
+            {
+                _ = Task.Run(() => TryPublishStatusAsync("online"));
+            }
+        };
         await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await _client.SubscribeAsync(Topics.PoolSubscription(_targetId), 1, cancellationToken).ConfigureAwait(false);
         await _client.SubscribeAsync(Topics.Instance(InstanceId), 1, cancellationToken).ConfigureAwait(false);

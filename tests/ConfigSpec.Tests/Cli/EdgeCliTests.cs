@@ -179,7 +179,7 @@ public class AbiMismatchTests
     internal static async Task<(int Exit, string Error)> RunEdgeAsync(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "configspec-edge.dll"));
+        start.ArgumentList.Add(TestEnvironment.ProductBinary("ConfigSpec.Edge", "configspec-edge.dll"));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

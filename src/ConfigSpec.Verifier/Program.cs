@@ -1,0 +1,3 @@
+using ConfigSpec.Verifier;
+
+return await VerifierCli.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Remote;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ConfigSpec.Verifier;
+
+/// <summary>configspec-verifier: hosts the target model and verifies drafts for many boards over MQTT.</summary>
+public static class VerifierCli
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var model = new Option<string>("--model") { Description = "target GGUF model", Required = true };
+        var targetId = new Option<string?>("--target-id") { Description = "target id boards ask for (default: the model file name without extension)" };
+        var broker = new Option<string>("--broker") { Description = "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
+        var instance = new Option<string?>("--instance-id") { Description = "this replica's id (default: verifier-<host>-<random>)" };
+        var threads = new Option<int>("--threads") { Description = "decode threads", DefaultValueFactory = _ => 1 };
+        var gpuLayers = new Option<int>("--gpu-layers") { Description = "layers offloaded to a GPU backend (-1 = all)" };
+        var maxSessions = new Option<int>("--max-sessions") { Description = "sessions held at once (least recently used evicted past this)", DefaultValueFactory = _ => 16 };
+        var window = new Option<double>("--batch-window-ms") { Description = "how long a round waits for others to share its decode call", DefaultValueFactory = _ => 2 };
+        var maxDraft = new Option<int>("--max-draft") { Description = "largest draft block accepted", DefaultValueFactory = _ => 32 };
+        var ctx = new Option<int>("--ctx") { Description = "context length per session", DefaultValueFactory = _ => 512 };
+        var llamaDir = new Option<string?>("--llama-dir") { Description = $"folder of the llama.cpp libraries (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)" };
+        var username = new Option<string?>("--username") { Description = "MQTT user name" };
+        var password = new Option<string?>("--password") { Description = "MQTT password (or CONFIGSPEC_MQTT_PASSWORD)" };
+        var caFile = new Option<string?>("--ca-file") { Description = "CA certificate for mqtts://" };
+        var certFile = new Option<string?>("--cert-file") { Description = "client certificate for mqtts://" };
+        var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
+        var root = new RootCommand("ConfigSpec verifier: the target model behind MQTT, verifying drafts from many boards")
+        {
+            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile,
+        };
+        root.SetAction(async (parse, token) =>
+        {
+            var modelPath = parse.GetValue(model)!;
+            var target = parse.GetValue(targetId) ?? Path.GetFileNameWithoutExtension(modelPath);
+            var instanceId = parse.GetValue(instance) ?? $"verifier-{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..6]}";
+            var brokerOptions = new MqttClientOptions
+            {
+                Broker = MqttClientOptions.ParseBroker(parse.GetValue(broker)!),
+                Username = parse.GetValue(username),
+                Password = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("CONFIGSPEC_MQTT_PASSWORD"),
+                CaFile = parse.GetValue(caFile),
+                CertificateFile = parse.GetValue(certFile),
+                KeyFile = parse.GetValue(keyFile),
+            };
+            var verifierOptions = new VerifierOptions
+            {
+                ContextLength = parse.GetValue(ctx),
+                MaxSessions = parse.GetValue(maxSessions),
+                BatchWindow = TimeSpan.FromMilliseconds(parse.GetValue(window)),
+                MaxDraftLength = parse.GetValue(maxDraft),
+                Threads = parse.GetValue(threads),
+                InstanceId = instanceId,
+            };
+            verifierOptions.Validate();
+            using var targetModel = LlamaModel.Load(modelPath, new LlamaModelOptions { GpuLayers = parse.GetValue(gpuLayers) },
+                new LlamaRuntimeOptions { LibraryDirectory = parse.GetValue(llamaDir) });
+
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            builder.Services.AddSingleton(new VerifierEngine(targetModel, verifierOptions));
+            builder.Services.AddSingleton(services => new MqttVerifierServer(
+                services.GetRequiredService<VerifierEngine>(), brokerOptions, target,
+                services.GetRequiredService<ILoggerFactory>().CreateLogger("configspec-verifier")));
+            builder.Services.AddHostedService<VerifierService>();
+            using var host = builder.Build();
+            await host.RunAsync(token).ConfigureAwait(false);
+            return 0;
+        });
+
+        var parse = root.Parse(args);
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (ConfigSpecException ex)
+        {
+            await error.WriteLineAsync($"configspec-verifier: error: {ex.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+}
+
+/// <summary>Runs the MQTT server for the host's lifetime; on stop it tells open sessions and publishes offline.</summary>
+internal sealed class VerifierService(MqttVerifierServer server, VerifierEngine engine) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => server.StartAsync(cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await server.DisposeAsync().ConfigureAwait(false);
+        await engine.DisposeAsync().ConfigureAwait(false);
+    }
+}
