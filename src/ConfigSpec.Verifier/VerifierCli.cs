@@ -23,6 +23,7 @@ public static class VerifierCli
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "layers offloaded to a GPU backend (-1 = all)" };
         var maxSessions = new Option<int>("--max-sessions") { Description = "sessions held at once (least recently used evicted past this)", DefaultValueFactory = _ => 16 };
         var window = new Option<double>("--batch-window-ms") { Description = "how long a round waits for others to share its decode call", DefaultValueFactory = _ => 2 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "most rounds per decode call (1 = no batching across boards)", DefaultValueFactory = _ => 64 };
         var maxDraft = new Option<int>("--max-draft") { Description = "largest draft block accepted", DefaultValueFactory = _ => 32 };
         var ctx = new Option<int>("--ctx") { Description = "context length per session", DefaultValueFactory = _ => 512 };
         var llamaDir = new Option<string?>("--llama-dir") { Description = $"folder of the llama.cpp libraries (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)" };
@@ -33,7 +34,7 @@ public static class VerifierCli
         var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
         var root = new RootCommand("ConfigSpec verifier: the target model behind MQTT, verifying drafts from many boards")
         {
-            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile,
+            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxBatch, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile,
         };
         root.SetAction(async (parse, token) =>
         {
@@ -55,6 +56,7 @@ public static class VerifierCli
                 MaxSessions = parse.GetValue(maxSessions),
                 BatchWindow = TimeSpan.FromMilliseconds(parse.GetValue(window)),
                 MaxDraftLength = parse.GetValue(maxDraft),
+                MaxBatchRounds = parse.GetValue(maxBatch),
                 Threads = parse.GetValue(threads),
                 InstanceId = instanceId,
             };

@@ -22,6 +22,9 @@ public sealed record VerifierOptions
     /// <summary>Largest draft block accepted.</summary>
     public int MaxDraftLength { get; init; } = 32;
 
+    /// <summary>Most rounds decoded in one call (1 = one at a time, for comparison).</summary>
+    public int MaxBatchRounds { get; init; } = int.MaxValue;
+
     public int Threads { get; init; } = 1;
 
     /// <summary>Names this replica in session info (and, over MQTT, in its topics).</summary>
@@ -45,6 +48,11 @@ public sealed record VerifierOptions
         if (MaxDraftLength is < 1 or > 255)
         {
             throw new ConfigSpecException($"--max-draft {MaxDraftLength} is out of range (1..255)");
+        }
+
+        if (MaxBatchRounds < 1)
+        {
+            throw new ConfigSpecException($"--max-batch {MaxBatchRounds} must be at least 1");
         }
 
         if (BatchWindow < TimeSpan.Zero || BatchWindow > TimeSpan.FromSeconds(1))
@@ -173,8 +181,9 @@ public sealed class VerifierEngine : IVerifier
                     }
                 }
 
+                // A session has at most one round outstanding, so once every open session has one queued there is nothing to wait for.
                 var remaining = deadline - Stopwatch.GetTimestamp();
-                collecting = pending.Count > 0 && pending.Count < _options.MaxSessions && remaining > 0;
+                collecting = pending.Count > 0 && pending.Count < Math.Min(_options.MaxBatchRounds, _sessions.Count) && remaining > 0;
                 if (collecting)
                 {
                     using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
@@ -319,13 +328,13 @@ public sealed class VerifierEngine : IVerifier
                 }
 
                 var tokens = session.Committed.Count - session.KvCount + work.Request.DraftTokens.Count;
-                if (!inBatch.Add(session.Id) || _batch.Count + tokens > _context.BatchCapacity)
+                if (admitted.Count >= _options.MaxBatchRounds || inBatch.Contains(session.Id) || _batch.Count + tokens > _context.BatchCapacity)
                 {
-                    inBatch.Remove(session.Id);
                     deferred.Add(work);
                     continue;
                 }
 
+                inBatch.Add(session.Id);
                 // Committed tokens not yet in the KV cache (normally one), then the drafts; logits from the last committed row on.
                 var firstRow = _batch.Count + (session.Committed.Count - session.KvCount) - 1;
                 for (var i = session.KvCount; i < session.Committed.Count; i++)

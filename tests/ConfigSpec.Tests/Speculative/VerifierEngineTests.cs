@@ -50,6 +50,19 @@ public class VerifierEngineTests(ModelFixture models)
     }
 
     [Fact]
+    public async Task With_batches_of_one_every_round_is_its_own_decode_call()
+    {
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions
+        {
+            ContextLength = 256, MaxSessions = 4, BatchWindow = TimeSpan.FromMilliseconds(5), MaxBatchRounds = 1,
+        });
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 30, ContextLength = 256 };
+        var results = await Task.WhenAll(Prompts.Take(4).Select(prompt => Task.Run(() =>
+            new SpeculativeGenerator(engine, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(models.Target.Tokenize(prompt), options, models.Target))));
+        Assert.Equal(results.Sum(r => r.Rounds.Count), engine.DecodeCalls);
+    }
+
+    [Fact]
     public async Task A_repeated_round_returns_the_cached_result_and_a_gap_is_refused()
     {
         await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 128 });
