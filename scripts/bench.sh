@@ -3,9 +3,20 @@
 #  1. drafting speed: configspec-edge's managed decode loop and drafter vs the same loop in C (overhead %)
 #  2. speculative vs target-only wall time for each shipped draft and K, local verifier
 #  3. native AOT binary size, start-up time, resident memory with target and draft loaded
-# Usage: scripts/bench.sh [--quick]
+#  4. protocol overhead: round time over a loopback mosquitto minus the verifier's compute time
+#  5. verifier throughput against 1..32 concurrent boards, batched against one-at-a-time
+#  6. goodput over MQTT against target-only over the same broker, with 0/20/100 ms injected per direction
+# Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
-QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
+QUICK=0 ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --only) ONLY="$2"; shift 2 ;;
+    *) die "unknown option $1" ;;
+  esac
+done
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 TOKENS=$([ $QUICK = 1 ] && echo 2000 || echo 20000)
 REPEAT=$([ $QUICK = 1 ] && echo 3 || echo 7)
 PLATFORM="$(host_platform)"
@@ -38,6 +49,7 @@ cc -O2 -o "$CLOOP" "$ROOT/scripts/bench/decode_loop.c" -I"$HEADERS/include" -I"$
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
+if want 1; then
 echo "== 1. drafting speed, stories260K-Q4_K_M.gguf, 1 thread, $TOKENS tokens, $REPEAT interleaved runs (median) =="
 c_runs=() api_runs=() drafter_runs=()
 for _ in $(seq "$REPEAT"); do
@@ -54,11 +66,17 @@ awk -v c="$c" -v a="$api" -v d="$dr" 'BEGIN {
   printf "  managed API loop    %8.2f us/token  %8.0f tokens/s  overhead %+.2f%%\n", a, 1e6 / a, (a - c) / c * 100
   printf "  drafter (K=8 blocks)%8.2f us/token  %8.0f tokens/s  vs C %+.2f%%\n", d, 1e6 / d, (d - c) / c * 100 }'
 
+fi
+
+if want 2; then
 echo
 echo "== 2. speculative vs target-only, local verifier, greedy, 200 tokens, median of $REPEAT =="
 "$EDGE" bench speculative --target "$M/stories260K.gguf" --repeat "$REPEAT" --k 1,4,8 \
   --drafts "$M/stories260K-Q8_0.gguf,$M/stories260K-Q4_K_M.gguf,$M/stories260K-Q4_0.gguf,$M/stories260K-prune4-F32.gguf,$M/stories260K-prune1234-F32.gguf"
 
+fi
+
+if want 3; then
 echo
 echo "== 3. native AOT binary =="
 size=$(stat -c %s "$EDGE")
@@ -69,3 +87,58 @@ t0=$(date +%s%N); for _ in $(seq 10); do "$EDGE" model info "$M/stories260K.gguf
 echo "  model info (load libraries + model) $(( (t1 - t0) / 10 / 1000 )) us mean of 10"
 rss=$(/usr/bin/time -f %M "$EDGE" generate --target "$M/stories260K.gguf" --draft "$M/stories260K-Q4_K_M.gguf" --k 4 --max-tokens 200 --prompt "Once upon a time" 2>&1 >/dev/null | tail -1)
 echo "  peak RSS, generate with target + draft loaded: ${rss} KiB"
+fi
+
+if want 4 || want 5 || want 6; then
+  PORT="$(free_port)"
+  start_broker "$PORT"
+  BROKER="mqtt://127.0.0.1:$PORT"
+  LOGS="$(mktemp -d)"
+fi
+
+if want 4 || want 5; then
+  start_verifier "$LOGS/batched.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-batched \
+    --max-sessions 32 --batch-window-ms 2 --llama-dir "$LIBDIR" >/dev/null
+  if want 4; then
+    echo
+    echo "== 4. protocol overhead over loopback mosquitto (draft Q4_K_M, K=4) =="
+    "$EDGE" bench rounds --verifier "$BROKER" --draft "$M/stories260K-Q4_K_M.gguf" --k 4 --rounds $([ $QUICK = 1 ] && echo 200 || echo 1000)
+  fi
+  if want 5; then
+    SECONDS_PER=$([ $QUICK = 1 ] && echo 1 || echo 3)
+    echo
+    echo "== 5. verifier throughput against concurrent boards (synthetic boards, K=4, ${SECONDS_PER} s each) =="
+    "$EDGE" bench fleet --verifier "$BROKER" --boards 1,2,4,8,16,32 --seconds "$SECONDS_PER" --label "batched (window 2 ms)"
+  fi
+  stop_background; start_broker "$PORT"
+  if want 5; then
+    start_verifier "$LOGS/single.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-single \
+      --max-sessions 32 --batch-window-ms 0 --max-batch 1 --llama-dir "$LIBDIR" >/dev/null
+    "$EDGE" bench fleet --verifier "$BROKER" --boards 1,2,4,8,16,32 --seconds "$SECONDS_PER" --label "one at a time (--max-batch 1)"
+    stop_background; start_broker "$PORT"
+  fi
+fi
+
+if want 6; then
+  echo
+  echo "== 6. goodput over MQTT, K=4, greedy; delay injected in each direction between board and broker =="
+  start_verifier "$LOGS/goodput.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-goodput --llama-dir "$LIBDIR" >/dev/null
+  printf '%-8s %-32s %10s %10s %8s %9s\n' delay_ms draft tokens/s target/s speedup mean_acc
+  for delay in 0 20 100; do
+    PROXY="$(free_port)"
+    "$ROOT/out/bin/configspec-delayproxy" --listen "127.0.0.1:$PROXY" --upstream "127.0.0.1:$PORT" --delay-ms "$delay" 2>/dev/null &
+    PROXY_PID=$!
+    wait_port "$PROXY"
+    tokens=$([ "$delay" = 100 ] && echo 40 || echo 100)
+    base=$("$EDGE" generate --verifier "mqtt://127.0.0.1:$PROXY" --target-id stories260K --draft "$M/stories260K-Q8_0.gguf" --k 0 \
+      --max-tokens "$tokens" --prompt "Once upon a time" --json | sed -n 's/.*"tokens_per_s":\([0-9.eE+-]*\).*/\1/p')
+    for d in stories260K-Q8_0.gguf stories260K-Q4_K_M.gguf stories260K-Q4_0.gguf stories260K-prune4-F32.gguf; do
+      json=$("$EDGE" generate --verifier "mqtt://127.0.0.1:$PROXY" --target-id stories260K --draft "$M/$d" --k 4 \
+        --max-tokens "$tokens" --prompt "Once upon a time" --json)
+      tps=$(sed -n 's/.*"tokens_per_s":\([0-9.eE+-]*\).*/\1/p' <<<"$json")
+      acc=$(sed -n 's/.*"mean_accepted":\([0-9.eE+-]*\).*/\1/p' <<<"$json")
+      awk -v D="$delay" -v n="$d" -v t="$tps" -v b="$base" -v a="$acc" 'BEGIN { printf "%-8s %-32s %10.1f %10.1f %7.2fx %9.2f\n", D, n, t, b, t / b, a }'
+    done
+    kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true
+  done
+fi

@@ -50,3 +50,56 @@ verify_sha256() {
   actual="$(sha256_of "$1")"
   [ "$actual" = "$2" ] || die "checksum mismatch for $1: got $actual, expected $2"
 }
+
+# --- a private broker and background programs (demo, benchmarks) ---
+BACKGROUND_PIDS=()
+stop_background() {
+  for pid in "${BACKGROUND_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${BACKGROUND_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  BACKGROUND_PIDS=()
+}
+trap stop_background EXIT
+
+# free_port: a TCP port on loopback nobody listens on.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  die "no free loopback port found"
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on 127.0.0.1:$1 after 10 s"
+}
+
+# start_broker PORT: a private mosquitto on loopback (no persistence, Nagle off), stopped on exit.
+start_broker() {
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || ensure_apt mosquitto libmosquitto1
+  dpkg -s libmosquitto1 >/dev/null 2>&1 || ensure_apt libmosquitto1
+  local dir
+  dir="$(mktemp -d)"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$1" > "$dir/mosquitto.conf"
+  "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+  BACKGROUND_PIDS+=($!)
+  wait_port "$1"
+}
+
+# start_verifier LOG ARGS...: configspec-verifier in the background; waits until it serves.
+start_verifier() {
+  local log="$1"; shift
+  "$ROOT/out/bin/configspec-verifier" "$@" >"$log" 2>&1 &
+  local pid=$!
+  BACKGROUND_PIDS+=($pid)
+  for _ in $(seq 100); do
+    grep -q "serving target" "$log" 2>/dev/null && { echo "$pid"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "configspec-verifier exited"; }
+    sleep 0.1
+  done
+  die "configspec-verifier did not start (see $log)"
+}

@@ -16,6 +16,8 @@ internal static class BenchCommands
         var bench = new Command("bench", "benchmarks that print measured figures");
         bench.Subcommands.Add(Decode(output));
         bench.Subcommands.Add(Speculative(output));
+        bench.Subcommands.Add(RemoteBench.Rounds(output));
+        bench.Subcommands.Add(RemoteBench.Fleet(output));
         return bench;
     }
 
