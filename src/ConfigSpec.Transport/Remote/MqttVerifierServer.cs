@@ -96,6 +96,11 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
             await TryPublishStatusAsync("offline").ConfigureAwait(false);
         }
 
+        foreach (var (device, usage) in _engine.Usage)
+        {
+            Log.Usage(_logger, device, usage.Rounds, usage.VerifiedTokens, usage.AcceptedTokens, usage.BilledTokens);
+        }
+
         Log.Stopped(_logger, InstanceId);
     }
 
@@ -284,6 +289,9 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "verifier {Instance} stopped")]
         public static partial void Stopped(ILogger logger, string instance);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "board {Device}: {Rounds} rounds, {Verified} draft tokens verified, {Accepted} accepted, {Billed} tokens billed")]
+        public static partial void Usage(ILogger logger, string device, long rounds, long verified, long accepted, long billed);
 
         [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "refused a request on {Topic} ({Code}): {Reason} (further {Code} refusals are counted, not logged)")]
         public static partial void FirstRefusal(ILogger logger, ProtocolErrorCode code, string topic, string reason);

@@ -159,3 +159,40 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
 
     public void Dispose() => _broker.Dispose();
 }
+
+[Collection(ModelGroup.Name)]
+public sealed class EdgeRemoteCliTests(ModelFixture models) : IDisposable
+{
+    private readonly MosquittoBroker _broker = new();
+
+    [Fact]
+    public async Task Generate_with_verifier_prints_the_tokens_of_local_verification()
+    {
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 512, MaxSessions = 2, InstanceId = "cli-replica" });
+        await using var server = new MqttVerifierServer(engine, new MqttClientOptions { Broker = _broker.Uri }, "stories260K");
+        await server.StartAsync();
+
+        async Task<System.Text.Json.JsonElement> Run(params string[] args)
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            var exit = await ConfigSpec.Edge.Cli.EdgeCli.RunAsync(args, output, error);
+            Assert.True(exit == 0, error.ToString());
+            return System.Text.Json.JsonDocument.Parse(output.ToString()).RootElement.Clone();
+        }
+
+        string[] common = ["generate", "--draft", TestEnvironment.Model("stories260K-Q4_K_M.gguf"), "--k", "4", "--max-tokens", "80", "--prompt", "Once upon a time", "--json"];
+        var remote = await Run([.. common, "--verifier", _broker.Uri.ToString(), "--target-id", "stories260K", "--device-id", "cli-board"]);
+        var local = await Run([.. common, "--target", TestEnvironment.Model("stories260K.gguf")]);
+        Assert.Equal(local.GetProperty("text").GetString(), remote.GetProperty("text").GetString());
+        Assert.Equal(local.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()), remote.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()));
+        Assert.True(engine.Usage.ContainsKey("cli-board"));
+
+        using var error = new StringWriter();
+        var bad = await ConfigSpec.Edge.Cli.EdgeCli.RunAsync([.. common, "--verifier", _broker.Uri.ToString()], TextWriter.Null, error);
+        Assert.Equal(2, bad);
+        Assert.Contains("--verifier needs --target-id", error.ToString(), StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _broker.Dispose();
+}
