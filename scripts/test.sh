@@ -9,7 +9,7 @@ PLATFORM="$(host_platform)"
 # The ABI tests compile a stand-in library with the C compiler.
 command -v cc >/dev/null || ensure_apt gcc libc6-dev
 # MQTT tests run a real mosquitto broker and the client library.
-ensure_apt mosquitto libmosquitto1
+ensure_apt mosquitto libmosquitto1 openssl
 log "building the solution"
 dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
 "$ROOT/scripts/fetch-models.sh"

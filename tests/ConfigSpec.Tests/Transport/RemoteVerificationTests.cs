@@ -16,13 +16,15 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
 
     private MqttClientOptions Broker(string? id = null) => new() { Broker = _broker.Uri, ClientId = id ?? "c-" + Guid.NewGuid().ToString("N")[..10] };
 
+    private readonly ListLogger _log = new();
+
     private async Task<(VerifierEngine Engine, MqttVerifierServer Server)> StartReplica(string instance, int maxSessions = 8)
     {
         var engine = new VerifierEngine(models.Target, new VerifierOptions
         {
             ContextLength = 256, MaxSessions = maxSessions, BatchWindow = TimeSpan.FromMilliseconds(2), InstanceId = instance,
         });
-        var server = new MqttVerifierServer(engine, Broker(), "stories260K");
+        var server = new MqttVerifierServer(engine, Broker(), "stories260K", _log);
         await server.StartAsync();
         return (engine, server);
     }
@@ -128,6 +130,11 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
 
         Assert.Equal(2, server.ErrorCounts[ProtocolErrorCode.Malformed]);
         Assert.Equal(2, server.ErrorCounts[ProtocolErrorCode.InvalidToken]);
+        Assert.Equal(2, server.ErrorCounts[ProtocolErrorCode.BadRound]);
+        // Logged once per kind, counted every time.
+        var refusals = _log.Entries.Where(e => e.Id.Id == 110).ToList();
+        Assert.Equal(server.ErrorCounts.Count, refusals.Count);
+        Assert.Single(refusals, r => r.Message.Contains("(InvalidToken)", StringComparison.Ordinal));
 
         // Everyone else is still served.
         var (mqtt, verifier) = await StartBoard("board-after-junk");

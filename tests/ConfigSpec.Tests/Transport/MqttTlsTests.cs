@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text;
+using ConfigSpec.Tests.Infrastructure;
+using ConfigSpec.Transport.Mqtt;
+
+namespace ConfigSpec.Tests.Transport;
+
+/// <summary>mqtts:// against a real mosquitto TLS listener with a throw-away CA made by openssl.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class MqttTlsTests : IDisposable
+{
+    private readonly string _dir = TestEnvironment.NewTemporaryDirectory();
+    private Process? _broker;
+
+    private void OpenSsl(params string[] args)
+    {
+        var start = new ProcessStartInfo("openssl") { WorkingDirectory = _dir, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)}: {error}");
+    }
+
+    private int StartTlsBroker()
+    {
+        OpenSsl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ConfigSpec test CA", "-keyout", "ca.key", "-out", "ca.pem");
+        OpenSsl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr");
+        File.WriteAllText(Path.Combine(_dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+        OpenSsl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem");
+        OpenSsl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Other CA", "-keyout", "other.key", "-out", "other.pem");
+
+        // mosquitto started as root drops to its own user, which must be able to read the key.
+        foreach (var file in Directory.GetFiles(_dir))
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
+
+        var port = MosquittoBroker.FreePort();
+        File.WriteAllText(Path.Combine(_dir, "mosquitto.conf"), $"""
+            listener {port} 127.0.0.1
+            allow_anonymous true
+            cafile {_dir}/ca.pem
+            certfile {_dir}/server.pem
+            keyfile {_dir}/server.key
+            """);
+        var start = new ProcessStartInfo(File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(Path.Combine(_dir, "mosquitto.conf"));
+        _broker = Process.Start(start)!;
+        _broker.BeginErrorReadLine();
+        _broker.BeginOutputReadLine();
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                probe.Connect(System.Net.IPAddress.Loopback, port);
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                Thread.Sleep(50);
+            }
+        }
+
+        throw new InvalidOperationException("TLS broker did not start");
+    }
+
+    [Fact]
+    public async Task Connects_over_tls_with_the_right_ca_and_not_with_another()
+    {
+        var port = StartTlsBroker();
+        await using (var client = new MqttClient(new MqttClientOptions { Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem") }))
+        {
+            await client.ConnectAsync();
+            await client.SubscribeAsync("secure/topic", 1);
+            await client.PublishAsync("secure/topic", "over tls", 1);
+            var message = await client.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("over tls", Encoding.UTF8.GetString(message.Payload));
+        }
+
+        await using var wrong = new MqttClient(new MqttClientOptions
+        {
+            Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "other.pem"), ConnectTimeout = TimeSpan.FromSeconds(2),
+        });
+        var ex = await Assert.ThrowsAsync<MqttException>(() => wrong.ConnectAsync());
+        Assert.Contains("no connection to broker mqtts://127.0.0.1", ex.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        if (_broker is { HasExited: false })
+        {
+            _broker.Kill();
+            _broker.WaitForExit();
+        }
+
+        _broker?.Dispose();
+        Directory.Delete(_dir, true);
+    }
+}
