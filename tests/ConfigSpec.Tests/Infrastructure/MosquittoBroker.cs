@@ -10,11 +10,13 @@ public sealed class MosquittoBroker : IDisposable
     private readonly string _directory = TestEnvironment.NewTemporaryDirectory();
     private Process? _process;
 
-    public MosquittoBroker()
+    /// <param name="listenerSettings">Extra lines for the listener (TLS files, for instance).</param>
+    public MosquittoBroker(string listenerSettings = "")
     {
         Port = FreePort();
         File.WriteAllText(ConfigPath, $"""
             listener {Port} 127.0.0.1
+            {listenerSettings}
             allow_anonymous true
             persistence false
             set_tcp_nodelay true

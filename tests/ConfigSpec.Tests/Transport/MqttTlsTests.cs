@@ -10,7 +10,7 @@ namespace ConfigSpec.Tests.Transport;
 public sealed class MqttTlsTests : IDisposable
 {
     private readonly string _dir = TestEnvironment.NewTemporaryDirectory();
-    private Process? _broker;
+    private MosquittoBroker? _broker;
 
     private void OpenSsl(params string[] args)
     {
@@ -40,35 +40,8 @@ public sealed class MqttTlsTests : IDisposable
             File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         }
 
-        var port = MosquittoBroker.FreePort();
-        File.WriteAllText(Path.Combine(_dir, "mosquitto.conf"), $"""
-            listener {port} 127.0.0.1
-            allow_anonymous true
-            cafile {_dir}/ca.pem
-            certfile {_dir}/server.pem
-            keyfile {_dir}/server.key
-            """);
-        var start = new ProcessStartInfo(File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(Path.Combine(_dir, "mosquitto.conf"));
-        _broker = Process.Start(start)!;
-        _broker.BeginErrorReadLine();
-        _broker.BeginOutputReadLine();
-        for (var i = 0; i < 100; i++)
-        {
-            try
-            {
-                using var probe = new System.Net.Sockets.TcpClient();
-                probe.Connect(System.Net.IPAddress.Loopback, port);
-                return port;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                Thread.Sleep(50);
-            }
-        }
-
-        throw new InvalidOperationException("TLS broker did not start");
+        _broker = new MosquittoBroker($"cafile {_dir}/ca.pem\ncertfile {_dir}/server.pem\nkeyfile {_dir}/server.key");
+        return _broker.Port;
     }
 
     [Fact]
@@ -94,12 +67,6 @@ public sealed class MqttTlsTests : IDisposable
 
     public void Dispose()
     {
-        if (_broker is { HasExited: false })
-        {
-            _broker.Kill();
-            _broker.WaitForExit();
-        }
-
         _broker?.Dispose();
         Directory.Delete(_dir, true);
     }

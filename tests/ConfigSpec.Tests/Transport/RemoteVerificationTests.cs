@@ -75,7 +75,7 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
         var pool = Topics.Pool("stories260K");
         var instance = Topics.Instance("replica-b");
 
-        async Task<ErrorMessage> Send(string topic, byte[] payload)
+        async Task<ProtocolMessage> Request(string topic, byte[] payload)
         {
             var correlation = Guid.NewGuid().ToByteArray();
             await raw.PublishAsync(topic, payload, 1, false, new MqttPublishProperties("test/reply", correlation));
@@ -84,10 +84,12 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
                 var reply = await raw.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
                 if (reply.CorrelationData is not null && reply.CorrelationData.SequenceEqual(correlation))
                 {
-                    return Assert.IsType<ErrorMessage>(ProtocolCodec.Decode(reply.Payload));
+                    return ProtocolCodec.Decode(reply.Payload);
                 }
             }
         }
+
+        async Task<ErrorMessage> Send(string topic, byte[] payload) => Assert.IsType<ErrorMessage>(await Request(topic, payload));
 
         var prompt = models.Target.Tokenize("Once upon a time");
         var random = new byte[64];
@@ -107,19 +109,7 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
             (await Send(pool, ProtocolCodec.Encode(new OpenSessionMessage("stories260K", "raw", new string('0', 64), SamplingSettings.Greedy, prompt)))).Code);
 
         // A real session: negative and out-of-range tokens, skipped rounds and long drafts are refused by code.
-        var correlation = Guid.NewGuid().ToByteArray();
-        await raw.PublishAsync(pool, open, 1, false, new MqttPublishProperties("test/reply", correlation));
-        SessionOpenedMessage opened;
-        while (true)
-        {
-            var reply = await raw.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-            if (reply.CorrelationData?.SequenceEqual(correlation) == true)
-            {
-                opened = Assert.IsType<SessionOpenedMessage>(ProtocolCodec.Decode(reply.Payload));
-                break;
-            }
-        }
-
+        var opened = Assert.IsType<SessionOpenedMessage>(await Request(pool, open));
         Assert.Equal("replica-b", opened.InstanceId);
         var s = opened.SessionId;
         Assert.Equal(ProtocolErrorCode.InvalidToken, (await Send(instance, ProtocolCodec.Encode(new VerifyMessage(s, 1, prompt.Length, [-4], null)))).Code);
