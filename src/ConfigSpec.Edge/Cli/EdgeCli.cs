@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
+using ConfigSpec.Transport.Mqtt;
 
 namespace ConfigSpec.Edge.Cli;
 
@@ -24,6 +25,16 @@ public static class EdgeCli
         Recursive = true,
     };
 
+    internal static readonly Option<string?> MqttUsername = new("--mqtt-username") { Description = "MQTT user name", Recursive = true };
+
+    internal static readonly Option<string?> MqttPassword = new("--mqtt-password") { Description = "MQTT password (or CONFIGSPEC_MQTT_PASSWORD)", Recursive = true };
+
+    internal static readonly Option<string?> MqttCaFile = new("--mqtt-ca-file") { Description = "CA certificate for mqtts:// (default: the system store)", Recursive = true };
+
+    internal static readonly Option<string?> MqttCertFile = new("--mqtt-cert-file") { Description = "client certificate for mqtts://", Recursive = true };
+
+    internal static readonly Option<string?> MqttKeyFile = new("--mqtt-key-file") { Description = "client key for mqtts://", Recursive = true };
+
     internal static readonly Option<bool> Verbose = new("--verbose")
     {
         Description = "echo llama.cpp's own log messages",
@@ -36,6 +47,11 @@ public static class EdgeCli
         root.Options.Add(LlamaDir);
         root.Options.Add(Verbose);
         root.Options.Add(GpuLayers);
+        foreach (var option in new[] { MqttUsername, MqttPassword, MqttCaFile, MqttCertFile, MqttKeyFile })
+        {
+            root.Options.Add(option);
+        }
+
         root.Subcommands.Add(GenerateCommand.Create(output));
         root.Subcommands.Add(ModelCommands.Create(output));
         root.Subcommands.Add(BenchCommands.Create(output));
@@ -73,6 +89,17 @@ public static class EdgeCli
     {
         LibraryDirectory = parse.GetValue(LlamaDir),
         EchoLevel = parse.GetValue(Verbose) ? LlamaLogLevel.Info : LlamaLogLevel.None,
+    };
+
+    /// <summary>Broker settings from a URL setting and the shared MQTT options.</summary>
+    internal static MqttClientOptions Broker(ParseResult parse, string url, string setting) => new()
+    {
+        Broker = MqttClientOptions.ParseBroker(url, setting),
+        Username = parse.GetValue(MqttUsername),
+        Password = parse.GetValue(MqttPassword) ?? Environment.GetEnvironmentVariable("CONFIGSPEC_MQTT_PASSWORD"),
+        CaFile = parse.GetValue(MqttCaFile),
+        CertificateFile = parse.GetValue(MqttCertFile),
+        KeyFile = parse.GetValue(MqttKeyFile),
     };
 
     internal static LlamaModel LoadModel(ParseResult parse, string path, string setting)

@@ -68,7 +68,7 @@ internal static class GenerateCommand
             await using var verifier = remote is null
                 ? (IVerifier)new VerifierEngine(targetModel!, new VerifierOptions { ContextLength = options.ContextLength, Threads = options.Threads })
                 : await MqttVerifierClient.ConnectAsync(
-                    new MqttClientOptions { Broker = MqttClientOptions.ParseBroker(remote, "--verifier") },
+                    EdgeCli.Broker(parse, remote, "--verifier"),
                     new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },
                     cancellationToken).ConfigureAwait(false);
             var result = await new SpeculativeGenerator(verifier, draftModel).GenerateAsync(promptTokens, options, tokenizer, cancellationToken).ConfigureAwait(false);

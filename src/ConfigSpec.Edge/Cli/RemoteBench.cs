@@ -31,7 +31,7 @@ internal static class RemoteBench
         {
             using var draftModel = EdgeCli.LoadModel(parse, parse.GetValue(draft)!, "--draft");
             await using var client = await MqttVerifierClient.ConnectAsync(
-                new MqttClientOptions { Broker = MqttClientOptions.ParseBroker(parse.GetValue(verifier)!, "--verifier") },
+                EdgeCli.Broker(parse, parse.GetValue(verifier)!, "--verifier"),
                 new RemoteVerifierOptions { TargetId = parse.GetValue(targetId)!, DeviceId = "bench-rounds" }, token).ConfigureAwait(false);
             var generator = new SpeculativeGenerator(client, draftModel);
             var prompt = draftModel.Tokenize("Once upon a time");
@@ -77,7 +77,7 @@ internal static class RemoteBench
         };
         command.SetAction(async (parse, token) =>
         {
-            var broker = new MqttClientOptions { Broker = MqttClientOptions.ParseBroker(parse.GetValue(verifier)!, "--verifier") };
+            var broker = EdgeCli.Broker(parse, parse.GetValue(verifier)!, "--verifier");
             var counts = parse.GetValue(boards)!.Split(',').Select(v => int.TryParse(v, NumberStyles.None, C, out var n) && n > 0 ? n
                 : throw new ConfigSpecException($"--boards: '{v}' is not a positive count")).ToArray();
             var draftLength = parse.GetValue(k);

@@ -11,13 +11,13 @@ public sealed class MosquittoBroker : IDisposable
     private Process? _process;
 
     /// <param name="listenerSettings">Extra lines for the listener (TLS files, for instance).</param>
-    public MosquittoBroker(string listenerSettings = "")
+    public MosquittoBroker(string listenerSettings = "", bool allowAnonymous = true)
     {
         Port = FreePort();
         File.WriteAllText(ConfigPath, $"""
             listener {Port} 127.0.0.1
             {listenerSettings}
-            allow_anonymous true
+            allow_anonymous {(allowAnonymous ? "true" : "false")}
             persistence false
             set_tcp_nodelay true
             log_dest stderr

@@ -70,6 +70,9 @@ public sealed class FaultTests(ModelFixture models) : IDisposable
         using var a = new VerifierProcess("replica-a", _broker.Uri);
         using var b = new VerifierProcess("replica-b", _broker.Uri);
         await WaitOnline("replica-a", "replica-b");
+        await using var watcher = new MqttClient(new MqttClientOptions { Broker = _broker.Uri });
+        await watcher.ConnectAsync();
+        await watcher.SubscribeAsync(Topics.Status("replica-a"));
         var killed = 0;
         var results = await RunBoards(300, round =>
         {
@@ -81,6 +84,15 @@ public sealed class FaultTests(ModelFixture models) : IDisposable
 
         Assert.Equal(1, killed);
         Assert.True(a.HasExited);
+
+        // The broker published replica-a's last will: retained online first, then offline.
+        var states = new List<string>();
+        while (watcher.Messages.TryRead(out var status))
+        {
+            states.Add(Encoding.UTF8.GetString(status.Payload));
+        }
+
+        Assert.Contains(states, s => s.Contains("\"offline\"", StringComparison.Ordinal));
         Assert.False(b.HasExited, b.Log);
         await AssertIdenticalToLocal(results, 300);
     }

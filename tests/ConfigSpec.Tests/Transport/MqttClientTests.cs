@@ -5,6 +5,7 @@ using ConfigSpec.Transport.Mqtt;
 
 namespace ConfigSpec.Tests.Transport;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class MqttClientTests : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
@@ -204,6 +205,31 @@ public sealed class MqttClientTests : IDisposable
         // Without a CA file the system store is used; the default port for mqtts is 8883.
         await using var system = new MqttClient(new MqttClientOptions { Broker = new Uri("mqtts://127.0.0.1") });
         Assert.Equal(8883, new MqttClientOptions { Broker = new Uri("mqtts://127.0.0.1") }.Port);
+    }
+
+    [Fact]
+    public async Task Username_and_password_are_presented_and_a_wrong_password_is_refused()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var passwords = Path.Combine(dir, "passwords");
+        using (var tool = System.Diagnostics.Process.Start("mosquitto_passwd", ["-b", "-c", passwords, "board7", "s3cret"]))
+        {
+            await tool.WaitForExitAsync();
+            Assert.Equal(0, tool.ExitCode);
+        }
+
+        File.SetUnixFileMode(passwords, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        using var secured = new MosquittoBroker($"password_file {passwords}", allowAnonymous: false);
+        await using (var good = new MqttClient(new MqttClientOptions { Broker = secured.Uri, Username = "board7", Password = "s3cret" }))
+        {
+            await good.ConnectAsync();
+            Assert.True(good.IsConnected);
+        }
+
+        await using var bad = new MqttClient(new MqttClientOptions { Broker = secured.Uri, Username = "board7", Password = "wrong", ConnectTimeout = TimeSpan.FromSeconds(3) });
+        var ex = await Assert.ThrowsAsync<MqttException>(() => bad.ConnectAsync());
+        Assert.Contains("refused the connection", ex.Message, StringComparison.Ordinal);
+        Directory.Delete(dir, true);
     }
 
     public void Dispose() => _broker.Dispose();

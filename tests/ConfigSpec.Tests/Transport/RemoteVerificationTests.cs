@@ -140,6 +140,44 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
     }
 
     [Fact]
+    public async Task Boards_whose_sessions_are_evicted_reopen_transparently_over_mqtt()
+    {
+        var (engine, server) = await StartReplica("replica-e", maxSessions: 1);
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 60, ContextLength = 256 };
+        var bothOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var opened = 0;
+        var boards = await Task.WhenAll(new[] { "Once upon a time", "The little dog" }.Select((prompt, i) => Task.Run(async () =>
+        {
+            var (mqtt, verifier) = await StartBoard($"evict-board{i}");
+            // Neither board verifies before both have opened, so the second open evicts the first for certain.
+            var gated = new OpenBarrier(verifier, () =>
+            {
+                if (Interlocked.Increment(ref opened) == 2)
+                {
+                    bothOpen.TrySetResult();
+                }
+
+                return bothOpen.Task;
+            });
+            var result = await new SpeculativeGenerator(gated, models.Drafts["stories260K-Q8_0.gguf"]).GenerateAsync(models.Target.Tokenize(prompt), options, models.Target);
+            var reopened = verifier.Reopened;
+            await verifier.DisposeAsync();
+            await mqtt.DisposeAsync();
+            return (prompt, result, reopened);
+        })));
+
+        foreach (var (prompt, result, _) in boards)
+        {
+            var local = await LocalGeneration.RunAsync(models.Target, null, models.Target.Tokenize(prompt), options with { DraftLength = 0 });
+            Assert.Equal(local.Tokens, result.Tokens);
+        }
+
+        Assert.True(boards.Sum(b => b.reopened) > 0, "two boards on one session slot never evicted each other");
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Status_is_retained_online_and_offline_after_a_clean_stop()
     {
         var (engine, server) = await StartReplica("replica-c");
@@ -155,6 +193,29 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
     }
 
     public void Dispose() => _broker.Dispose();
+
+    private sealed class OpenBarrier(IVerifier inner, Func<Task> afterFirstOpen) : IVerifier
+    {
+        private bool _opened;
+
+        public async ValueTask<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default)
+        {
+            var info = await inner.OpenAsync(request, cancellationToken);
+            if (!_opened)
+            {
+                _opened = true;
+                await afterFirstOpen();
+            }
+
+            return info;
+        }
+
+        public ValueTask<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default) => inner.VerifyAsync(request, cancellationToken);
+
+        public ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default) => inner.CloseAsync(sessionId, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }
 
 [Collection(ModelGroup.Name)]
