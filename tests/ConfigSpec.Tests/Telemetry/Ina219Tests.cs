@@ -1,0 +1,107 @@
+using ConfigSpec.Telemetry;
+using ConfigSpec.Telemetry.Ina219;
+
+namespace ConfigSpec.Tests.Telemetry;
+
+public class Ina219Tests
+{
+    /// <summary>The datasheet's configure/measure/calculate example: 2 mΩ shunt, 10 A load, 12 V common mode.</summary>
+    [Fact]
+    public void Reproduces_the_datasheet_worked_example()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = 0.020, BusVolts = 11.98 };
+        var settings = new Ina219Settings(ShuntOhms: 0.002, MaxCurrentAmps: 32.768) { Configuration = 0x019F };
+        using var device = new Ina219Device(chip, settings);
+        Assert.Equal(0x5000, device.Calibration);
+        Assert.Equal(1e-3, device.CurrentLsb, 12);
+        Assert.Equal(20e-3, device.PowerLsb, 12);
+        device.Configure();
+
+        Assert.Equal(0x07D0, chip.ReadRegister(0x01));
+        Assert.Equal(2995, chip.ReadRegister(0x02) >> 3);
+        Assert.Equal(0x2710, chip.ReadRegister(0x04));
+        Assert.Equal(0x1766, chip.ReadRegister(0x03));
+
+        var reading = device.Read();
+        Assert.Equal(0.020, reading.ShuntVolts, 9);
+        Assert.Equal(11.98, reading.BusVolts, 9);
+        Assert.Equal(10.0, reading.CurrentAmps, 9);
+        Assert.Equal(119.8, reading.PowerWatts, 9);
+    }
+
+    [Fact]
+    public void Calibration_follows_the_minimum_current_lsb_for_a_pi_board()
+    {
+        // 0.1 Ω shunt, 3.2 A expected: Current_LSB = 3.2 / 32768 = 97.66 µA, Cal = trunc(0.04096 / (97.66 µA × 0.1)) = 4194 → 4194 (even).
+        var calibration = Ina219Device.ComputeCalibration(new Ina219Settings(0.1, 3.2));
+        Assert.Equal(4194, calibration);
+        using var device = new Ina219Device(new Ina219Simulator(), new Ina219Settings(0.1, 3.2));
+        Assert.InRange(device.CurrentLsb, 3.2 / 32768, 3.2 / 32768 * 1.001);
+    }
+
+    [Fact]
+    public void A_pi_drawing_a_steady_load_reads_its_power_within_the_lsb()
+    {
+        // 5.1 V supply, 1.2 A into the board: 120 mV across 0.1 Ω.
+        var chip = new Ina219Simulator { ShuntVolts = 0.12, BusVolts = 5.1 };
+        using var source = new Ina219Source("ina219:bus=1,addr=0x40,shunt=0.1,max-current=3.2", chip, new Ina219Settings(0.1, 3.2));
+        var reading = source.Read();
+        Assert.Equal(PowerScope.Board, source.Scope);
+        Assert.InRange(reading.TotalWatts, 5.1 * 1.2 - 0.01, 5.1 * 1.2 + 0.01);
+        Assert.Equal("5V_IN", Assert.Single(reading.Rails).Rail);
+    }
+
+    [Fact]
+    public void Negative_shunt_and_current_are_read_as_signed()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = -0.05, BusVolts = 5.0 };
+        using var device = new Ina219Device(chip, new Ina219Settings(0.1, 3.2));
+        device.Configure();
+        var reading = device.Read();
+        Assert.Equal(-0.05, reading.ShuntVolts, 6);
+        Assert.InRange(reading.CurrentAmps, -0.5001, -0.4999);
+        Assert.True(reading.PowerWatts > 0);
+    }
+
+    [Fact]
+    public void An_overflowing_reading_is_refused_not_used()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = 0.4, BusVolts = 5.0 }; // beyond the ±320 mV range
+        using var source = new Ina219Source("ina219:bus=1,addr=0x40", chip, new Ina219Settings(0.1, 3.2));
+        var ex = Assert.Throws<PowerSourceException>(source.Read);
+        Assert.Contains("ina219:bus=1,addr=0x40", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("overflow", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_vanished_device_is_reported_with_the_source_and_the_errno()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = 0.1, BusVolts = 5.0 };
+        using var source = new Ina219Source("ina219:bus=1,addr=0x40", chip, new Ina219Settings(0.1, 3.2));
+        chip.Vanished = true;
+        var ex = Assert.Throws<PowerSourceException>(source.Read);
+        Assert.Contains("ina219:bus=1,addr=0x40", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("no device answered", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_device_that_reset_is_recalibrated_before_reading()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = 0.1, BusVolts = 5.0 };
+        using var device = new Ina219Device(chip, new Ina219Settings(0.1, 3.2));
+        device.Configure();
+        chip.Reset();
+        var reading = device.Read();
+        Assert.InRange(reading.CurrentAmps, 0.999, 1.001);
+    }
+
+    [Theory]
+    [InlineData(0.0, 3.2, "shunt=0")]
+    [InlineData(0.1, -1.0, "max-current=-1")]
+    [InlineData(0.5, 3.2, "over the INA219's ±320 mV")]
+    public void Impossible_settings_are_refused_with_the_setting_named(double shunt, double maxCurrent, string message)
+    {
+        var ex = Assert.Throws<PowerSourceException>(() => new Ina219Settings(shunt, maxCurrent).Validate("ina219:bus=1"));
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+}
