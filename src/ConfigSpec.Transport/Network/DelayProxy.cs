@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -54,7 +55,7 @@ public sealed class DelayProxy : IAsyncDisposable
     private readonly StreamWriter? _trace;
     private readonly Random _random;
     private readonly Lock _gate = new();
-    private readonly long _started = Environment.TickCount64;
+    private readonly long _started = Stopwatch.GetTimestamp();
     private Task? _accept;
     private int _nextConnection;
     private long _forwarded;
@@ -156,10 +157,10 @@ public sealed class DelayProxy : IAsyncDisposable
             {
                 await foreach (var (due, data) in queue.Reader.ReadAllAsync(token).ConfigureAwait(false))
                 {
-                    var wait = due - Environment.TickCount64;
-                    if (wait > 0)
+                    // Never early: timers may fire a little before the requested time, so wait until due has passed.
+                    for (var wait = due - Stopwatch.GetTimestamp(); wait > 0; wait = due - Stopwatch.GetTimestamp())
                     {
-                        await Task.Delay(TimeSpan.FromMilliseconds(wait), token).ConfigureAwait(false);
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000.0 / Stopwatch.Frequency)), token).ConfigureAwait(false);
                     }
 
                     await to.WriteAsync(data, token).ConfigureAwait(false);
@@ -185,10 +186,10 @@ public sealed class DelayProxy : IAsyncDisposable
                 }
 
                 var delay = NextDelay();
-                var due = Math.Max(lastDue, Environment.TickCount64 + delay);
+                var due = Math.Max(lastDue, Stopwatch.GetTimestamp() + (long)(delay / 1000.0 * Stopwatch.Frequency));
                 lastDue = due;
                 _trace?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{(Environment.TickCount64 - _started) / 1000.0:F3},{id},{direction},{read},{delay}"));
+                    $"{Stopwatch.GetElapsedTime(_started).TotalSeconds:F3},{id},{direction},{read},{delay}"));
                 queue.Writer.TryWrite((due, buffer[..read]));
             }
         }
@@ -199,7 +200,8 @@ public sealed class DelayProxy : IAsyncDisposable
         }
     }
 
-    private long NextDelay()
+    /// <summary>This chunk's delay in milliseconds (fractions kept).</summary>
+    private double NextDelay()
     {
         var delay = _options.Delay.TotalMilliseconds;
         if (_options.Jitter > TimeSpan.Zero)
@@ -210,7 +212,7 @@ public sealed class DelayProxy : IAsyncDisposable
             }
         }
 
-        return (long)Math.Max(0, delay);
+        return Math.Max(0, delay);
     }
 
     public async ValueTask DisposeAsync()
