@@ -55,6 +55,7 @@ public static class EdgeCli
         root.Subcommands.Add(GenerateCommand.Create(output));
         root.Subcommands.Add(ModelCommands.Create(output));
         root.Subcommands.Add(BenchCommands.Create(output));
+        root.Subcommands.Add(PowerCommand.Create(output));
 
         var parse = root.Parse(args);
         try

@@ -1,7 +1,7 @@
 namespace ConfigSpec.Telemetry.Energy;
 
-/// <summary>A timed power sample (seconds on a monotonic clock, watts).</summary>
-public readonly record struct PowerSample(double Time, double Watts);
+/// <summary>A timed power sample (seconds on a monotonic clock, total watts, and the rails when the source has them).</summary>
+public readonly record struct PowerSample(double Time, double Watts, IReadOnlyList<RailPower>? Rails = null);
 
 /// <summary>
 /// Energy over a window: joules, mean watts, how many samples fell inside, and the gaps (intervals between

@@ -67,6 +67,26 @@ public sealed class PowerSampler : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits for the first successful sample (up to 20 intervals or 5 s) and returns its time.</summary>
+    public async Task<double> FirstSampleAsync(CancellationToken cancellationToken = default)
+    {
+        var deadline = Now + Math.Max(5, _interval.TotalSeconds * 20);
+        while (Now < deadline)
+        {
+            lock (_gate)
+            {
+                if (_samples.Count > 0)
+                {
+                    return _samples[0].Time;
+                }
+            }
+
+            await Task.Delay(_interval / 4, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new PowerSourceException($"{_source.Spec}: no reading succeeded{(LastError is null ? string.Empty : $" ({LastError})")}");
+    }
+
     /// <summary>Energy over [start, end]; waits (up to three intervals) for a sample after <paramref name="end"/> so the end is covered.</summary>
     public async Task<WindowEnergy> MeasureAsync(double start, double end, CancellationToken cancellationToken = default)
     {
@@ -104,7 +124,7 @@ public sealed class PowerSampler : IAsyncDisposable
                 var now = Now;
                 lock (_gate)
                 {
-                    _samples.Add(new PowerSample(now, reading.TotalWatts));
+                    _samples.Add(new PowerSample(now, reading.TotalWatts, reading.Rails));
                     var old = _samples.FindIndex(sample => sample.Time >= now - _retention.TotalSeconds);
                     if (old > 0)
                     {

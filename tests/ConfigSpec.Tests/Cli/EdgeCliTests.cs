@@ -194,3 +194,66 @@ public class AbiMismatchTests
         return (process.ExitCode, error);
     }
 }
+
+public class PowerCliTests
+{
+    private static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await EdgeCli.RunAsync(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Power_samples_a_recording_and_reports_energy_and_rate()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var csv = Path.Combine(dir, "run.csv");
+        await File.WriteAllLinesAsync(csv, Enumerable.Range(0, 2000).Select(i => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{i * 0.01:F2},5.0")).Prepend("time_s,watts"));
+        var record = Path.Combine(dir, "again.csv");
+        var (exit, output, error) = await Run("power", "--source", $"replay:file={csv}", "--duration", "500ms", "--interval", "10ms", "--json", "--record", record);
+        Assert.True(exit == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.False(root.GetProperty("estimated").GetBoolean());
+        Assert.True(root.GetProperty("complete").GetBoolean(), output);
+        Assert.InRange(root.GetProperty("total_w").GetProperty("mean").GetDouble(), 4.999, 5.001);
+        var seconds = root.GetProperty("duration_s").GetDouble();
+        Assert.InRange(root.GetProperty("energy_j").GetDouble(), 5.0 * seconds * 0.99, 5.0 * seconds * 1.01);
+        Assert.True(root.GetProperty("samples").GetInt32() >= 20);
+        Assert.StartsWith("time_s,watts,recorded", (await File.ReadAllLinesAsync(record))[0], StringComparison.Ordinal);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task An_estimate_is_labelled_in_every_output()
+    {
+        var (exit, output, _) = await Run("power", "--source", "estimate:board=rpi4b", "--duration", "100ms", "--interval", "20ms");
+        Assert.Equal(0, exit);
+        Assert.Contains("ESTIMATED, not measured", output, StringComparison.Ordinal);
+        Assert.Contains("energy", output, StringComparison.Ordinal);
+        var (jsonExit, json, _) = await Run("power", "--source", "estimate:board=rpi4b", "--duration", "100ms", "--json");
+        Assert.Equal(0, jsonExit);
+        Assert.True(JsonDocument.Parse(json).RootElement.GetProperty("estimated").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData("--duration", "5x", "--duration '5x' is not a duration")]
+    [InlineData("--interval", "0ms", "--interval '0ms' is not a duration")]
+    public async Task Bad_durations_are_named(string option, string value, string message)
+    {
+        var (exit, _, error) = await Run("power", "--source", "estimate:board=rpi4b", option, value);
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Detect_lists_estimate_as_always_available()
+    {
+        var (exit, output, _) = await Run("power", "--detect");
+        Assert.Equal(0, exit);
+        Assert.Contains("estimate:board=", output, StringComparison.Ordinal);
+        Assert.Contains("ina219", output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using ConfigSpec.Interop;
+using ConfigSpec.Telemetry;
+using ConfigSpec.Telemetry.Energy;
+using ConfigSpec.Telemetry.Sources;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary><c>power --detect</c> and <c>power --source SPEC --duration D --interval I</c>.</summary>
+internal static class PowerCommand
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static Command Create(TextWriter output)
+    {
+        var detect = new Option<bool>("--detect") { Description = "list the power sources found on this machine, and why others are not" };
+        var source = new Option<string?>("--source") { Description = $"source specification ({string.Join(", ", PowerSources.Names)}), e.g. ina219:bus=1,addr=0x40,shunt=0.1" };
+        var duration = new Option<string>("--duration") { Description = "how long to sample, e.g. 10s, 500ms", DefaultValueFactory = _ => "10s" };
+        var interval = new Option<string>("--interval") { Description = "sampling interval, e.g. 20ms", DefaultValueFactory = _ => "20ms" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var record = new Option<string?>("--record") { Description = "write every sample to a CSV (time_s,watts,rails…), replayable with replay:file=" };
+        var command = new Command("power", "power telemetry: detect sources, or sample one and report watts and energy") { detect, source, duration, interval, json, record };
+        command.SetAction(async (parse, token) =>
+        {
+            if (parse.GetValue(detect))
+            {
+                foreach (var found in PowerSources.Detect())
+                {
+                    output.WriteLine(string.Create(C, $"{(found.Available ? "found  " : "absent ")} {found.Spec,-34} {found.Detail}"));
+                }
+
+                return EdgeCli.ExitOk;
+            }
+
+            var spec = parse.GetValue(source) ?? throw new ConfigSpecException("power needs --source SPEC (or --detect)");
+            var length = ParseDuration(parse.GetValue(duration)!, "--duration");
+            var step = ParseDuration(parse.GetValue(interval)!, "--interval");
+            using var powerSource = PowerSources.Create(spec);
+            await using var sampler = new PowerSampler(powerSource, step);
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            sampler.Start();
+            // The window opens at the first sample, so it is covered from its start.
+            var start = await sampler.FirstSampleAsync(token).ConfigureAwait(false);
+            await Task.Delay(length, token).ConfigureAwait(false);
+            var end = PowerSampler.Now;
+            var window = await sampler.MeasureAsync(start, end, token).ConfigureAwait(false);
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+            var samples = sampler.Snapshot().Where(s => s.Time >= start && s.Time <= end).ToList();
+            if (samples.Count == 0)
+            {
+                throw new ConfigSpecException($"{spec}: no sample could be read ({sampler.LastError ?? "no reason given"})");
+            }
+
+            if (parse.GetValue(record) is { } file)
+            {
+                await WriteCsvAsync(file, samples).ConfigureAwait(false);
+            }
+
+            var rails = samples.Where(s => s.Rails is not null).SelectMany(s => s.Rails!).GroupBy(r => r.Rail)
+                .Select(g => (Rail: g.Key, Mean: g.Average(r => r.Watts), Min: g.Min(r => r.Watts), Max: g.Max(r => r.Watts))).ToList();
+            var rate = samples.Count / (end - start);
+            var label = powerSource.IsEstimate ? " (ESTIMATED, not measured)" : string.Empty;
+            if (parse.GetValue(json))
+            {
+                JsonOutput.Write(output, writer =>
+                {
+                    writer.WriteString("source", spec);
+                    writer.WriteString("scope", powerSource.Scope.ToString().ToLowerInvariant());
+                    writer.WriteBoolean("estimated", powerSource.IsEstimate);
+                    writer.WriteNumber("duration_s", end - start);
+                    writer.WriteNumber("interval_ms", step.TotalMilliseconds);
+                    writer.WriteNumber("samples", samples.Count);
+                    writer.WriteNumber("achieved_hz", rate);
+                    writer.WriteNumber("failures", sampler.Failures);
+                    writer.WriteNumber("cpu_percent", cpu / (end - start) * 100);
+                    writer.WriteNumber("energy_j", window.Joules);
+                    writer.WriteBoolean("complete", window.Complete);
+                    if (window.Reason is not null)
+                    {
+                        writer.WriteString("incomplete_reason", window.Reason);
+                    }
+
+                    writer.WriteStartObject("total_w");
+                    writer.WriteNumber("mean", window.MeanWatts);
+                    writer.WriteNumber("min", samples.Min(s => s.Watts));
+                    writer.WriteNumber("max", samples.Max(s => s.Watts));
+                    writer.WriteEndObject();
+                    writer.WriteArray("rails", rails, (w, r) =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("rail", r.Rail);
+                        w.WriteNumber("mean", r.Mean);
+                        w.WriteNumber("min", r.Min);
+                        w.WriteNumber("max", r.Max);
+                        w.WriteEndObject();
+                    });
+                });
+            }
+            else
+            {
+                output.WriteLine(string.Create(C, $"{spec}: {powerSource.Scope}{label}"));
+                output.WriteLine(string.Create(C, $"{"rail",-24} {"mean W",9} {"min W",9} {"max W",9}"));
+                foreach (var (rail, mean, min, max) in rails)
+                {
+                    output.WriteLine(string.Create(C, $"{rail,-24} {mean,9:F3} {min,9:F3} {max,9:F3}"));
+                }
+
+                output.WriteLine(string.Create(C, $"{"total",-24} {window.MeanWatts,9:F3} {samples.Min(s => s.Watts),9:F3} {samples.Max(s => s.Watts),9:F3}"));
+                output.WriteLine(string.Create(C,
+                    $"energy {window.Joules:F3} J{label} over {end - start:F2} s; {samples.Count} samples, {rate:F1} Hz achieved ({1 / step.TotalSeconds:F0} Hz asked), {sampler.Failures} failed reads, sampler CPU {cpu / (end - start) * 100:F2} %"));
+                if (!window.Complete)
+                {
+                    output.WriteLine($"incomplete: {window.Reason}");
+                }
+            }
+
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    internal static TimeSpan ParseDuration(string text, string setting)
+    {
+        var value = text.Trim();
+        (string Suffix, double Scale)[] units = [("ms", 1e-3), ("s", 1), ("m", 60)];
+        foreach (var (suffix, scale) in units)
+        {
+            if (value.EndsWith(suffix, StringComparison.Ordinal) &&
+                double.TryParse(value[..^suffix.Length], NumberStyles.Float, C, out var number) && number > 0)
+            {
+                return TimeSpan.FromSeconds(number * scale);
+            }
+        }
+
+        throw new ConfigSpecException($"{setting} '{text}' is not a duration such as 20ms, 10s or 2m");
+    }
+
+    private static async Task WriteCsvAsync(string file, List<PowerSample> samples)
+    {
+        var railNames = samples.FirstOrDefault(s => s.Rails is not null).Rails?.Select(r => r.Rail).ToList() ?? [];
+        await using var writer = new StreamWriter(file);
+        await writer.WriteLineAsync(string.Join(',', railNames.Prepend("watts").Prepend("time_s"))).ConfigureAwait(false);
+        var origin = samples[0].Time;
+        foreach (var sample in samples)
+        {
+            var fields = new List<string> { (sample.Time - origin).ToString("F6", C), sample.Watts.ToString("F6", C) };
+            fields.AddRange(railNames.Select(name => sample.Rails?.FirstOrDefault(r => r.Rail == name).Watts.ToString("F6", C) ?? string.Empty));
+            await writer.WriteLineAsync(string.Join(',', fields)).ConfigureAwait(false);
+        }
+    }
+}
