@@ -6,6 +6,7 @@
 #  4. protocol overhead: round time over a loopback mosquitto minus the verifier's compute time
 #  5. verifier throughput against 1..32 concurrent boards, batched against one-at-a-time
 #  6. goodput over MQTT against target-only over the same broker, with 0/20/100 ms injected per direction
+#  7. power sampler: achieved rate and CPU cost at 10, 50 and 100 Hz (sysfs fixture, replay, estimate)
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -141,4 +142,17 @@ if want 6; then
     done
     kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true
   done
+fi
+
+if want 7; then
+  echo
+  echo "== 7. power sampler cost (sysfs fixture tree, replay, estimate) =="
+  FIX="$(mktemp -d)"
+  mkdir -p "$FIX/hwmon0"
+  echo ina3221 > "$FIX/hwmon0/name"
+  for n in 1 2 3; do echo "VDD_RAIL$n" > "$FIX/hwmon0/in${n}_label"; echo 5000 > "$FIX/hwmon0/in${n}_input"; echo 800 > "$FIX/hwmon0/curr${n}_input"; done
+  awk 'BEGIN { print "time_s,watts"; for (i = 0; i < 20000; i++) printf "%.3f,%.3f\n", i * 0.01, 4 + (i % 50) / 25 }' > "$FIX/replay.csv"
+  "$EDGE" bench power --seconds $([ $QUICK = 1 ] && echo 1 || echo 3) \
+    --sources "hwmon:root=$FIX;replay:file=$FIX/replay.csv;estimate:board=rpi4b"
+  rm -rf "$FIX"
 fi

@@ -18,6 +18,7 @@ internal static class BenchCommands
         bench.Subcommands.Add(Speculative(output));
         bench.Subcommands.Add(RemoteBench.Rounds(output));
         bench.Subcommands.Add(RemoteBench.Fleet(output));
+        bench.Subcommands.Add(PowerBench.Create(output));
         return bench;
     }
 

@@ -16,6 +16,7 @@ public sealed class PowerSampler : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TimeSpan _retention;
     private Thread? _thread;
+    private int _disposed;
 
     public PowerSampler(IPowerSource source, TimeSpan interval, TimeSpan? retention = null)
     {
@@ -153,6 +154,11 @@ public sealed class PowerSampler : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_thread is not null)
         {
