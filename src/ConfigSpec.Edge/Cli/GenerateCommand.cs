@@ -5,6 +5,8 @@ using ConfigSpec.Interop.Llama;
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Sampling;
 using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Telemetry.Energy;
+using ConfigSpec.Telemetry.Sources;
 using ConfigSpec.Transport.Mqtt;
 using ConfigSpec.Transport.Remote;
 
@@ -18,6 +20,9 @@ internal static class GenerateCommand
         var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process (omit with --verifier)" };
         var verifierUrl = new Option<string?>("--verifier") { Description = "verify remotely through this MQTT broker, mqtt://HOST[:PORT]" };
         var targetId = new Option<string?>("--target-id") { Description = "remote target id (default: the --target file name without extension)" };
+        var power = new Option<string?>("--power") { Description = "charge drafting energy to a power source (see `power --detect`), e.g. ina219:bus=1,addr=0x40" };
+        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
+        var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "1s" };
         var deviceId = new Option<string>("--device-id") { Description = "this board's id for remote verification", DefaultValueFactory = _ => Environment.MachineName };
         var draft = new Option<string?>("--draft") { Description = "draft GGUF model (proposes); omit with --k 0" };
         var k = new Option<int>("--k") { Description = "draft block length 1..32; 0 = target only", DefaultValueFactory = _ => 4 };
@@ -32,7 +37,7 @@ internal static class GenerateCommand
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, verifierUrl, targetId, deviceId,
+            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, verifierUrl, targetId, deviceId, power, powerInterval, idle,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -71,7 +76,33 @@ internal static class GenerateCommand
                     EdgeCli.Broker(parse, remote, "--verifier"),
                     new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },
                     cancellationToken).ConfigureAwait(false);
+            using var powerSource = parse.GetValue(power) is { } powerSpec ? PowerSources.Create(powerSpec) : null;
+            await using var sampler = powerSource is null ? null
+                : new PowerSampler(powerSource, PowerCommand.ParseDuration(parse.GetValue(powerInterval)!, "--power-interval"));
+            double? idleWatts = null;
+            if (sampler is not null)
+            {
+                sampler.Start();
+                var idleSetting = parse.GetValue(idle)!;
+                if (idleSetting.Trim() is not ("0" or "0s" or "0ms"))
+                {
+                    idleWatts = await DraftingEnergy.IdleBaselineAsync(sampler, PowerCommand.ParseDuration(idleSetting, "--idle-baseline"), cancellationToken)
+                        .ConfigureAwait(false);
+                }
+                else
+                {
+                    await sampler.FirstSampleAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             var result = await new SpeculativeGenerator(verifier, draftModel).GenerateAsync(promptTokens, options, tokenizer, cancellationToken).ConfigureAwait(false);
+            DraftingEnergy? energy = null;
+            if (sampler is not null)
+            {
+                var windows = result.Rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds)).ToList();
+                energy = await DraftingEnergy.MeasureAsync(sampler, windows, idleWatts, cancellationToken).ConfigureAwait(false);
+            }
+
             GenerationResult? reference = null;
             if (parse.GetValue(compare) && options.DraftLength > 0)
             {
@@ -81,11 +112,15 @@ internal static class GenerateCommand
 
             if (parse.GetValue(json))
             {
-                WriteJson(output, result, reference);
+                WriteJson(output, result, reference, energy, parse.GetValue(power));
             }
             else
             {
                 WriteText(output, result, reference);
+                if (energy is not null)
+                {
+                    WriteEnergy(output, result, energy, parse.GetValue(power)!);
+                }
             }
 
             return EdgeCli.ExitOk;
@@ -115,7 +150,27 @@ internal static class GenerateCommand
         }
     }
 
-    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference) => JsonOutput.Write(output, writer =>
+    private static void WriteEnergy(TextWriter output, GenerationResult result, DraftingEnergy energy, string spec)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var label = energy.Estimated ? " (ESTIMATED, not measured)" : string.Empty;
+        output.WriteLine(string.Create(c,
+            $"drafting energy{label}: {energy.Joules:F4} J over {energy.Windows} windows ({energy.Seconds:F3} s, mean {energy.MeanWatts:F2} W, source {spec})"));
+        output.WriteLine(string.Create(c,
+            $"  {energy.Joules / Math.Max(1, result.DraftedTokens) * 1000:F3} mJ per drafted token, {energy.Joules / Math.Max(1, result.Tokens.Count) * 1000:F3} mJ per generated token"));
+        if (energy.IdleWatts is { } idle)
+        {
+            output.WriteLine(string.Create(c, $"  idle baseline {idle:F2} W; above idle {energy.DynamicJoules:F4} J"));
+        }
+
+        if (energy.SparseWindows > 0 || energy.WindowsOverGaps > 0)
+        {
+            output.WriteLine(string.Create(c,
+                $"  {energy.SparseWindows} windows shorter than the sampling interval (trapezoid between neighbouring samples), {energy.WindowsOverGaps} over sensor gaps (not counted)"));
+        }
+    }
+
+    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference, DraftingEnergy? energy, string? powerSpec) => JsonOutput.Write(output, writer =>
     {
         var acceptance = result.Acceptance;
         writer.WriteString("text", result.Text);
@@ -150,6 +205,28 @@ internal static class GenerateCommand
             writer.WriteNumber("tokens_per_s", reference.TokensPerSecond);
             writer.WriteNumber("speedup", reference.WallSeconds / result.WallSeconds);
             writer.WriteBoolean("identical", reference.Tokens.SequenceEqual(result.Tokens));
+            writer.WriteEndObject();
+        }
+
+        if (energy is not null)
+        {
+            writer.WriteStartObject("energy");
+            writer.WriteString("source", powerSpec);
+            writer.WriteBoolean("estimated", energy.Estimated);
+            writer.WriteNumber("draft_j", energy.Joules);
+            writer.WriteNumber("draft_s", energy.Seconds);
+            writer.WriteNumber("draft_mean_w", energy.MeanWatts);
+            writer.WriteNumber("j_per_drafted_token", energy.Joules / Math.Max(1, result.DraftedTokens));
+            writer.WriteNumber("j_per_generated_token", energy.Joules / Math.Max(1, result.Tokens.Count));
+            if (energy.IdleWatts is { } idle)
+            {
+                writer.WriteNumber("idle_w", idle);
+                writer.WriteNumber("draft_above_idle_j", energy.DynamicJoules!.Value);
+            }
+
+            writer.WriteNumber("windows", energy.Windows);
+            writer.WriteNumber("sparse_windows", energy.SparseWindows);
+            writer.WriteNumber("windows_over_gaps", energy.WindowsOverGaps);
             writer.WriteEndObject();
         }
     });

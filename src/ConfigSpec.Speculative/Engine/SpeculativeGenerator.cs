@@ -52,8 +52,11 @@ public sealed record GenerationOptions
     }
 }
 
-/// <summary>Measurements of one draft-and-verify round.</summary>
-public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds);
+/// <summary>
+/// Measurements of one draft-and-verify round. <see cref="DraftStart"/> is when drafting began, in seconds of the
+/// monotonic clock (<see cref="System.Diagnostics.Stopwatch"/>), so energy can be charged to exactly that window.
+/// </summary>
+public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0);
 
 public enum StopReason
 {
@@ -221,7 +224,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var t2 = Stopwatch.GetTimestamp();
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
-                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds));
+                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency));
 
                 var ended = false;
                 for (var i = 0; i <= result.AcceptedCount && !ended; i++)

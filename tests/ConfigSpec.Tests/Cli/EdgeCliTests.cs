@@ -257,3 +257,43 @@ public class PowerCliTests
         Assert.Contains("ina219", output, StringComparison.Ordinal);
     }
 }
+
+public class GenerateEnergyTests
+{
+    [Fact]
+    public async Task Drafting_energy_is_charged_to_the_drafting_windows()
+    {
+        TestEnvironment.InitializeRuntime();
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var csv = Path.Combine(dir, "constant.csv");
+        await File.WriteAllLinesAsync(csv, Enumerable.Range(0, 5000).Select(i => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{i * 0.01:F2},5.0")));
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await EdgeCli.RunAsync(
+        [
+            "generate", "--target", TestEnvironment.Model("stories260K.gguf"), "--draft", TestEnvironment.Model("stories260K-Q4_0.gguf"),
+            "--k", "4", "--max-tokens", "120", "--prompt", "Once upon a time", "--json",
+            "--power", $"replay:file={csv}", "--power-interval", "10ms", "--idle-baseline", "200ms",
+        ], output, error);
+        Assert.True(exit == 0, error.ToString());
+        var root = JsonDocument.Parse(output.ToString()).RootElement;
+        var energy = root.GetProperty("energy");
+        Assert.False(energy.GetProperty("estimated").GetBoolean());
+        var seconds = energy.GetProperty("draft_s").GetDouble();
+        Assert.Equal(root.GetProperty("draft_s").GetDouble(), seconds, 6);
+        Assert.InRange(energy.GetProperty("windows").GetInt32(), root.GetProperty("rounds").GetInt32() - 1, root.GetProperty("rounds").GetInt32());
+        Assert.Equal(5.0, energy.GetProperty("idle_w").GetDouble(), 6);
+        var joules = energy.GetProperty("draft_j").GetDouble();
+        if (energy.GetProperty("windows_over_gaps").GetInt32() == 0)
+        {
+            Assert.Equal(5.0 * seconds, joules, 6); // constant power: exactly P × drafting time
+        }
+        else
+        {
+            Assert.True(joules < 5.0 * seconds); // unsampled windows are left out, never filled in
+        }
+
+        Assert.Equal(joules / root.GetProperty("tokens").GetArrayLength(), energy.GetProperty("j_per_generated_token").GetDouble(), 9);
+        Directory.Delete(dir, true);
+    }
+}
