@@ -1,7 +1,9 @@
 using System.CommandLine;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
+using ConfigSpec.Telemetry.Sources;
 using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Telemetry;
 
 namespace ConfigSpec.Edge.Cli;
 
@@ -40,6 +42,9 @@ public static class EdgeCli
         Description = "echo llama.cpp's own log messages",
         Recursive = true,
     };
+
+    /// <summary>Power sources as this program offers them (with the MQTT smart-plug source).</summary>
+    internal static SourceEnvironment Sources { get; } = new() { Mqtt = MqttPowerSource.Create };
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {

@@ -76,7 +76,7 @@ internal static class GenerateCommand
                     EdgeCli.Broker(parse, remote, "--verifier"),
                     new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },
                     cancellationToken).ConfigureAwait(false);
-            using var powerSource = parse.GetValue(power) is { } powerSpec ? PowerSources.Create(powerSpec) : null;
+            using var powerSource = parse.GetValue(power) is { } powerSpec ? PowerSources.Create(powerSpec, EdgeCli.Sources) : null;
             await using var sampler = powerSource is null ? null
                 : new PowerSampler(powerSource, PowerCommand.ParseDuration(parse.GetValue(powerInterval)!, "--power-interval"));
             double? idleWatts = null;

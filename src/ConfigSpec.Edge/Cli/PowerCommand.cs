@@ -26,7 +26,7 @@ internal static class PowerCommand
         {
             if (parse.GetValue(detect))
             {
-                foreach (var found in PowerSources.Detect())
+                foreach (var found in PowerSources.Detect(EdgeCli.Sources))
                 {
                     output.WriteLine(string.Create(C, $"{(found.Available ? "found  " : "absent ")} {found.Spec,-34} {found.Detail}"));
                 }
@@ -37,7 +37,7 @@ internal static class PowerCommand
             var spec = parse.GetValue(source) ?? throw new ConfigSpecException("power needs --source SPEC (or --detect)");
             var length = ParseDuration(parse.GetValue(duration)!, "--duration");
             var step = ParseDuration(parse.GetValue(interval)!, "--interval");
-            using var powerSource = PowerSources.Create(spec);
+            using var powerSource = PowerSources.Create(spec, EdgeCli.Sources);
             await using var sampler = new PowerSampler(powerSource, step);
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             sampler.Start();

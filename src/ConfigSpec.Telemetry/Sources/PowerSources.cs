@@ -13,6 +13,9 @@ public sealed record SourceEnvironment
 
     public string DevRoot { get; init; } = "/dev";
 
+    /// <summary>Creates the MQTT smart-plug source (it lives with the MQTT client); null where MQTT is not available.</summary>
+    public Func<string, IReadOnlyDictionary<string, string>, IPowerSource>? Mqtt { get; init; }
+
     /// <summary>Finds an executable on PATH (null when absent).</summary>
     public Func<string, string?> FindExecutable { get; init; } = DefaultFindExecutable;
 
@@ -28,11 +31,12 @@ public sealed record DetectedSource(string Spec, bool Available, string Detail);
 /// Creates power sources from their specifications, <c>name[:key=value,...]</c>:
 /// <c>ina219:bus=1,addr=0x40,shunt=0.1,max-current=3.2</c>, <c>hwmon[:root=DIR,device=NAME,channel=N]</c>,
 /// <c>tegrastats[:file=PATH,rails=A+B,interval=MS]</c>, <c>pmic[:file=PATH]</c>, <c>rapl[:root=DIR]</c>,
+/// <c>mqtt:broker=URL,topic=T,path=ENERGY.Power[,stale=S]</c>,
 /// <c>replay:file=PATH</c>, <c>estimate:board=rpi4b|rpi5|orin-nano|orin-nx|orin-agx|x86</c>.
 /// </summary>
 public static class PowerSources
 {
-    public static readonly string[] Names = ["ina219", "hwmon", "tegrastats", "pmic", "rapl", "replay", "estimate"];
+    public static readonly string[] Names = ["ina219", "hwmon", "tegrastats", "pmic", "rapl", "mqtt", "replay", "estimate"];
 
     public static IPowerSource Create(string spec, SourceEnvironment? environment = null)
     {
@@ -50,6 +54,7 @@ public static class PowerSources
                 Get("interval") is { } interval ? Integer(spec, "interval", interval, 10, 60_000) : 100),
             "pmic" => new PmicSource(spec, Get("file")),
             "rapl" => new RaplSource(spec, Get("root") ?? Path.Combine(environment.SysRoot, "class", "powercap")),
+            "mqtt" => environment.Mqtt is { } mqtt ? mqtt(spec, options) : throw new PowerSourceException($"{spec}: MQTT sources are not available in this program"),
             "replay" => new ReplaySource(spec, Get("file") ?? throw new PowerSourceException($"{spec}: replay needs file=PATH")),
             "estimate" => new EstimateSource(spec, Get("board") ?? throw new PowerSourceException(
                 $"{spec}: estimate needs board=NAME (one of {string.Join(", ", EstimateSource.Boards.Keys)})"), environment.ProcRoot),
@@ -85,6 +90,7 @@ public static class PowerSources
             "tegrastats" => ["file", "rails", "interval"],
             "pmic" => ["file"],
             "rapl" => ["root"],
+            "mqtt" => ["broker", "topic", "path", "stale"],
             "replay" => ["file"],
             "estimate" => ["board"],
             _ => null,
@@ -115,6 +121,8 @@ public static class PowerSources
             ? new DetectedSource("pmic", true, $"{vcgencmd} (Raspberry Pi 5 SoC rails, not whole-board power)")
             : new DetectedSource("pmic", false, "vcgencmd is not on PATH (Raspberry Pi OS only)"));
         found.Add(Try("rapl", () => new RaplSource("rapl", Path.Combine(environment.SysRoot, "class", "powercap")), _ => "package energy counters"));
+        found.Add(new DetectedSource("mqtt:broker=…,topic=…,path=ENERGY.Power", environment.Mqtt is not null,
+            environment.Mqtt is not null ? "a smart plug's wall power over MQTT: give its broker and telemetry topic" : "MQTT is not available in this program"));
         found.Add(new DetectedSource("estimate:board=…", true, "always available; labelled estimated in every output"));
         return found;
     }

@@ -108,14 +108,15 @@ public sealed class PowerSourcesTests : IDisposable
         Write("class/hwmon/hwmon0/name", "ina226\n");
         Write("class/hwmon/hwmon0/power1_input", "5000000\n");
         var found = PowerSources.Detect(new SourceEnvironment { SysRoot = _dir, DevRoot = Path.Combine(_dir, "dev"), FindExecutable = _ => null });
-        Assert.Equal(["ina219", "hwmon", "tegrastats", "pmic", "rapl", "estimate:board=…"], found.Select(f => f.Spec));
+        Assert.Equal(["ina219", "hwmon", "tegrastats", "pmic", "rapl", "mqtt:broker=…,topic=…,path=ENERGY.Power", "estimate:board=…"], found.Select(f => f.Spec));
         Assert.False(found[0].Available);
         Assert.Contains("i2c", found[0].Detail, StringComparison.Ordinal);
         Assert.True(found[1].Available);
         Assert.Contains("ina226", found[1].Detail, StringComparison.Ordinal);
         Assert.Contains("Jetson only", found[2].Detail, StringComparison.Ordinal);
         Assert.False(found[4].Available);
-        Assert.True(found[5].Available);
+        Assert.False(found[5].Available); // no MQTT factory in this environment
+        Assert.True(found[6].Available);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
