@@ -43,9 +43,15 @@ log "the same across a 20 ms (each way) link, through configspec-delayproxy: eve
   --max-tokens 60 --prompt "$PROMPT" --compare-target --device-id demo-board | tail -4
 stop_background
 
-log "the same with the target in this process"
+# Energy: the real power source when this machine has one, else a clearly labelled estimate.
+POWER="estimate:board=$([ "$(uname -m)" = aarch64 ] && echo rpi5 || echo x86)"
+DETECTED="$("$EDGE" power --detect)"
+for candidate in hwmon rapl tegrastats pmic; do
+  if grep -q "^found   $candidate " <<<"$DETECTED"; then POWER="$candidate"; break; fi
+done
+log "the same with the target in this process; drafting energy from '$POWER'"
 "$EDGE" generate --target "$M/stories260K.gguf" --draft "$M/$DRAFT" --k "$K" --max-tokens "$MAX" \
-  --prompt "$PROMPT" --compare-target
+  --prompt "$PROMPT" --compare-target --power "$POWER" --idle-baseline 1s
 
 cat <<'NOTE'
 (These toy drafts cost as much per token as the 260K-parameter target, so with no network in between
