@@ -16,8 +16,11 @@ internal sealed class Ina219Simulator : II2cDevice
 
     public double BusVolts { get; set; }
 
-    /// <summary>When set, every transfer fails as a vanished device does (EREMOTEIO).</summary>
+    /// <summary>When set, every transfer fails as a vanished device does.</summary>
     public bool Vanished { get; set; }
+
+    /// <summary>The errno of a vanished device: 121 EREMOTEIO (no ACK) or 6 ENXIO (no such device on the bus).</summary>
+    public int VanishedErrno { get; set; } = 121;
 
     public int Writes { get; private set; }
 
@@ -46,7 +49,7 @@ internal sealed class Ina219Simulator : II2cDevice
     {
         if (Vanished)
         {
-            throw new I2cException("/dev/i2c-1 address 0x40: transfer failed (errno 121, no device answered)", 121);
+            throw new I2cException($"/dev/i2c-1 address 0x40: transfer failed (errno {VanishedErrno}, no device answered)", VanishedErrno);
         }
 
         var (shunt, bus, current, power, overflow) = Convert();

@@ -73,15 +73,20 @@ public class Ina219Tests
         Assert.Contains("overflow", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_vanished_device_is_reported_with_the_source_and_the_errno()
+    [Theory]
+    [InlineData(121)] // EREMOTEIO: the device stopped acknowledging
+    [InlineData(6)]   // ENXIO: no such device on the bus
+    public void A_vanished_device_is_reported_with_the_source_and_the_errno(int errno)
     {
-        var chip = new Ina219Simulator { ShuntVolts = 0.1, BusVolts = 5.0 };
+        var chip = new Ina219Simulator { ShuntVolts = 0.1, BusVolts = 5.0, VanishedErrno = errno };
         using var source = new Ina219Source("ina219:bus=1,addr=0x40", chip, new Ina219Settings(0.1, 3.2));
+        Assert.InRange(source.Read().TotalWatts, 0.49, 0.51);
         chip.Vanished = true;
         var ex = Assert.Throws<PowerSourceException>(source.Read);
         Assert.Contains("ina219:bus=1,addr=0x40", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("no device answered", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"errno {errno}, no device answered", ex.Message, StringComparison.Ordinal);
+        chip.Vanished = false;
+        Assert.InRange(source.Read().TotalWatts, 0.49, 0.51); // it comes back when the device does
     }
 
     [Fact]
