@@ -58,7 +58,10 @@ public sealed class MqttVerifierClient : IVerifier
     /// <summary>Requests sent again after a time-out.</summary>
     public int Resent { get; private set; }
 
-    /// <summary>Round trips of verification rounds in seconds, with the verifier's own queue and compute time.</summary>
+    private const int MaxRoundTimes = 100_000;
+    private const int MaxEvictionsPerRound = 200;
+
+    /// <summary>Round trips of the most recent verification rounds in seconds, with the verifier's own queue and compute time.</summary>
     public ConcurrentQueue<(double RoundTrip, double Queue, double Compute)> RoundTimes { get; } = new();
 
     /// <summary>Connects a client of its own to the broker and starts; the client is closed with this verifier.</summary>
@@ -118,6 +121,7 @@ public sealed class MqttVerifierClient : IVerifier
         var drafts = request.DraftTokens.ToArray();
         var distributions = request.DraftDistributions?.ToArray();
         var round = session.RemoteRound + 1;
+        var evictions = 0;
         for (var attempt = 1; ; attempt++)
         {
             var started = Stopwatch.GetTimestamp();
@@ -133,6 +137,10 @@ public sealed class MqttVerifierClient : IVerifier
                 case VerifyResultMessage result:
                     var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
                     RoundTimes.Enqueue((seconds, result.QueueMicros / 1e6, result.ComputeMicros / 1e6));
+                    while (RoundTimes.Count > MaxRoundTimes && RoundTimes.TryDequeue(out _))
+                    {
+                    }
+
                     session.RemoteRound = round;
                     for (var i = 0; i < result.Accepted; i++)
                     {
@@ -141,7 +149,20 @@ public sealed class MqttVerifierClient : IVerifier
 
                     session.Committed.Add(result.NextToken);
                     return new VerifyResult(result.Accepted, result.NextToken, result.ComputeMicros / 1e6, result.QueueMicros / 1e6);
-                case ErrorMessage { Code: ProtocolErrorCode.SessionEvicted or ProtocolErrorCode.UnknownSession or ProtocolErrorCode.ShuttingDown }:
+                case ErrorMessage { Code: ProtocolErrorCode.SessionEvicted }:
+                    // More busy boards than session slots: back off with jitter so two boards do not keep evicting each other.
+                    if (++evictions > MaxEvictionsPerRound)
+                    {
+                        throw new VerificationException(VerificationErrorCode.SessionEvicted,
+                            $"session evicted {evictions - 1} times in one round: the verifiers for '{_options.TargetId}' hold too few sessions for the boards using them");
+                    }
+
+                    attempt--; // an eviction is an answer, not a lost request
+                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 5 * Math.Min(evictions, 20))), cancellationToken).ConfigureAwait(false);
+                    await ReopenAsync(session, cancellationToken).ConfigureAwait(false);
+                    round = 1;
+                    break;
+                case ErrorMessage { Code: ProtocolErrorCode.UnknownSession or ProtocolErrorCode.ShuttingDown }:
                 case null when attempt % 2 == 0 || _offline.ContainsKey(session.InstanceId):
                     if (attempt >= _options.Attempts)
                     {
@@ -150,8 +171,7 @@ public sealed class MqttVerifierClient : IVerifier
                     }
 
                     // The replica lost the session or is gone: re-open through the pool with the full context.
-                    await OpenRemoteAsync(session, cancellationToken).ConfigureAwait(false);
-                    Reopened++;
+                    await ReopenAsync(session, cancellationToken).ConfigureAwait(false);
                     round = 1;
                     break;
                 case null:
@@ -194,6 +214,12 @@ public sealed class MqttVerifierClient : IVerifier
         {
             await _client.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private async Task ReopenAsync(RemoteSession session, CancellationToken cancellationToken)
+    {
+        await OpenRemoteAsync(session, cancellationToken).ConfigureAwait(false);
+        Reopened++;
     }
 
     private async Task<SessionOpenedMessage> OpenRemoteAsync(RemoteSession session, CancellationToken cancellationToken)

@@ -9,7 +9,7 @@ public class EdgeCliTests
 {
     public EdgeCliTests() => TestEnvironment.InitializeRuntime();
 
-    private static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
+    internal static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
@@ -197,13 +197,7 @@ public class AbiMismatchTests
 
 public class PowerCliTests
 {
-    private static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = await EdgeCli.RunAsync(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> Run(params string[] args) => EdgeCliTests.Run(args);
 
     [Fact]
     public async Task Power_samples_a_recording_and_reports_energy_and_rate()

@@ -56,7 +56,7 @@ public class DelayProxyTests
             await stream.ReadExactlyAsync(reply);
             watch.Stop();
             Assert.Equal("ping", Encoding.ASCII.GetString(reply));
-            Assert.InRange(watch.ElapsedMilliseconds, 120, 1000);
+            Assert.InRange(watch.ElapsedMilliseconds, 120, 10_000); // the lower bound is the point; a loaded machine may be slow
         }
 
         var lines = await File.ReadAllLinesAsync(trace);
