@@ -28,7 +28,7 @@ public static class VerifierCli
         var ctx = new Option<int>("--ctx") { Description = "context length per session", DefaultValueFactory = _ => 512 };
         var llamaDir = new Option<string?>("--llama-dir") { Description = $"folder of the llama.cpp libraries (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)" };
         var username = new Option<string?>("--username") { Description = "MQTT user name" };
-        var password = new Option<string?>("--password") { Description = "MQTT password (or CONFIGSPEC_MQTT_PASSWORD)" };
+        var password = new Option<string?>("--password") { Description = $"MQTT password (or {MqttClientOptions.PasswordVariable})" };
         var caFile = new Option<string?>("--ca-file") { Description = "CA certificate for mqtts://" };
         var certFile = new Option<string?>("--cert-file") { Description = "client certificate for mqtts://" };
         var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
@@ -41,15 +41,8 @@ public static class VerifierCli
             var modelPath = parse.GetValue(model)!;
             var target = parse.GetValue(targetId) ?? Path.GetFileNameWithoutExtension(modelPath);
             var instanceId = parse.GetValue(instance) ?? $"verifier-{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..6]}";
-            var brokerOptions = new MqttClientOptions
-            {
-                Broker = MqttClientOptions.ParseBroker(parse.GetValue(broker)!),
-                Username = parse.GetValue(username),
-                Password = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("CONFIGSPEC_MQTT_PASSWORD"),
-                CaFile = parse.GetValue(caFile),
-                CertificateFile = parse.GetValue(certFile),
-                KeyFile = parse.GetValue(keyFile),
-            };
+            var brokerOptions = MqttClientOptions.FromSettings(parse.GetValue(broker)!, "--broker", parse.GetValue(username), parse.GetValue(password),
+                parse.GetValue(caFile), parse.GetValue(certFile), parse.GetValue(keyFile));
             var verifierOptions = new VerifierOptions
             {
                 ContextLength = parse.GetValue(ctx),

@@ -29,7 +29,7 @@ public static class EdgeCli
 
     internal static readonly Option<string?> MqttUsername = new("--mqtt-username") { Description = "MQTT user name", Recursive = true };
 
-    internal static readonly Option<string?> MqttPassword = new("--mqtt-password") { Description = "MQTT password (or CONFIGSPEC_MQTT_PASSWORD)", Recursive = true };
+    internal static readonly Option<string?> MqttPassword = new("--mqtt-password") { Description = $"MQTT password (or {MqttClientOptions.PasswordVariable})", Recursive = true };
 
     internal static readonly Option<string?> MqttCaFile = new("--mqtt-ca-file") { Description = "CA certificate for mqtts:// (default: the system store)", Recursive = true };
 
@@ -98,15 +98,8 @@ public static class EdgeCli
     };
 
     /// <summary>Broker settings from a URL setting and the shared MQTT options.</summary>
-    internal static MqttClientOptions Broker(ParseResult parse, string url, string setting) => new()
-    {
-        Broker = MqttClientOptions.ParseBroker(url, setting),
-        Username = parse.GetValue(MqttUsername),
-        Password = parse.GetValue(MqttPassword) ?? Environment.GetEnvironmentVariable("CONFIGSPEC_MQTT_PASSWORD"),
-        CaFile = parse.GetValue(MqttCaFile),
-        CertificateFile = parse.GetValue(MqttCertFile),
-        KeyFile = parse.GetValue(MqttKeyFile),
-    };
+    internal static MqttClientOptions Broker(ParseResult parse, string url, string setting) => MqttClientOptions.FromSettings(
+        url, setting, parse.GetValue(MqttUsername), parse.GetValue(MqttPassword), parse.GetValue(MqttCaFile), parse.GetValue(MqttCertFile), parse.GetValue(MqttKeyFile));
 
     internal static LlamaModel LoadModel(ParseResult parse, string path, string setting)
     {

@@ -71,7 +71,7 @@ internal static class GenerateCommand
             options = options with { DeviceId = parse.GetValue(deviceId)! };
 
             await using var verifier = remote is null
-                ? (IVerifier)new VerifierEngine(targetModel!, new VerifierOptions { ContextLength = options.ContextLength, Threads = options.Threads })
+                ? (IVerifier)LocalGeneration.CreateVerifier(targetModel!, options)
                 : await MqttVerifierClient.ConnectAsync(
                     EdgeCli.Broker(parse, remote, "--verifier"),
                     new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },

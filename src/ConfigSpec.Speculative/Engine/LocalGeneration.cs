@@ -16,13 +16,20 @@ public static class LocalGeneration
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(options);
-        await using var verifier = new VerifierEngine(target, new VerifierOptions
+        await using var verifier = CreateVerifier(target, options, acceptanceRule);
+        var generator = new SpeculativeGenerator(verifier, options.DraftLength > 0 ? draft : null);
+        return await generator.GenerateAsync(prompt, options, target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A one-session verifier holding the target in this process, sized for <paramref name="options"/>.</summary>
+    public static VerifierEngine CreateVerifier(LlamaModel target, GenerationOptions options, AcceptanceRule? acceptanceRule = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new VerifierEngine(target, new VerifierOptions
         {
             ContextLength = options.ContextLength,
             Threads = options.Threads,
             AcceptanceRule = acceptanceRule ?? SpeculativeVerification.RejectionSampling,
         });
-        var generator = new SpeculativeGenerator(verifier, options.DraftLength > 0 ? draft : null);
-        return await generator.GenerateAsync(prompt, options, target, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -270,24 +270,7 @@ public sealed class RaplSource : IPowerSource
         return new PowerReading(now, rails.Sum(r => r.Watts), rails);
     }
 
-    private double ReadNumber(string file)
-    {
-        try
-        {
-            var text = File.ReadAllText(file).Trim();
-            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
-                ? value
-                : throw new PowerSourceException($"{Spec}: '{file}' holds '{text}', not a number");
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new PowerSourceException($"{Spec}: '{file}' is not readable (RAPL counters are often root-only)", ex);
-        }
-        catch (IOException ex)
-        {
-            throw new PowerSourceException($"{Spec}: cannot read '{file}' ({ex.Message})", ex);
-        }
-    }
+    private double ReadNumber(string file) => SysfsNumber.Read(Spec, file, "RAPL counters are often root-only");
 
     public void Dispose()
     {

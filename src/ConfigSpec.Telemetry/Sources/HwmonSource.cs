@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace ConfigSpec.Telemetry.Sources;
 
@@ -54,8 +53,8 @@ public sealed class HwmonSource : IPowerSource
         foreach (var channel in _channels)
         {
             var watts = channel.PowerFile is not null
-                ? ReadNumber(channel.PowerFile) * 1e-6
-                : ReadNumber(channel.VoltageFile!) * 1e-3 * ReadNumber(channel.CurrentFile!) * 1e-3;
+                ? SysfsNumber.Read(Spec, channel.PowerFile) * 1e-6
+                : SysfsNumber.Read(Spec, channel.VoltageFile!) * 1e-3 * SysfsNumber.Read(Spec, channel.CurrentFile!) * 1e-3;
             rails.Add(new RailPower(channel.Rail, watts));
         }
 
@@ -97,23 +96,6 @@ public sealed class HwmonSource : IPowerSource
 
         // The ina2xx driver has power1 and the same rail as in1/curr1: one channel is enough.
         return channels;
-    }
-
-    private double ReadNumber(string file)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(file).Trim();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new PowerSourceException($"{Spec}: cannot read '{file}' ({ex.Message})", ex);
-        }
-
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new PowerSourceException($"{Spec}: '{file}' holds '{text}', not a number");
     }
 
     private static string? ReadText(string file)

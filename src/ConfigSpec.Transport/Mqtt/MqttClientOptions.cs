@@ -42,6 +42,20 @@ public sealed record MqttClientOptions
 
     public int Port => Broker.IsDefaultPort || Broker.Port < 0 ? (UseTls ? 8883 : 1883) : Broker.Port;
 
+    /// <summary>Environment variable read for the password when no password setting is given.</summary>
+    public const string PasswordVariable = "CONFIGSPEC_MQTT_PASSWORD";
+
+    /// <summary>Options from command-line settings (the password falls back to <see cref="PasswordVariable"/>).</summary>
+    public static MqttClientOptions FromSettings(string url, string setting, string? username, string? password, string? caFile, string? certificateFile, string? keyFile) => new()
+    {
+        Broker = ParseBroker(url, setting),
+        Username = username,
+        Password = password ?? Environment.GetEnvironmentVariable(PasswordVariable),
+        CaFile = caFile,
+        CertificateFile = certificateFile,
+        KeyFile = keyFile,
+    };
+
     /// <summary>Parses a broker setting; the error names the setting and the value.</summary>
     public static Uri ParseBroker(string value, string setting = "--broker")
     {

@@ -178,7 +178,7 @@ public sealed class MqttVerifierClient : IVerifier
                     Resent++; // a lost message or a slow replica: the same round again is idempotent
                     break;
                 case ErrorMessage error:
-                    throw new VerificationException(ToVerificationCode(error.Code), $"verifier refused round {round}: {error.Message}");
+                    throw new VerificationException(ErrorCodes.ToVerification(error.Code), $"verifier refused round {round}: {error.Message}");
                 default:
                     throw new VerificationException(VerificationErrorCode.InvalidRequest, $"unexpected {reply.Type} reply to a round");
             }
@@ -244,7 +244,7 @@ public sealed class MqttVerifierClient : IVerifier
                 case null:
                     continue;
                 case ErrorMessage error:
-                    throw new VerificationException(ToVerificationCode(error.Code), $"verifier refused the session: {error.Message}");
+                    throw new VerificationException(ErrorCodes.ToVerification(error.Code), $"verifier refused the session: {error.Message}");
             }
         }
 
@@ -365,18 +365,6 @@ public sealed class MqttVerifierClient : IVerifier
             }
         }
     }
-
-    private static VerificationErrorCode ToVerificationCode(ProtocolErrorCode code) => code switch
-    {
-        ProtocolErrorCode.UnknownSession => VerificationErrorCode.UnknownSession,
-        ProtocolErrorCode.SessionEvicted => VerificationErrorCode.SessionEvicted,
-        ProtocolErrorCode.BadRound => VerificationErrorCode.BadRound,
-        ProtocolErrorCode.InvalidToken => VerificationErrorCode.InvalidToken,
-        ProtocolErrorCode.DraftTooLong => VerificationErrorCode.DraftTooLong,
-        ProtocolErrorCode.ContextFull => VerificationErrorCode.ContextFull,
-        ProtocolErrorCode.ShuttingDown => VerificationErrorCode.ShuttingDown,
-        _ => VerificationErrorCode.InvalidRequest,
-    };
 
     private sealed class RemoteSession(string localId, OpenSessionRequest request)
     {

@@ -195,7 +195,7 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         }
         catch (VerificationException ex)
         {
-            await RefuseAsync(message, Map(ex.Code), ex.Message, session).ConfigureAwait(false);
+            await RefuseAsync(message, ErrorCodes.ToProtocol(ex.Code), ex.Message, session).ConfigureAwait(false);
         }
         catch (ConfigSpecException ex)
         {
@@ -269,18 +269,6 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
             Log.PublishFailed(_logger, topic, ex.Message);
         }
     }
-
-    internal static ProtocolErrorCode Map(VerificationErrorCode code) => code switch
-    {
-        VerificationErrorCode.UnknownSession => ProtocolErrorCode.UnknownSession,
-        VerificationErrorCode.SessionEvicted => ProtocolErrorCode.SessionEvicted,
-        VerificationErrorCode.BadRound => ProtocolErrorCode.BadRound,
-        VerificationErrorCode.InvalidToken => ProtocolErrorCode.InvalidToken,
-        VerificationErrorCode.DraftTooLong => ProtocolErrorCode.DraftTooLong,
-        VerificationErrorCode.ContextFull => ProtocolErrorCode.ContextFull,
-        VerificationErrorCode.ShuttingDown => ProtocolErrorCode.ShuttingDown,
-        _ => ProtocolErrorCode.InvalidRequest,
-    };
 
     private static partial class Log
     {

@@ -1,0 +1,24 @@
+using ConfigSpec.Speculative.Verification;
+
+namespace ConfigSpec.Transport.Protocol;
+
+/// <summary>The one correspondence between the verifier's refusals and the protocol's error codes, used both ways.</summary>
+internal static class ErrorCodes
+{
+    private static readonly (VerificationErrorCode Verification, ProtocolErrorCode Protocol)[] Pairs =
+    [
+        (VerificationErrorCode.UnknownSession, ProtocolErrorCode.UnknownSession),
+        (VerificationErrorCode.SessionEvicted, ProtocolErrorCode.SessionEvicted),
+        (VerificationErrorCode.BadRound, ProtocolErrorCode.BadRound),
+        (VerificationErrorCode.InvalidToken, ProtocolErrorCode.InvalidToken),
+        (VerificationErrorCode.DraftTooLong, ProtocolErrorCode.DraftTooLong),
+        (VerificationErrorCode.ContextFull, ProtocolErrorCode.ContextFull),
+        (VerificationErrorCode.ShuttingDown, ProtocolErrorCode.ShuttingDown),
+    ];
+
+    public static ProtocolErrorCode ToProtocol(VerificationErrorCode code) =>
+        Pairs.FirstOrDefault(p => p.Verification == code) is { Protocol: not 0 } pair ? pair.Protocol : ProtocolErrorCode.InvalidRequest;
+
+    public static VerificationErrorCode ToVerification(ProtocolErrorCode code) =>
+        Pairs.FirstOrDefault(p => p.Protocol == code) is { Protocol: not 0 } pair ? pair.Verification : VerificationErrorCode.InvalidRequest;
+}
