@@ -61,6 +61,10 @@ public static class EdgeCli
         root.Subcommands.Add(ModelCommands.Create(output));
         root.Subcommands.Add(BenchCommands.Create(output));
         root.Subcommands.Add(PowerCommand.Create(output));
+        root.Subcommands.Add(ProfileCommand.Create(output));
+        root.Subcommands.Add(SelectionCommands.Select(output));
+        root.Subcommands.Add(ValidateCommand.Create(output));
+        root.Subcommands.Add(SelectionCommands.Report(output));
 
         var parse = root.Parse(args);
         try

@@ -12,6 +12,9 @@ public static class QuantTypes
 
     public static IEnumerable<string> Names => ByName.Keys;
 
+    /// <summary>The name of a llama_ftype value (the GGUF <c>general.file_type</c>), or null for one not offered here.</summary>
+    public static string? NameOf(long fileType) => ByName.FirstOrDefault(p => p.Value == fileType).Key;
+
     public static int Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);

@@ -55,8 +55,14 @@ public sealed record GenerationOptions
 /// <summary>
 /// Measurements of one draft-and-verify round. <see cref="DraftStart"/> is when drafting began, in seconds of the
 /// monotonic clock (<see cref="System.Diagnostics.Stopwatch"/>), so energy can be charged to exactly that window.
+/// <see cref="ServerSeconds"/> is the verifier's own time for the round (queue and target compute, as it reports it);
+/// <see cref="RoundSeconds"/> the whole round on the board, from the start of drafting to the draft cache in step again.
 /// </summary>
-public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0);
+public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0, double ServerSeconds = 0, double RoundSeconds = 0)
+{
+    /// <summary>The part of the round the board spends not drafting: verification round trip plus bookkeeping.</summary>
+    public double WaitSeconds => Math.Max(0, RoundSeconds - DraftSeconds);
+}
 
 public enum StopReason
 {
@@ -224,7 +230,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var t2 = Stopwatch.GetTimestamp();
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
-                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency));
+                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency,
+                    result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds));
 
                 var ended = false;
                 for (var i = 0; i <= result.AcceptedCount && !ended; i++)

@@ -38,6 +38,51 @@ public static class PowerSources
 {
     public static readonly string[] Names = ["ina219", "hwmon", "tegrastats", "pmic", "rapl", "mqtt", "replay", "estimate"];
 
+    /// <summary>
+    /// <c>auto</c>: the first on-board source that gives a reading (hwmon, RAPL, tegrastats, Pi 5 PMIC), otherwise
+    /// the estimate for <paramref name="board"/> (a device-tree or DMI model string) — labelled estimated everywhere.
+    /// </summary>
+    public static string ResolveAuto(string board, SourceEnvironment? environment = null)
+    {
+        environment ??= new SourceEnvironment();
+        var detected = Detect(environment);
+        foreach (var name in new[] { "hwmon", "rapl", "tegrastats", "pmic" })
+        {
+            if (detected.FirstOrDefault(d => d.Spec == name) is not { Available: true })
+            {
+                continue;
+            }
+
+            try
+            {
+                using var source = Create(name, environment);
+                _ = source.Read();
+                return name;
+            }
+            catch (PowerSourceException)
+            {
+                // Present but not readable (permissions, counters still zero): try the next one.
+            }
+        }
+
+        return "estimate:board=" + EstimateBoard(board);
+    }
+
+    /// <summary>The estimate table's board nearest to a board model string.</summary>
+    public static string EstimateBoard(string? board)
+    {
+        var b = (board ?? string.Empty).ToUpperInvariant();
+        return b switch
+        {
+            _ when b.Contains("RASPBERRY PI 5", StringComparison.Ordinal) => "rpi5",
+            _ when b.Contains("RASPBERRY PI 4", StringComparison.Ordinal) => "rpi4b",
+            _ when b.Contains("ORIN NANO", StringComparison.Ordinal) => "orin-nano",
+            _ when b.Contains("ORIN NX", StringComparison.Ordinal) => "orin-nx",
+            _ when b.Contains("ORIN", StringComparison.Ordinal) => "orin-agx",
+            _ => System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture is System.Runtime.InteropServices.Architecture.Arm64 ? "rpi5" : "x86",
+        };
+    }
+
     public static IPowerSource Create(string spec, SourceEnvironment? environment = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(spec);

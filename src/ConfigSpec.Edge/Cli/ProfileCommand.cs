@@ -1,0 +1,251 @@
+using System.CommandLine;
+using System.Globalization;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Profiling.Measurement;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Prompts;
+using ConfigSpec.Profiling.Reports;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Sampling;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary><c>profile</c>: measures a board's draft configurations against a verifier into a versioned JSON profile (and CSV).</summary>
+internal static class ProfileCommand
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static Command Create(TextWriter output)
+    {
+        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process" };
+        var targetId = new Option<string?>("--target-id") { Description = "remote target id (with --verifier)" };
+        var verifierUrl = new Option<string?>("--verifier") { Description = "verify through this MQTT broker, mqtt://HOST[:PORT]" };
+        var drafts = new Option<string?>("--drafts") { Description = "draft GGUF files, comma-separated" };
+        var baseModel = new Option<string?>("--base") { Description = "derive drafts from this base model with --quants" };
+        var quants = new Option<string?>("--quants") { Description = "quantisations to derive from --base, e.g. Q4_0,Q4_K_M,Q8_0" };
+        var workDir = new Option<string?>("--work-dir") { Description = "folder for derived drafts (default: beside --out)" };
+        var power = new Option<string?>("--power") { Description = "power source while drafting (auto = the board's sensor or a labelled estimate; see `power --detect`)" };
+        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
+        var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "2s" };
+        var kMax = new Option<int>("--k-max") { Description = "drafts per profiling round: acceptance is measured at positions 1..k-max", DefaultValueFactory = _ => 8 };
+        var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts in the Dolly 15K schema (instruction, context, category); default: the built-in set" };
+        var resume = new Option<bool>("--resume") { Description = "continue the profile in --out, keeping its finished configurations" };
+        var force = new Option<bool>("--force") { Description = "replace an existing --out file" };
+        var outFile = new Option<string>("--out") { Description = "profile file to write (JSON; a CSV is written beside it)", Required = true };
+        var tolerance = new Option<double>("--tolerance") { Description = "stop when the 95% intervals of v_d and mean accepted length are within ±this fraction", DefaultValueFactory = _ => 0.03 };
+        var minRounds = new Option<int>("--min-rounds") { Description = "rounds at least, per configuration", DefaultValueFactory = _ => 30 };
+        var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => 400 };
+        var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => 64 };
+        var calibration = new Option<int>("--calibration-rounds") { Description = "rounds per K when timing verification for K = 1..k-max (0 = skip)", DefaultValueFactory = _ => 24 };
+        var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
+        var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
+        var deviceId = new Option<string>("--device-id") { Description = "this board's id", DefaultValueFactory = _ => Environment.MachineName };
+        var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
+        {
+            target, targetId, verifierUrl, drafts, baseModel, quants, workDir, power, powerInterval, idle, kMax, prompts, resume, force, outFile,
+            tolerance, minRounds, maxRounds, tokensPerPrompt, calibration, threads, ctx, temperature, deviceId,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new ProfilerOptions
+            {
+                KMax = parse.GetValue(kMax),
+                Tolerance = parse.GetValue(tolerance),
+                MinRounds = parse.GetValue(minRounds),
+                MaxRounds = parse.GetValue(maxRounds),
+                TokensPerPrompt = parse.GetValue(tokensPerPrompt),
+                CalibrationRounds = parse.GetValue(calibration),
+                ContextLength = parse.GetValue(ctx),
+                Threads = parse.GetValue(threads),
+                Sampling = new SamplingSettings(parse.GetValue(temperature), 0, 1),
+                DeviceId = parse.GetValue(deviceId)!,
+                Model = new LlamaModelOptions { GpuLayers = parse.GetValue(EdgeCli.GpuLayers) },
+            };
+            options.Validate();
+            var outPath = Path.GetFullPath(parse.GetValue(outFile)!);
+            var existing = ExistingProfile(outPath, parse.GetValue(resume), parse.GetValue(force));
+            if (existing is not null && existing.Settings.KMax != options.KMax)
+            {
+                throw new ConfigSpecException($"--resume: {outPath} was profiled with --k-max {existing.Settings.KMax}; this run asks for {options.KMax}");
+            }
+
+            var promptSet = parse.GetValue(prompts) is { } promptFile ? PromptSet.Load(promptFile) : PromptSet.BuiltIn();
+            var runtime = EdgeCli.Runtime(parse);
+            LlamaRuntime.Initialize(runtime);
+            var specs = DraftSpecs(parse.GetValue(drafts), parse.GetValue(baseModel), parse.GetValue(quants),
+                parse.GetValue(workDir) ?? Path.Combine(Path.GetDirectoryName(outPath)!, "drafts"), runtime, output);
+
+            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, parse.GetValue(idle)!, cancellationToken)
+                .ConfigureAwait(false);
+            var generation = new GenerationOptions { ContextLength = options.ContextLength, Threads = options.Threads, DeviceId = options.DeviceId };
+            await using var connection = await VerifierConnection.OpenAsync(parse, parse.GetValue(target), parse.GetValue(verifierUrl), parse.GetValue(targetId),
+                options.DeviceId, generation, cancellationToken).ConfigureAwait(false);
+            if (existing is not null && existing.Verifier.Target != connection.TargetName)
+            {
+                throw new ConfigSpecException($"--resume: {outPath} was profiled against target '{existing.Verifier.Target}', this run verifies with '{connection.TargetName}'");
+            }
+
+            var progress = new ProgressLine(output, ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
+            var profiler = new Profiler(connection.Verifier, promptSet, options, powerSession?.Sampler, runtime) { Progress = progress.Report };
+            var now = DateTimeOffset.UtcNow;
+            var profile = existing ?? new BoardProfile
+            {
+                Created = now,
+                Updated = now,
+                Device = DeviceIdentity.Describe(options.DeviceId),
+                Software = DeviceIdentity.Software(),
+                Power = new PowerInfo(powerSession?.Spec ?? "none", powerSession?.Source.Scope.ToString().ToLowerInvariant() ?? "none",
+                    powerSession?.Source.IsEstimate ?? false, powerSession?.IdleWatts),
+                Verifier = new VerifierInfo(connection.Kind, connection.TargetName, connection.Broker),
+                Settings = new ProfileSettings(options.KMax, options.Tolerance, options.Confidence, options.MinRounds, options.MaxRounds, options.TokensPerPrompt,
+                    promptSet.Source, promptSet.Prompts.Count),
+            };
+            if (profile.VerificationByK.Count == 0 && options.CalibrationRounds > 0)
+            {
+                output.WriteLine(string.Create(C, $"timing verification for K = 1..{options.KMax} ({options.CalibrationRounds} rounds each)"));
+                profile = profile with { VerificationByK = await profiler.CalibrateAsync(specs[0].Path, cancellationToken).ConfigureAwait(false) };
+                progress.Done();
+                Save(profile, outPath);
+            }
+
+            var done = profile.Configurations.Select(c => c.Sha256).ToHashSet(StringComparer.Ordinal);
+            for (var i = 0; i < specs.Count; i++)
+            {
+                var sha = await Profiler.HashAsync(specs[i].Path, cancellationToken).ConfigureAwait(false);
+                if (done.Contains(sha))
+                {
+                    output.WriteLine($"[{i + 1}/{specs.Count}] {specs[i].Path}: already in the profile, kept");
+                    continue;
+                }
+
+                var measured = await profiler.ProfileAsync(specs[i], i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
+                progress.Done();
+                profile = profile with { Updated = DateTimeOffset.UtcNow, Configurations = [.. profile.Configurations, measured] };
+                Save(profile, outPath);
+                done.Add(sha);
+                output.WriteLine(Summary(measured, i + 1, specs.Count));
+            }
+
+            output.WriteLine($"profile: {outPath} ({profile.Configurations.Count} configurations); CSV: {CsvPath(outPath)}");
+            if (profile.Power.Estimated)
+            {
+                output.WriteLine($"power figures are ESTIMATED ({profile.Power.Source}), not measured");
+            }
+
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    private static BoardProfile? ExistingProfile(string outPath, bool resume, bool force)
+    {
+        if (!File.Exists(outPath))
+        {
+            return null;
+        }
+
+        if (resume)
+        {
+            return ProfileJson.Load(outPath);
+        }
+
+        return force ? null : throw new ConfigSpecException($"--out {outPath} exists: add --resume to continue it or --force to replace it");
+    }
+
+    private static List<DraftSpec> DraftSpecs(string? drafts, string? baseModel, string? quants, string workDir, LlamaRuntimeOptions runtime, TextWriter output)
+    {
+        var specs = new List<DraftSpec>();
+        foreach (var path in (drafts ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            specs.Add(new DraftSpec(File.Exists(path) ? path : throw new ConfigSpecException($"--drafts: {path}: no such file")));
+        }
+
+        if (baseModel is not null || quants is not null)
+        {
+            if (baseModel is null || quants is null)
+            {
+                throw new ConfigSpecException("--base and --quants go together: --base FILE --quants Q4_0,Q4_K_M,Q8_0");
+            }
+
+            if (!File.Exists(baseModel))
+            {
+                throw new ConfigSpecException($"--base {baseModel}: no such file");
+            }
+
+            Directory.CreateDirectory(workDir);
+            foreach (var quant in quants.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                _ = QuantTypes.Parse(quant);
+                var derived = Path.Combine(workDir, $"{Path.GetFileNameWithoutExtension(baseModel)}-{quant.ToUpperInvariant()}.gguf");
+                if (!File.Exists(derived))
+                {
+                    output.WriteLine($"deriving {derived} from {baseModel} ({quant})");
+                    LlamaQuantizer.Quantize(baseModel, derived + ".part", new QuantizeOptions { QuantType = quant, AllowRequantize = true }, runtime);
+                    File.Move(derived + ".part", derived, overwrite: true);
+                }
+
+                specs.Add(new DraftSpec(derived));
+            }
+        }
+
+        return specs.Count > 0 ? specs : throw new ConfigSpecException("profile needs draft models: --drafts FILE[,FILE...] and/or --base FILE --quants LIST");
+    }
+
+    private static void Save(BoardProfile profile, string outPath)
+    {
+        ProfileJson.Save(profile, outPath);
+        AtomicFile.Write(CsvPath(outPath), CsvExport.Measurements(profile));
+    }
+
+    internal static string CsvPath(string outPath) => Path.ChangeExtension(outPath, ".csv");
+
+    private static string Summary(ConfigurationProfile c, int index, int count)
+    {
+        var v = c.DraftTokensPerSecond;
+        var a = c.MeanAccepted;
+        var power = c.Power is { } p ? string.Create(C, $", {p.DraftWatts:0.00} W drafting") : string.Empty;
+        return string.Create(C,
+            $"[{index}/{count}] {c.Draft} ({c.Quant}): {c.Rounds} rounds{(c.Converged ? string.Empty : " (round limit, not converged)")}; v_d {v.Mean:0.0} tokens/s (95% CI {v.Low:0.0}–{v.High:0.0}); mean accepted {a.Mean:0.00} of {c.AcceptanceByPosition.Count} ({a.Low:0.00}–{a.High:0.00}); verify {c.Verify.RoundTripMedian * 1000:0.00} ms median, {c.Verify.RoundTripP95 * 1000:0.00} ms p95 (server {c.Verify.ServerMedian * 1000:0.00} ms){power}; load {c.LoadSeconds * 1000:0} ms, +{c.ResidentMegabytes:0.0} MB resident");
+    }
+
+    /// <summary>Progress on a terminal (one rewritten line), plain lines at most every two seconds otherwise.</summary>
+    private sealed class ProgressLine(TextWriter output, bool terminal)
+    {
+        private long _last;
+        private bool _open;
+
+        public void Report(ProfileProgress p)
+        {
+            var line = p.Phase == "calibrating"
+                ? string.Create(C, $"  {p.Configuration}: {p.Rounds}/{p.MaxRounds} rounds")
+                : string.Create(C,
+                    $"  [{p.Index}/{p.Count}] {p.Configuration}: {p.Rounds} rounds (limit {p.MaxRounds}); v_d {p.DraftTokensPerSecond.Mean:0.0} ±{Percent(p.DraftTokensPerSecond)}; mean accepted {p.MeanAccepted.Mean:0.00} ±{Percent(p.MeanAccepted)}; {p.Phase}");
+            if (terminal)
+            {
+                output.Write("\r" + line.PadRight(Math.Min(160, line.Length + 8))[..Math.Min(line.Length + 8, 160)]);
+                _open = true;
+                return;
+            }
+
+            var now = Environment.TickCount64;
+            if (now - _last >= 2000 || p.Phase == "converged")
+            {
+                output.WriteLine(line);
+                _last = now;
+            }
+        }
+
+        public void Done()
+        {
+            if (_open)
+            {
+                output.WriteLine();
+                _open = false;
+            }
+        }
+
+        private static string Percent(Estimate e) => double.IsFinite(e.RelativeHalfWidth) ? (e.RelativeHalfWidth * 100).ToString("0.0", C) + "%" : "∞";
+    }
+}

@@ -1,0 +1,160 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Reports;
+using ConfigSpec.Profiling.Selection;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary><c>select</c> and <c>report</c>: rank a profile's configurations for an objective; draw the trade-offs.</summary>
+internal static class SelectionCommands
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static Command Select(TextWriter output)
+    {
+        var profile = new Option<string>("--profile") { Description = "profile JSON written by `profile`", Required = true };
+        var json = new Option<bool>("--json") { Description = "print one JSON object: ranked and chosen" };
+        var top = new Option<int>("--top") { Description = "rows to print (text output)", DefaultValueFactory = _ => 10 };
+        var sweep = new Option<string?>("--sweep-t-verify") { Description = "show how the choice moves with the verification wait, e.g. 1ms,20ms,100ms" };
+        var selection = new SelectionOptions();
+        var command = new Command("select", "rank every (draft, quant, K) for an objective under constraints, mark the Pareto front and explain the choice")
+        {
+            profile, json, top, sweep,
+        };
+        selection.AddTo(command);
+        command.SetAction(parse =>
+        {
+            var board = ProfileJson.Load(parse.GetValue(profile)!);
+            var settings = selection.Read(parse);
+            var result = Selector.Select(board, settings);
+            var sweepText = parse.GetValue(sweep);
+            var sweepResults = sweepText is null ? [] : SelectionOptions.ParseSweep(sweepText, "--sweep-t-verify")
+                .Select(t => (Seconds: t, Result: Selector.Select(board, settings with { VerifySeconds = t }))).ToList();
+            if (parse.GetValue(json))
+            {
+                JsonOutput.Write(output, w =>
+                {
+                    w.WriteString("objective", settings.Objective.ToString().ToLowerInvariant());
+                    w.WriteString("device", board.Device.Id);
+                    w.WriteBoolean("power_estimated", board.Power.Estimated);
+                    w.WriteNumber("excluded", result.Excluded);
+                    w.WriteArray("ranked", result.Ranked, (w2, c) => WriteCandidate(w2, c, null));
+                    w.WritePropertyName("chosen");
+                    WriteCandidate(w, result.Chosen, result.Reason);
+                    if (sweepResults.Count > 0)
+                    {
+                        w.WriteArray("sweep", sweepResults, (w2, s) =>
+                        {
+                            w2.WriteStartObject();
+                            w2.WriteNumber("t_verify_s", s.Seconds);
+                            w2.WritePropertyName("chosen");
+                            WriteCandidate(w2, s.Result.Chosen, null);
+                            w2.WriteEndObject();
+                        });
+                    }
+                });
+                return EdgeCli.ExitOk;
+            }
+
+            output.WriteLine(string.Create(C, $"{board.Device.Id} ({board.Device.Board}): {result.Ranked.Count} configurations meet the constraints, {result.Excluded} excluded; objective {settings.Objective.ToString().ToLowerInvariant()}"));
+            output.WriteLine(string.Create(C, $"{"#",3} {"draft",-28} {"quant",-7} {"K",2} {"E_K",5} {"tokens/s",9} {"tokens/USD",11} {"mJ/token",9} {"MB",6} pareto"));
+            var rank = 0;
+            foreach (var c in result.Ranked.Take(Math.Max(1, parse.GetValue(top))))
+            {
+                output.WriteLine(string.Create(C,
+                    $"{++rank,3} {Clip(c.Draft, 28),-28} {c.Quant,-7} {c.K,2} {c.ExpectedAccepted,5:0.00} {c.Goodput,9:0.0} {c.TokensPerUsd,11:0} {(c.JoulesPerToken is { } j ? (j * 1000).ToString("0.###", C) : "-"),9} {c.MemoryMegabytes,6:0.0} {(c.Pareto ? "*" : string.Empty)}"));
+            }
+
+            output.WriteLine();
+            output.WriteLine("chosen: " + Selector.Name(result.Chosen));
+            output.WriteLine("why: " + result.Reason);
+            if (board.Power.Estimated)
+            {
+                output.WriteLine($"note: energy figures are ESTIMATED ({board.Power.Source}), not measured");
+            }
+
+            foreach (var (seconds, sweepResult) in sweepResults)
+            {
+                var c = sweepResult.Chosen;
+                output.WriteLine(string.Create(C, $"T_verify {seconds * 1000,8:0.###} ms -> {Selector.Name(c)}: {c.Goodput:0.0} tokens/s, {c.TokensPerUsd:0} tokens/USD"));
+            }
+
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    public static Command Report(TextWriter output)
+    {
+        var profile = new Option<string>("--profile") { Description = "profile JSON written by `profile`", Required = true };
+        var outDir = new Option<string>("--out") { Description = "folder for report.html and its CSV files", Required = true };
+        var top = new Option<int>("--top") { Description = "rows per objective table", DefaultValueFactory = _ => 5 };
+        var selection = new SelectionOptions();
+        var command = new Command("report", "an HTML page with SVG charts of the trade-offs (goodput, cost, energy against K; the Pareto front) and CSV beside it")
+        {
+            profile, outDir, top,
+        };
+        selection.AddTo(command, constraints: false);
+        command.SetAction(parse =>
+        {
+            var board = ProfileJson.Load(parse.GetValue(profile)!);
+            var settings = selection.Read(parse);
+            if (board.Configurations.Count == 0)
+            {
+                throw new ConfigSpecException($"profile {parse.GetValue(profile)} has no configurations to report");
+            }
+
+            var dir = Path.GetFullPath(parse.GetValue(outDir)!);
+            Directory.CreateDirectory(dir);
+            var html = Path.Combine(dir, "report.html");
+            AtomicFile.Write(html, HtmlReport.Render(board, settings, Math.Max(1, parse.GetValue(top))));
+            AtomicFile.Write(Path.Combine(dir, "ranked.csv"), CsvExport.Ranked(Selector.Select(board, settings)));
+            AtomicFile.Write(Path.Combine(dir, "measurements.csv"), CsvExport.Measurements(board));
+            output.WriteLine($"report: {html}");
+            output.WriteLine($"CSV: {Path.Combine(dir, "ranked.csv")}, {Path.Combine(dir, "measurements.csv")}");
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    internal static void WriteCandidate(Utf8JsonWriter w, Candidate c, string? reason)
+    {
+        w.WriteStartObject();
+        w.WriteString("draft", c.Draft);
+        w.WriteString("quant", c.Quant);
+        w.WriteNumber("k", c.K);
+        w.WriteNumber("expected_accepted", c.ExpectedAccepted);
+        w.WriteNumber("goodput_tokens_per_s", c.Goodput);
+        w.WriteNumber("tokens_per_usd", c.TokensPerUsd);
+        w.WriteNumber("usd_per_mtok", c.UsdPerMillionTokens);
+        if (c.JoulesPerToken is { } j)
+        {
+            w.WriteNumber("joules_per_token", j);
+        }
+        else
+        {
+            w.WriteNull("joules_per_token");
+        }
+
+        w.WriteNumber("draft_s", c.DraftSeconds);
+        w.WriteNumber("t_verify_s", c.VerifySeconds);
+        w.WriteNumber("memory_mb", c.MemoryMegabytes);
+        w.WriteBoolean("pareto", c.Pareto);
+        if (c.Score is { } score)
+        {
+            w.WriteNumber("score", score);
+        }
+
+        if (reason is not null)
+        {
+            w.WriteString("reason", reason);
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static string Clip(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
+}

@@ -1,0 +1,166 @@
+using System.CommandLine;
+using System.Globalization;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Profiling.Measurement;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Prompts;
+using ConfigSpec.Profiling.Selection;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Telemetry.Energy;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary><c>validate</c>: runs real generation with one configuration and compares it with the profile's prediction.</summary>
+internal static class ValidateCommand
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static Command Create(TextWriter output)
+    {
+        var profile = new Option<string>("--profile") { Description = "profile JSON written by `profile`", Required = true };
+        var draft = new Option<string>("--draft") { Description = "draft GGUF model (must be in the profile)", Required = true };
+        var k = new Option<int>("--k") { Description = "draft block length", Required = true };
+        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process" };
+        var verifierUrl = new Option<string?>("--verifier") { Description = "verify through this MQTT broker, mqtt://HOST[:PORT]" };
+        var targetId = new Option<string?>("--target-id") { Description = "remote target id (default: the profile's target)" };
+        var tokens = new Option<int>("--tokens") { Description = "tokens to generate in all", DefaultValueFactory = _ => 256 };
+        var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts (default: the profile's prompt set)" };
+        var power = new Option<string?>("--power") { Description = "measure drafting energy with this power source (auto = the board's sensor or an estimate)" };
+        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
+        var deviceId = new Option<string>("--device-id") { Description = "this board's id", DefaultValueFactory = _ => Environment.MachineName };
+        var json = new Option<bool>("--json") { Description = "print one JSON object: predicted, measured, goodput_error_pct" };
+        var selection = new SelectionOptions();
+        var command = new Command("validate", "run one configuration for real and compare goodput, tokens per dollar and joules per token with the prediction")
+        {
+            profile, draft, k, target, verifierUrl, targetId, tokens, prompts, power, powerInterval, deviceId, json,
+        };
+        selection.AddTo(command, constraints: false);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var board = ProfileJson.Load(parse.GetValue(profile)!);
+            var settings = selection.Read(parse);
+            var draftPath = parse.GetValue(draft)!;
+            var blockLength = parse.GetValue(k);
+            if (blockLength < 1 || blockLength > board.Settings.KMax)
+            {
+                throw new ConfigSpecException($"--k {blockLength} is out of range: the profile measured acceptance for K = 1..{board.Settings.KMax}");
+            }
+
+            var total = parse.GetValue(tokens);
+            if (total < 1)
+            {
+                throw new ConfigSpecException($"--tokens {total} must be at least 1");
+            }
+
+            var sha = await Profiler.HashAsync(draftPath, cancellationToken).ConfigureAwait(false);
+            var configuration = board.Configurations.FirstOrDefault(c => c.Sha256 == sha)
+                ?? throw new ConfigSpecException($"--draft {draftPath} is not in the profile (profiled: {string.Join(", ", board.Configurations.Select(c => $"{c.Draft} ({c.Quant})"))}); profile it first");
+            var predicted = Selector.Predict(board, settings).First(c => ReferenceEquals(c.Configuration, configuration) && c.K == blockLength);
+            var promptSet = parse.GetValue(prompts) is { } file ? PromptSet.Load(file)
+                : board.Settings.PromptSource != PromptSet.BuiltInName && File.Exists(board.Settings.PromptSource) ? PromptSet.Load(board.Settings.PromptSource) : PromptSet.BuiltIn();
+
+            var options = new GenerationOptions { DraftLength = blockLength, ContextLength = 512, DeviceId = parse.GetValue(deviceId)! };
+            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, "0s", cancellationToken).ConfigureAwait(false);
+            var remote = parse.GetValue(verifierUrl);
+            await using var connection = await VerifierConnection.OpenAsync(parse, parse.GetValue(target), remote,
+                parse.GetValue(targetId) ?? (remote is null ? null : board.Verifier.Target), options.DeviceId, options, cancellationToken).ConfigureAwait(false);
+            using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft");
+            var generator = new SpeculativeGenerator(connection.Verifier, draftModel);
+            var rounds = new List<RoundMetrics>();
+            var generated = 0;
+            double wall = 0;
+            var order = promptSet.Interleaved();
+            for (var i = 0; generated < total; i++)
+            {
+                var prompt = draftModel.Tokenize(order[i % order.Count].Text);
+                prompt = prompt.Length <= 200 ? prompt : prompt[..200];
+                var run = await generator.GenerateAsync(prompt, options with { MaxTokens = Math.Min(board.Settings.TokensPerPrompt, total - generated) }, draftModel, cancellationToken)
+                    .ConfigureAwait(false);
+                rounds.AddRange(run.Rounds);
+                generated += run.Tokens.Count;
+                wall += run.WallSeconds;
+            }
+
+            var full = rounds.Where(r => r.Drafted == blockLength).ToList();
+            var steady = full.Count > 0 ? full : rounds;
+            var goodput = steady.Sum(r => r.Accepted + 1) / steady.Sum(r => r.RoundSeconds);
+            var yielded = rounds.Sum(r => r.Accepted + 1);
+            var tokensPerUsd = yielded / rounds.Sum(r => settings.Pricing.RoundCost(r.Drafted));
+            double? joulesPerToken = null;
+            var estimated = false;
+            if (powerSession is not null)
+            {
+                var energy = await DraftingEnergy.MeasureAsync(powerSession.Sampler, [.. rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds))], null,
+                    cancellationToken).ConfigureAwait(false);
+                var waitJoules = settings.IncludeIdleEnergy && board.Power.IdleWatts is { } idle ? idle * rounds.Sum(r => r.WaitSeconds) : 0;
+                joulesPerToken = (energy.Joules + waitJoules) / yielded;
+                estimated = energy.Estimated;
+            }
+
+            var acceptance = AcceptanceStatistics.From(rounds, blockLength);
+            var draftSpeed = rounds.Sum(r => r.Drafted) / rounds.Sum(r => r.DraftSeconds);
+            var wait = Statistics.Percentile([.. steady.Select(r => r.WaitSeconds)], 0.5);
+            var error = (goodput - predicted.Goodput) / predicted.Goodput * 100;
+            var costError = (tokensPerUsd - predicted.TokensPerUsd) / predicted.TokensPerUsd * 100;
+            double? energyError = joulesPerToken is { } mj && predicted.JoulesPerToken is { } pj ? (mj - pj) / pj * 100 : null;
+            if (parse.GetValue(json))
+            {
+                JsonOutput.Write(output, w =>
+                {
+                    w.WriteString("draft", configuration.Draft);
+                    w.WriteString("quant", configuration.Quant);
+                    w.WriteNumber("k", blockLength);
+                    w.WritePropertyName("predicted");
+                    SelectionCommands.WriteCandidate(w, predicted, null);
+                    w.WriteStartObject("measured");
+                    w.WriteNumber("goodput_tokens_per_s", goodput);
+                    w.WriteNumber("end_to_end_tokens_per_s", generated / wall);
+                    w.WriteNumber("tokens_per_usd", tokensPerUsd);
+                    if (joulesPerToken is { } jpt)
+                    {
+                        w.WriteNumber("joules_per_token", jpt);
+                        w.WriteBoolean("power_estimated", estimated);
+                    }
+                    else
+                    {
+                        w.WriteNull("joules_per_token");
+                    }
+
+                    w.WriteNumber("expected_accepted", acceptance.MeanAccepted);
+                    w.WriteNumber("draft_tokens_per_s", draftSpeed);
+                    w.WriteNumber("t_verify_s", wait);
+                    w.WriteNumber("rounds", rounds.Count);
+                    w.WriteNumber("tokens", generated);
+                    w.WriteEndObject();
+                    w.WriteNumber("goodput_error_pct", error);
+                    w.WriteNumber("tokens_per_usd_error_pct", costError);
+                    if (energyError is { } ee)
+                    {
+                        w.WriteNumber("joules_per_token_error_pct", ee);
+                    }
+                    else
+                    {
+                        w.WriteNull("joules_per_token_error_pct");
+                    }
+                });
+                return EdgeCli.ExitOk;
+            }
+
+            output.WriteLine(string.Create(C, $"{configuration.Draft} ({configuration.Quant}) K={blockLength}: {generated} tokens in {rounds.Count} rounds"));
+            output.WriteLine(string.Create(C, $"{"",-22} {"predicted",12} {"measured",12} {"error",8}"));
+            output.WriteLine(string.Create(C, $"{"goodput tokens/s",-22} {predicted.Goodput,12:0.0} {goodput,12:0.0} {error,7:+0.0;-0.0}%"));
+            output.WriteLine(string.Create(C, $"{"tokens per USD",-22} {predicted.TokensPerUsd,12:0} {tokensPerUsd,12:0} {costError,7:+0.0;-0.0}%"));
+            if (predicted.JoulesPerToken is { } p && joulesPerToken is { } m)
+            {
+                output.WriteLine(string.Create(C, $"{"mJ per token",-22} {p * 1000,12:0.###} {m * 1000,12:0.###} {energyError,7:+0.0;-0.0}%{(estimated ? " (ESTIMATED power)" : string.Empty)}"));
+            }
+
+            output.WriteLine(string.Create(C, $"{"E_K",-22} {predicted.ExpectedAccepted,12:0.00} {acceptance.MeanAccepted,12:0.00}"));
+            output.WriteLine(string.Create(C, $"{"v_d tokens/s",-22} {configuration.DraftTokensPerSecond.Mean,12:0.0} {draftSpeed,12:0.0}"));
+            output.WriteLine(string.Create(C, $"{"T_verify ms",-22} {predicted.VerifySeconds * 1000,12:0.00} {wait * 1000,12:0.00}"));
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using ConfigSpec.Interop;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Prompts;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Sampling;
+using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Telemetry.Energy;
+
+namespace ConfigSpec.Profiling.Measurement;
+
+/// <summary>How long and how precisely to profile.</summary>
+public sealed record ProfilerOptions
+{
+    /// <summary>Drafts per round while profiling: acceptance is measured at positions 1..KMax.</summary>
+    public int KMax { get; init; } = 8;
+
+    /// <summary>Stop once the confidence intervals of v_d and of the mean accepted length are within ±this fraction.</summary>
+    public double Tolerance { get; init; } = 0.03;
+
+    public double Confidence { get; init; } = 0.95;
+
+    public int MinRounds { get; init; } = 30;
+
+    public int MaxRounds { get; init; } = 400;
+
+    public int TokensPerPrompt { get; init; } = 64;
+
+    /// <summary>Rounds per block length when timing verification for K = 1..KMax (0 = skip).</summary>
+    public int CalibrationRounds { get; init; } = 24;
+
+    public int ContextLength { get; init; } = 512;
+
+    public int Threads { get; init; } = 1;
+
+    public SamplingSettings Sampling { get; init; } = SamplingSettings.Greedy;
+
+    public string DeviceId { get; init; } = "local";
+
+    public LlamaModelOptions Model { get; init; } = new();
+
+    public void Validate()
+    {
+        if (KMax is < 1 or > GenerationOptions.MaxDraftLength)
+        {
+            throw new ConfigSpecException($"--k-max {KMax} is out of range: use 1..{GenerationOptions.MaxDraftLength}");
+        }
+
+        if (!(Tolerance > 0 && Tolerance < 1))
+        {
+            throw new ConfigSpecException($"--tolerance {Tolerance} must lie between 0 and 1 (0.03 = ±3%)");
+        }
+
+        if (MinRounds < 2 || MaxRounds < MinRounds)
+        {
+            throw new ConfigSpecException($"--min-rounds {MinRounds} and --max-rounds {MaxRounds}: need 2 ≤ min ≤ max");
+        }
+
+        if (TokensPerPrompt < KMax + 1)
+        {
+            throw new ConfigSpecException($"--tokens-per-prompt {TokensPerPrompt} must be at least --k-max + 1 = {KMax + 1}");
+        }
+
+        Sampling.Validate();
+    }
+}
+
+/// <summary>Where profiling stands, for a progress display.</summary>
+public sealed record ProfileProgress(string Configuration, int Index, int Count, int Rounds, int MaxRounds, Estimate DraftTokensPerSecond, Estimate MeanAccepted, string Phase);
+
+/// <summary>A draft to profile: its file, with an optional display name.</summary>
+public sealed record DraftSpec(string Path, string? Name = null);
+
+/// <summary>
+/// Measures draft configurations against a verifier: drafting speed, acceptance by position (drafting K_max per
+/// round), verification round time split by the server's own time, power while drafting, load time and memory.
+/// Stops when the confidence intervals are tight enough or at the round limit.
+/// </summary>
+public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOptions options, PowerSampler? sampler = null, LlamaRuntimeOptions? runtime = null)
+{
+    private readonly IVerifier _verifier = verifier ?? throw new ArgumentNullException(nameof(verifier));
+    private readonly PromptSet _prompts = prompts ?? throw new ArgumentNullException(nameof(prompts));
+    private readonly ProfilerOptions _options = options ?? throw new ArgumentNullException(nameof(options));
+
+    public Action<ProfileProgress>? Progress { get; init; }
+
+    /// <summary>Times verification for every K in 1..K_max with one draft (the target side does not depend on which).</summary>
+    public async Task<IReadOnlyList<VerifyTiming>> CalibrateAsync(string draftPath, CancellationToken cancellationToken = default)
+    {
+        using var draft = LlamaModel.Load(draftPath, _options.Model, runtime);
+        var timings = new List<VerifyTiming>();
+        if (_options.CalibrationRounds <= 0)
+        {
+            return timings;
+        }
+
+        var order = _prompts.Interleaved();
+        var promptIndex = 0;
+        for (var k = 1; k <= _options.KMax; k++)
+        {
+            var rounds = new List<RoundMetrics>();
+            while (rounds.Count < _options.CalibrationRounds)
+            {
+                var prompt = PromptTokens(draft, order[promptIndex++ % order.Count]);
+                var tokens = Math.Min(_options.CalibrationRounds * (k + 1), _options.ContextLength - prompt.Length - k - 2);
+                var result = await Generate(draft, prompt, k, tokens, cancellationToken).ConfigureAwait(false);
+                rounds.AddRange(result.Rounds.Where(r => r.Drafted == k));
+                Progress?.Invoke(new ProfileProgress($"verification at K={k}", k, _options.KMax, rounds.Count, _options.CalibrationRounds,
+                    new Estimate(0, 0, 0, 0), new Estimate(0, 0, 0, 0), "calibrating"));
+            }
+
+            timings.Add(Timing(k, rounds));
+        }
+
+        return timings;
+    }
+
+    /// <summary>Profiles one draft configuration.</summary>
+    public async Task<ConfigurationProfile> ProfileAsync(DraftSpec spec, int index = 1, int count = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        _options.Validate();
+        var sha = await HashAsync(spec.Path, cancellationToken).ConfigureAwait(false);
+        var residentBefore = DeviceIdentity.ResidentMegabytes();
+        var loadStarted = Stopwatch.GetTimestamp();
+        using var draft = LlamaModel.Load(spec.Path, _options.Model, runtime);
+        var loadSeconds = Stopwatch.GetElapsedTime(loadStarted).TotalSeconds;
+        var quant = draft.Gguf.GetInteger("general.file_type") is { } fileType ? QuantTypes.NameOf(fileType) ?? $"ftype {fileType}" : "unknown";
+        var name = spec.Name ?? Path.GetFileNameWithoutExtension(spec.Path);
+        var label = $"{name} ({quant})";
+
+        var all = new List<RoundMetrics>();
+        var speed = new SampleSet();
+        var accepted = new SampleSet();
+        double joules = 0, powerSeconds = 0;
+        int windows = 0, tokens = 0, promptsUsed = 0;
+        double? residentAfter = null;
+        var order = _prompts.Interleaved();
+        var converged = false;
+        while (all.Count < _options.MaxRounds)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var prompt = PromptTokens(draft, order[promptsUsed % order.Count]);
+            promptsUsed++;
+            var room = _options.ContextLength - prompt.Length - _options.KMax - 2;
+            var result = await Generate(draft, prompt, _options.KMax, Math.Min(_options.TokensPerPrompt, room), cancellationToken).ConfigureAwait(false);
+            residentAfter ??= DeviceIdentity.ResidentMegabytes();
+            var rounds = result.Rounds.Where(r => r.Drafted > 0).Take(_options.MaxRounds - all.Count).ToList();
+            all.AddRange(rounds);
+            tokens += result.Tokens.Count;
+            foreach (var r in rounds)
+            {
+                speed.Add(r.Drafted / r.DraftSeconds);
+                if (r.Drafted == _options.KMax)
+                {
+                    accepted.Add(r.Accepted);
+                }
+            }
+
+            if (sampler is not null && rounds.Count > 0)
+            {
+                var energy = await DraftingEnergy.MeasureAsync(sampler, [.. rounds.Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds))], null, cancellationToken)
+                    .ConfigureAwait(false);
+                joules += energy.Joules;
+                powerSeconds += energy.Seconds;
+                windows += energy.Windows - energy.WindowsOverGaps;
+            }
+
+            var vd = speed.Estimate(_options.Confidence);
+            var mean = accepted.Estimate(_options.Confidence);
+            converged = all.Count >= _options.MinRounds && vd.IsWithin(_options.Tolerance) && mean.IsWithin(_options.Tolerance, floor: 1);
+            Progress?.Invoke(new ProfileProgress(label, index, count, all.Count, _options.MaxRounds, vd, mean, converged ? "converged" : "profiling"));
+            if (converged)
+            {
+                break;
+            }
+        }
+
+        if (all.Count == 0)
+        {
+            throw new ConfigSpecException($"{spec.Path}: profiling produced no draft rounds (the prompts leave no room in a {_options.ContextLength}-token context?)");
+        }
+
+        var acceptance = AcceptanceStatistics.From(all, _options.KMax);
+        return new ConfigurationProfile
+        {
+            Draft = name,
+            Quant = quant,
+            File = Path.GetFullPath(spec.Path),
+            FileBytes = draft.FileBytes,
+            Sha256 = sha,
+            LoadSeconds = loadSeconds,
+            ResidentMegabytes = residentBefore is { } before && residentAfter is { } after ? Math.Max(0, after - before) : draft.FileBytes / 1048576.0,
+            Rounds = all.Count,
+            Tokens = tokens,
+            Prompts = promptsUsed,
+            DraftTokensPerSecond = speed.Estimate(_options.Confidence),
+            MeanAccepted = accepted.Estimate(_options.Confidence),
+            Converged = converged,
+            AcceptanceByPosition = acceptance.ByPosition,
+            ReachedByPosition = acceptance.Reached,
+            Verify = Timing(_options.KMax, all.Any(r => r.Drafted == _options.KMax) ? [.. all.Where(r => r.Drafted == _options.KMax)] : all),
+            Power = sampler is null ? null : new DraftPower(powerSeconds > 0 ? joules / powerSeconds : 0, joules, powerSeconds, windows),
+        };
+    }
+
+    public static async Task<string> HashAsync(string path, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigSpecException($"draft model {path}: no such file");
+        }
+
+        var stream = File.OpenRead(path);
+        await using (stream.ConfigureAwait(false))
+        {
+            return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
+        }
+    }
+
+    internal static VerifyTiming Timing(int k, IReadOnlyList<RoundMetrics> rounds)
+    {
+        var trip = rounds.Select(r => r.VerifySeconds).ToList();
+        return new VerifyTiming(k, rounds.Count, Statistics.Percentile(trip, 0.5), Statistics.Percentile(trip, 0.95),
+            Statistics.Percentile([.. rounds.Select(r => r.ServerSeconds)], 0.5), Statistics.Percentile([.. rounds.Select(r => r.WaitSeconds)], 0.5));
+    }
+
+    private int[] PromptTokens(LlamaModel tokenizer, Prompt prompt)
+    {
+        var tokens = tokenizer.Tokenize(prompt.Text);
+        var limit = Math.Max(8, (_options.ContextLength / 2) - _options.KMax);
+        return tokens.Length <= limit ? tokens : tokens[..limit];
+    }
+
+    private async Task<GenerationResult> Generate(LlamaModel draft, int[] prompt, int k, int maxTokens, CancellationToken cancellationToken)
+    {
+        var generation = new GenerationOptions
+        {
+            DraftLength = k,
+            MaxTokens = Math.Max(1, maxTokens),
+            Sampling = _options.Sampling,
+            ContextLength = _options.ContextLength,
+            Threads = _options.Threads,
+            DeviceId = _options.DeviceId,
+        };
+        return await new SpeculativeGenerator(_verifier, draft).GenerateAsync(prompt, generation, draft, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ConfigSpec.Interop;
+
+namespace ConfigSpec.Profiling.Prompts;
+
+/// <summary>One instruction prompt (Databricks Dolly 15K schema: instruction, context, category).</summary>
+public sealed record Prompt(string Instruction, string Context, string Category)
+{
+    /// <summary>The text given to the models: the instruction, then the context when there is one.</summary>
+    public string Text => Context.Length == 0 ? Instruction : $"{Instruction}\n\n{Context}";
+}
+
+/// <summary>A prompt set: the built-in one, or a JSONL file in the Dolly 15K schema.</summary>
+public sealed class PromptSet
+{
+    public const string BuiltInName = "built-in";
+
+    private PromptSet(string source, IReadOnlyList<Prompt> prompts, string sha256)
+    {
+        Source = source;
+        Prompts = prompts;
+        Sha256 = sha256;
+    }
+
+    public string Source { get; }
+
+    public IReadOnlyList<Prompt> Prompts { get; }
+
+    public string Sha256 { get; }
+
+    public IEnumerable<string> Categories => Prompts.Select(p => p.Category).Distinct(StringComparer.Ordinal);
+
+    /// <summary>The project's own instruction prompts, across the Dolly categories.</summary>
+    public static PromptSet BuiltIn()
+    {
+        using var stream = typeof(PromptSet).Assembly.GetManifestResourceStream("ConfigSpec.Profiling.prompts.jsonl")
+            ?? throw new InvalidOperationException("the built-in prompt set is missing from the assembly");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return Parse(reader.ReadToEnd(), BuiltInName);
+    }
+
+    /// <summary>Reads a JSONL file, one object per line with <c>instruction</c> and optional <c>context</c> and <c>category</c>.</summary>
+    public static PromptSet Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (!File.Exists(path))
+        {
+            throw new ConfigSpecException($"--prompts {path}: no such file");
+        }
+
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static PromptSet Parse(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var prompts = new List<Prompt>();
+        var lineNumber = 0;
+        foreach (var raw in text.Split('\n'))
+        {
+            lineNumber++;
+            var line = raw.Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                var root = document.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
+                {
+                    throw new ConfigSpecException($"prompts {source} line {lineNumber}: expected a JSON object");
+                }
+
+                var instruction = Field(root, "instruction", source, lineNumber, required: true);
+                if (instruction.Length == 0)
+                {
+                    throw new ConfigSpecException($"prompts {source} line {lineNumber}: 'instruction' is empty");
+                }
+
+                prompts.Add(new Prompt(instruction, Field(root, "context", source, lineNumber, required: false), Field(root, "category", source, lineNumber, required: false) is { Length: > 0 } c ? c : "uncategorised"));
+            }
+            catch (JsonException ex)
+            {
+                throw new ConfigSpecException($"prompts {source} line {lineNumber}: not JSON ({ex.Message})", ex);
+            }
+        }
+
+        if (prompts.Count == 0)
+        {
+            throw new ConfigSpecException($"prompts {source}: no prompts (expected JSON lines with an 'instruction' field, as in Dolly 15K)");
+        }
+
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        return new PromptSet(source, prompts, hash);
+    }
+
+    /// <summary>Prompts in an order that mixes the categories (round robin), so a partial run still covers them all.</summary>
+    public IReadOnlyList<Prompt> Interleaved()
+    {
+        var groups = Prompts.GroupBy(p => p.Category, StringComparer.Ordinal).Select(g => new Queue<Prompt>(g)).ToList();
+        var result = new List<Prompt>(Prompts.Count);
+        while (result.Count < Prompts.Count)
+        {
+            foreach (var group in groups.Where(g => g.Count > 0))
+            {
+                result.Add(group.Dequeue());
+            }
+        }
+
+        return result;
+    }
+
+    private static string Field(JsonElement root, string name, string source, int line, bool required)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return required ? throw new ConfigSpecException($"prompts {source} line {line}: missing '{name}'") : string.Empty;
+        }
+
+        return value.ValueKind == JsonValueKind.String
+            ? value.GetString()!.Trim()
+            : throw new ConfigSpecException($"prompts {source} line {line}: '{name}' must be a string");
+    }
+}
