@@ -37,7 +37,7 @@ internal static class ProfileCommand
         var minRounds = new Option<int>("--min-rounds") { Description = "rounds at least, per configuration", DefaultValueFactory = _ => 30 };
         var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => 400 };
         var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => 64 };
-        var calibration = new Option<int>("--calibration-rounds") { Description = "rounds per K when timing verification for K = 1..k-max (0 = skip)", DefaultValueFactory = _ => 24 };
+        var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds per K when timing drafting and verification for K = 1..k-max (0 = extrapolate from k-max)", DefaultValueFactory = _ => 24 };
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
@@ -45,7 +45,7 @@ internal static class ProfileCommand
         var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
         {
             target, targetId, verifierUrl, drafts, baseModel, quants, workDir, power, powerInterval, idle, kMax, prompts, resume, force, outFile,
-            tolerance, minRounds, maxRounds, tokensPerPrompt, calibration, threads, ctx, temperature, deviceId,
+            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature, deviceId,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -56,7 +56,7 @@ internal static class ProfileCommand
                 MinRounds = parse.GetValue(minRounds),
                 MaxRounds = parse.GetValue(maxRounds),
                 TokensPerPrompt = parse.GetValue(tokensPerPrompt),
-                CalibrationRounds = parse.GetValue(calibration),
+                TimingRounds = parse.GetValue(timingRounds),
                 ContextLength = parse.GetValue(ctx),
                 Threads = parse.GetValue(threads),
                 Sampling = new SamplingSettings(parse.GetValue(temperature), 0, 1),
@@ -102,14 +102,6 @@ internal static class ProfileCommand
                 Settings = new ProfileSettings(options.KMax, options.Tolerance, options.Confidence, options.MinRounds, options.MaxRounds, options.TokensPerPrompt,
                     promptSet.Source, promptSet.Prompts.Count),
             };
-            if (profile.VerificationByK.Count == 0 && options.CalibrationRounds > 0)
-            {
-                output.WriteLine(string.Create(C, $"timing verification for K = 1..{options.KMax} ({options.CalibrationRounds} rounds each)"));
-                profile = profile with { VerificationByK = await profiler.CalibrateAsync(specs[0].Path, cancellationToken).ConfigureAwait(false) };
-                progress.Done();
-                Save(profile, outPath);
-            }
-
             var done = profile.Configurations.Select(c => c.Sha256).ToHashSet(StringComparer.Ordinal);
             for (var i = 0; i < specs.Count; i++)
             {
@@ -218,8 +210,8 @@ internal static class ProfileCommand
 
         public void Report(ProfileProgress p)
         {
-            var line = p.Phase == "calibrating"
-                ? string.Create(C, $"  {p.Configuration}: {p.Rounds}/{p.MaxRounds} rounds")
+            var line = p.Phase == "timing"
+                ? string.Create(C, $"  [{p.Index}/{p.Count}] {p.Configuration}: timing K = {p.Rounds} of {p.MaxRounds}")
                 : string.Create(C,
                     $"  [{p.Index}/{p.Count}] {p.Configuration}: {p.Rounds} rounds (limit {p.MaxRounds}); v_d {p.DraftTokensPerSecond.Mean:0.0} ±{Percent(p.DraftTokensPerSecond)}; mean accepted {p.MeanAccepted.Mean:0.00} ±{Percent(p.MeanAccepted)}; {p.Phase}");
             if (terminal)

@@ -100,6 +100,7 @@ internal static class ValidateCommand
 
             var acceptance = AcceptanceStatistics.From(rounds, blockLength);
             var draftSpeed = rounds.Sum(r => r.Drafted) / rounds.Sum(r => r.DraftSeconds);
+            var draftBlock = steady.Average(r => r.DraftSeconds);
             var wait = Statistics.Percentile([.. steady.Select(r => r.WaitSeconds)], 0.5);
             var error = (goodput - predicted.Goodput) / predicted.Goodput * 100;
             var costError = (tokensPerUsd - predicted.TokensPerUsd) / predicted.TokensPerUsd * 100;
@@ -129,6 +130,7 @@ internal static class ValidateCommand
 
                     w.WriteNumber("expected_accepted", acceptance.MeanAccepted);
                     w.WriteNumber("draft_tokens_per_s", draftSpeed);
+                    w.WriteNumber("draft_s", draftBlock);
                     w.WriteNumber("t_verify_s", wait);
                     w.WriteNumber("rounds", rounds.Count);
                     w.WriteNumber("tokens", generated);
@@ -157,7 +159,7 @@ internal static class ValidateCommand
             }
 
             output.WriteLine(string.Create(C, $"{"E_K",-22} {predicted.ExpectedAccepted,12:0.00} {acceptance.MeanAccepted,12:0.00}"));
-            output.WriteLine(string.Create(C, $"{"v_d tokens/s",-22} {configuration.DraftTokensPerSecond.Mean,12:0.0} {draftSpeed,12:0.0}"));
+            output.WriteLine(string.Create(C, $"{"draft block ms",-22} {predicted.DraftSeconds * 1000,12:0.000} {draftBlock * 1000,12:0.000}"));
             output.WriteLine(string.Create(C, $"{"T_verify ms",-22} {predicted.VerifySeconds * 1000,12:0.00} {wait * 1000,12:0.00}"));
             return EdgeCli.ExitOk;
         });

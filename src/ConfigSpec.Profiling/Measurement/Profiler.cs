@@ -28,8 +28,8 @@ public sealed record ProfilerOptions
 
     public int TokensPerPrompt { get; init; } = 64;
 
-    /// <summary>Rounds per block length when timing verification for K = 1..KMax (0 = skip).</summary>
-    public int CalibrationRounds { get; init; } = 24;
+    /// <summary>Rounds per block length when timing drafting and verification for K = 1..KMax (0 = skip).</summary>
+    public int TimingRounds { get; init; } = 24;
 
     public int ContextLength { get; init; } = 512;
 
@@ -86,37 +86,6 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
 
     public Action<ProfileProgress>? Progress { get; init; }
 
-    /// <summary>Times verification for every K in 1..K_max with one draft (the target side does not depend on which).</summary>
-    public async Task<IReadOnlyList<VerifyTiming>> CalibrateAsync(string draftPath, CancellationToken cancellationToken = default)
-    {
-        using var draft = LlamaModel.Load(draftPath, _options.Model, runtime);
-        var timings = new List<VerifyTiming>();
-        if (_options.CalibrationRounds <= 0)
-        {
-            return timings;
-        }
-
-        var order = _prompts.Interleaved();
-        var promptIndex = 0;
-        for (var k = 1; k <= _options.KMax; k++)
-        {
-            var rounds = new List<RoundMetrics>();
-            while (rounds.Count < _options.CalibrationRounds)
-            {
-                var prompt = PromptTokens(draft, order[promptIndex++ % order.Count]);
-                var tokens = Math.Min(_options.CalibrationRounds * (k + 1), _options.ContextLength - prompt.Length - k - 2);
-                var result = await Generate(draft, prompt, k, tokens, cancellationToken).ConfigureAwait(false);
-                rounds.AddRange(result.Rounds.Where(r => r.Drafted == k));
-                Progress?.Invoke(new ProfileProgress($"verification at K={k}", k, _options.KMax, rounds.Count, _options.CalibrationRounds,
-                    new Estimate(0, 0, 0, 0), new Estimate(0, 0, 0, 0), "calibrating"));
-            }
-
-            timings.Add(Timing(k, rounds));
-        }
-
-        return timings;
-    }
-
     /// <summary>Profiles one draft configuration.</summary>
     public async Task<ConfigurationProfile> ProfileAsync(DraftSpec spec, int index = 1, int count = 1, CancellationToken cancellationToken = default)
     {
@@ -132,7 +101,9 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         var label = $"{name} ({quant})";
 
         var all = new List<RoundMetrics>();
-        var speed = new SampleSet();
+        var secondsPerToken = new SampleSet();
+        var blockTimes = new double[_options.KMax];
+        var timedBlocks = 0;
         var accepted = new SampleSet();
         double joules = 0, powerSeconds = 0;
         int windows = 0, tokens = 0, promptsUsed = 0;
@@ -150,12 +121,19 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             var rounds = result.Rounds.Where(r => r.Drafted > 0).Take(_options.MaxRounds - all.Count).ToList();
             all.AddRange(rounds);
             tokens += result.Tokens.Count;
-            foreach (var r in rounds)
+            foreach (var r in rounds.Where(r => r.Drafted == _options.KMax))
             {
-                speed.Add(r.Drafted / r.DraftSeconds);
-                if (r.Drafted == _options.KMax)
+                accepted.Add(r.Accepted);
+                if (r.TokenTimes is { } times && times.Count == _options.KMax)
                 {
-                    accepted.Add(r.Accepted);
+                    // Marginal seconds per drafted token within the block, and the time to reach every shorter block.
+                    secondsPerToken.Add(times.Count > 1 ? (times[^1] - times[0]) / (times.Count - 1) : times[0]);
+                    for (var i = 0; i < times.Count; i++)
+                    {
+                        blockTimes[i] += times[i];
+                    }
+
+                    timedBlocks++;
                 }
             }
 
@@ -168,7 +146,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
                 windows += energy.Windows - energy.WindowsOverGaps;
             }
 
-            var vd = speed.Estimate(_options.Confidence);
+            var vd = secondsPerToken.Estimate(_options.Confidence).Reciprocal();
             var mean = accepted.Estimate(_options.Confidence);
             converged = all.Count >= _options.MinRounds && vd.IsWithin(_options.Tolerance) && mean.IsWithin(_options.Tolerance, floor: 1);
             Progress?.Invoke(new ProfileProgress(label, index, count, all.Count, _options.MaxRounds, vd, mean, converged ? "converged" : "profiling"));
@@ -183,7 +161,15 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             throw new ConfigSpecException($"{spec.Path}: profiling produced no draft rounds (the prompts leave no room in a {_options.ContextLength}-token context?)");
         }
 
+        var timing = await TimeEveryKAsync(draft, label, index, count, order, promptsUsed, cancellationToken).ConfigureAwait(false);
         var acceptance = AcceptanceStatistics.From(all, _options.KMax);
+        if (timedBlocks == 0)
+        {
+            throw new ConfigSpecException($"{spec.Path}: no full blocks of {_options.KMax} drafts were timed; raise --tokens-per-prompt or lower --k-max");
+        }
+
+        var byK = blockTimes.Select(t => t / timedBlocks).ToList();
+        var perToken = secondsPerToken.Mean;
         return new ConfigurationProfile
         {
             Draft = name,
@@ -196,12 +182,15 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             Rounds = all.Count,
             Tokens = tokens,
             Prompts = promptsUsed,
-            DraftTokensPerSecond = speed.Estimate(_options.Confidence),
+            DraftTokensPerSecond = secondsPerToken.Estimate(_options.Confidence).Reciprocal(),
+            DraftOverheadSeconds = Math.Max(0, byK[0] - perToken),
+            DraftSecondsByK = byK,
             MeanAccepted = accepted.Estimate(_options.Confidence),
             Converged = converged,
             AcceptanceByPosition = acceptance.ByPosition,
             ReachedByPosition = acceptance.Reached,
             Verify = Timing(_options.KMax, all.Any(r => r.Drafted == _options.KMax) ? [.. all.Where(r => r.Drafted == _options.KMax)] : all),
+            TimingByK = timing,
             Power = sampler is null ? null : new DraftPower(powerSeconds > 0 ? joules / powerSeconds : 0, joules, powerSeconds, windows),
         };
     }
@@ -224,7 +213,43 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
     {
         var trip = rounds.Select(r => r.VerifySeconds).ToList();
         return new VerifyTiming(k, rounds.Count, Statistics.Percentile(trip, 0.5), Statistics.Percentile(trip, 0.95),
-            Statistics.Percentile([.. rounds.Select(r => r.ServerSeconds)], 0.5), Statistics.Percentile([.. rounds.Select(r => r.WaitSeconds)], 0.5));
+            Statistics.Percentile([.. rounds.Select(r => r.ServerSeconds)], 0.5), Statistics.TrimmedMean([.. rounds.Select(r => r.WaitSeconds)], 0.05),
+            Statistics.TrimmedMean([.. rounds.Select(r => r.DraftSeconds)], 0.05));
+    }
+
+    /// <summary>
+    /// Rounds at every K in 1..K_max: the time to draft a block and to wait for its verification, measured at that K
+    /// rather than extrapolated from K_max (both depend on K beyond the linear term: the target verifies K + 1 rows,
+    /// and the draft's first proposal after a longer wait runs on colder caches).
+    /// </summary>
+    private async Task<List<VerifyTiming>> TimeEveryKAsync(LlamaModel draft, string label, int index, int count, IReadOnlyList<Prompt> order, int promptIndex,
+        CancellationToken cancellationToken)
+    {
+        var timings = new List<VerifyTiming>();
+        if (_options.TimingRounds <= 0)
+        {
+            return timings;
+        }
+
+        for (var k = 1; k <= _options.KMax; k++)
+        {
+            var rounds = new List<RoundMetrics>();
+            for (var attempt = 0; rounds.Count < _options.TimingRounds && attempt < 4 * _options.TimingRounds; attempt++)
+            {
+                var prompt = PromptTokens(draft, order[promptIndex++ % order.Count]);
+                var tokens = Math.Min((_options.TimingRounds - rounds.Count) * (k + 1), _options.ContextLength - prompt.Length - k - 2);
+                var result = await Generate(draft, prompt, k, tokens, cancellationToken).ConfigureAwait(false);
+                rounds.AddRange(result.Rounds.Where(r => r.Drafted == k).Take(_options.TimingRounds - rounds.Count));
+            }
+
+            Progress?.Invoke(new ProfileProgress(label, index, count, k, _options.KMax, new Estimate(0, 0, 0, 0), new Estimate(0, 0, 0, 0), "timing"));
+            if (rounds.Count > 0)
+            {
+                timings.Add(Timing(k, rounds));
+            }
+        }
+
+        return timings;
     }
 
     private int[] PromptTokens(LlamaModel tokenizer, Prompt prompt)

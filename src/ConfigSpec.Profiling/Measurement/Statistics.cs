@@ -8,6 +8,9 @@ public sealed record Estimate(double Mean, double Low, double High, int Count)
     /// <summary>Half-width relative to the mean (infinite for a zero mean).</summary>
     public double RelativeHalfWidth => Mean == 0 ? (HalfWidth == 0 ? 0 : double.PositiveInfinity) : HalfWidth / Math.Abs(Mean);
 
+    /// <summary>The interval of 1/x (for a positive quantity): seconds per token into tokens per second.</summary>
+    public Estimate Reciprocal() => new(Mean == 0 ? 0 : 1 / Mean, High > 0 ? 1 / High : 0, Low > 0 ? 1 / Low : double.PositiveInfinity, Count);
+
     /// <summary>Whether the interval lies within ±<paramref name="tolerance"/> of the mean, or within ±tolerance·<paramref name="floor"/> absolute.</summary>
     public bool IsWithin(double tolerance, double floor = 0) => Count >= 2 && (RelativeHalfWidth <= tolerance || HalfWidth <= tolerance * floor);
 }
@@ -132,6 +135,20 @@ public static class Statistics
         var g3 = ((((((3 * z2) + 19) * z2) + 17) * z2) - 15) * z / 384;
         var g4 = ((((((((79 * z2) + 776) * z2) + 1482) * z2) - 1920) * z2) - 945) * z / 92160;
         return z + (g1 / n) + (g2 / (n * n)) + (g3 / (n * n * n)) + (g4 / (n * n * n * n));
+    }
+
+    /// <summary>Mean without the lowest and highest <paramref name="fraction"/> of the values (scheduler spikes).</summary>
+    public static double TrimmedMean(IReadOnlyCollection<double> values, double fraction)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 0)
+        {
+            return 0;
+        }
+
+        var sorted = values.Order().ToArray();
+        var cut = (int)Math.Floor(sorted.Length * Math.Clamp(fraction, 0, 0.49));
+        return sorted.AsSpan(cut, sorted.Length - (2 * cut)).ToArray().Average();
     }
 
     public static double Percentile(IReadOnlyCollection<double> values, double p)

@@ -25,8 +25,11 @@ public sealed record ProfileSettings(
     string PromptSource,
     int PromptCount);
 
-/// <summary>Verification round time for one block length, split by the server's reported time.</summary>
-public sealed record VerifyTiming(int K, int Rounds, double RoundTripMedian, double RoundTripP95, double ServerMedian, double WaitMedian)
+/// <summary>
+/// Round timing for one block length K: the verification round trip (median, p95, and the server's own part), and
+/// the means that decide goodput — drafting a block, and waiting for its verification (round trip plus bookkeeping).
+/// </summary>
+public sealed record VerifyTiming(int K, int Rounds, double RoundTripMedian, double RoundTripP95, double ServerMedian, double WaitMean, double DraftMean)
 {
     /// <summary>Round trip less the server's own time: network, broker and (de)serialisation.</summary>
     public double NetworkMedian => Math.Max(0, RoundTripMedian - ServerMedian);
@@ -62,6 +65,24 @@ public sealed record ConfigurationProfile
     public required Estimate DraftTokensPerSecond { get; init; }
 
     public required Estimate MeanAccepted { get; init; }
+
+    /// <summary>
+    /// Per-block drafting cost that does not grow with K: feeding the verifier's token back to the draft before the
+    /// first proposal. A block of K drafts takes <c>DraftOverheadSeconds + K / v_d</c>.
+    /// </summary>
+    public double DraftOverheadSeconds { get; init; }
+
+    /// <summary>Mean time to draft a block of 1..K_max, measured inside the K_max blocks.</summary>
+    public IReadOnlyList<double> DraftSecondsByK { get; init; } = [];
+
+    /// <summary>Rounds of every K in 1..K_max, timed after the acceptance rounds (empty when skipped).</summary>
+    public IReadOnlyList<VerifyTiming> TimingByK { get; init; } = [];
+
+    /// <summary>Seconds to draft a block of <paramref name="k"/>: measured at that K, else t_0 + K / v_d.</summary>
+    public double DraftSeconds(int k) => k == 0 ? 0 : TimingByK.FirstOrDefault(t => t.K == k)?.DraftMean ?? (DraftOverheadSeconds + (k / DraftTokensPerSecond.Mean));
+
+    /// <summary>Seconds a round of <paramref name="k"/> waits for verification: measured at that K, else at K_max.</summary>
+    public double WaitSeconds(int k) => TimingByK.FirstOrDefault(t => t.K == k)?.WaitMean ?? Verify.WaitMean;
 
     public required bool Converged { get; init; }
 
@@ -100,21 +121,6 @@ public sealed record BoardProfile
 
     public required ProfileSettings Settings { get; init; }
 
-    /// <summary>Verification round time by block length 1..K_max, measured once for the board and verifier.</summary>
-    public IReadOnlyList<VerifyTiming> VerificationByK { get; init; } = [];
-
     public IReadOnlyList<ConfigurationProfile> Configurations { get; init; } = [];
 
-    /// <summary>
-    /// The time a round of <paramref name="k"/> spends not drafting (verification round trip and bookkeeping):
-    /// the configuration's own measurement at K_max, moved by how the board's by-K table changes from K_max to K.
-    /// </summary>
-    public double WaitSeconds(ConfigurationProfile configuration, int k)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        var own = configuration.Verify.WaitMedian;
-        var atK = VerificationByK.FirstOrDefault(v => v.K == k);
-        var atOwn = VerificationByK.FirstOrDefault(v => v.K == configuration.Verify.K);
-        return atK is null || atOwn is null ? own : Math.Max(0, own + atK.WaitMedian - atOwn.WaitMedian);
-    }
 }

@@ -69,13 +69,6 @@ public static class ProfileJson
             w.WriteString("prompt_source", s.PromptSource);
             w.WriteNumber("prompt_count", s.PromptCount);
             w.WriteEndObject();
-            w.WriteStartArray("verification_by_k");
-            foreach (var v in profile.VerificationByK)
-            {
-                WriteTiming(w, v);
-            }
-
-            w.WriteEndArray();
             w.WriteStartArray("configurations");
             foreach (var c in profile.Configurations)
             {
@@ -92,6 +85,14 @@ public static class ProfileJson
                 w.WriteNumber("prompts", c.Prompts);
                 WriteEstimate(w, "draft_tokens_per_s", c.DraftTokensPerSecond);
                 WriteEstimate(w, "mean_accepted", c.MeanAccepted);
+                w.WriteNumber("draft_overhead_s", c.DraftOverheadSeconds);
+                w.WriteStartArray("draft_s_by_k");
+                foreach (var t in c.DraftSecondsByK)
+                {
+                    w.WriteNumberValue(t);
+                }
+
+                w.WriteEndArray();
                 w.WriteBoolean("converged", c.Converged);
                 w.WriteStartArray("acceptance_by_position");
                 foreach (var a in c.AcceptanceByPosition)
@@ -116,6 +117,13 @@ public static class ProfileJson
                 w.WriteEndArray();
                 w.WritePropertyName("verify");
                 WriteTiming(w, c.Verify);
+                w.WriteStartArray("timing_by_k");
+                foreach (var t in c.TimingByK)
+                {
+                    WriteTiming(w, t);
+                }
+
+                w.WriteEndArray();
                 if (c.Power is { } power)
                 {
                     w.WriteStartObject("power");
@@ -213,7 +221,6 @@ public static class ProfileJson
                 Settings = new ProfileSettings(r.Int(settings, "k_max"), r.Number(settings, "tolerance"), r.Number(settings, "confidence"),
                     r.Int(settings, "min_rounds"), r.Int(settings, "max_rounds"), r.Int(settings, "tokens_per_prompt"), r.String(settings, "prompt_source"),
                     r.Int(settings, "prompt_count")),
-                VerificationByK = [.. r.Array(root, "verification_by_k").Select((e, i) => r.Timing(e, $"verification_by_k[{i}]"))],
                 Configurations = [.. r.Array(root, "configurations").Select((e, i) => r.Configuration(e, $"configurations[{i}]", version))],
             };
             Validate(profile, name);
@@ -263,7 +270,8 @@ public static class ProfileJson
         w.WriteNumber("round_trip_p95_s", v.RoundTripP95);
         w.WriteNumber("server_median_s", v.ServerMedian);
         w.WriteNumber("network_median_s", v.NetworkMedian);
-        w.WriteNumber("wait_median_s", v.WaitMedian);
+        w.WriteNumber("wait_mean_s", v.WaitMean);
+        w.WriteNumber("draft_mean_s", v.DraftMean);
         w.WriteEndObject();
     }
 
@@ -377,7 +385,7 @@ public static class ProfileJson
         {
             Expect(e, JsonValueKind.Object, path);
             return new VerifyTiming(Int(e, "k", path), Int(e, "rounds", path), Number(e, "round_trip_median_s", path), Number(e, "round_trip_p95_s", path),
-                Number(e, "server_median_s", path), Number(e, "wait_median_s", path));
+                Number(e, "server_median_s", path), Number(e, "wait_mean_s", path), Number(e, "draft_mean_s", path));
         }
 
         public Estimate Estimate(JsonElement e, string key, string path)
@@ -425,10 +433,15 @@ public static class ProfileJson
                 Prompts = Int(e, "prompts", path),
                 DraftTokensPerSecond = Estimate(e, "draft_tokens_per_s", path),
                 MeanAccepted = Estimate(e, "mean_accepted", path),
+                DraftOverheadSeconds = Number(e, "draft_overhead_s", path),
+                DraftSecondsByK = [.. Array(e, "draft_s_by_k", path).Select((a, i) => a.ValueKind == JsonValueKind.Number
+                    ? a.GetDouble()
+                    : throw new ProfileFormatException($"profile {name}: {path}.draft_s_by_k[{i}] must be a number"))],
                 Converged = Bool(e, "converged", path),
                 AcceptanceByPosition = alpha,
                 ReachedByPosition = reached,
                 Verify = Timing(Property(e, "verify", path), Join(path, "verify")),
+                TimingByK = [.. Array(e, "timing_by_k", path).Select((t, i) => Timing(t, $"{path}.timing_by_k[{i}]"))],
                 Power = power,
             };
         }

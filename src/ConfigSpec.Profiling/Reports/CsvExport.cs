@@ -18,7 +18,7 @@ public static class CsvExport
         var sb = new StringBuilder();
         sb.Append("device,draft,quant,file_bytes,sha256,rounds,tokens,draft_tokens_per_s,draft_tokens_per_s_ci_low,draft_tokens_per_s_ci_high,mean_accepted,mean_accepted_ci_low,mean_accepted_ci_high,converged,")
             .Append(string.Join(",", Enumerable.Range(1, kMax).Select(i => $"alpha_{i}")))
-            .Append(",verify_median_s,verify_p95_s,network_median_s,server_median_s,wait_median_s,draft_w,idle_w,power_estimated,load_s,resident_mb\n");
+            .Append(",verify_median_s,verify_p95_s,network_median_s,server_median_s,wait_mean_s,draft_w,idle_w,power_estimated,load_s,resident_mb\n");
         foreach (var c in profile.Configurations)
         {
             var fields = new List<string>
@@ -28,7 +28,7 @@ public static class CsvExport
                 N(c.MeanAccepted.Mean), N(c.MeanAccepted.Low), N(c.MeanAccepted.High), c.Converged ? "true" : "false",
             };
             fields.AddRange(c.AcceptanceByPosition.Select(a => a is { } v ? N(v) : string.Empty));
-            fields.AddRange([N(c.Verify.RoundTripMedian), N(c.Verify.RoundTripP95), N(c.Verify.NetworkMedian), N(c.Verify.ServerMedian), N(c.Verify.WaitMedian),
+            fields.AddRange([N(c.Verify.RoundTripMedian), N(c.Verify.RoundTripP95), N(c.Verify.NetworkMedian), N(c.Verify.ServerMedian), N(c.Verify.WaitMean),
                 c.Power is { } p ? N(p.DraftWatts) : string.Empty, profile.Power.IdleWatts is { } idle ? N(idle) : string.Empty,
                 profile.Power.Estimated ? "true" : "false", N(c.LoadSeconds), N(c.ResidentMegabytes)]);
             sb.Append(string.Join(",", fields.Select(Quote))).Append('\n');

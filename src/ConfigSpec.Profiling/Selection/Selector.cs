@@ -133,18 +133,18 @@ public static class Selector
             for (var k = 1; k <= c.AcceptanceByPosition.Count; k++)
             {
                 var eK = ObjectiveModel.ExpectedAccepted(c.AcceptanceByPosition, k);
-                var wait = settings.VerifySeconds ?? profile.WaitSeconds(c, k);
+                var wait = settings.VerifySeconds ?? c.WaitSeconds(k);
                 double? joules = c.Power is { } p
-                    ? ObjectiveModel.JoulesPerToken(eK, k, vd, p.DraftWatts, settings.IncludeIdleEnergy ? profile.Power.IdleWatts : null, wait)
+                    ? ObjectiveModel.JoulesPerToken(eK, k, vd, p.DraftWatts, settings.IncludeIdleEnergy ? profile.Power.IdleWatts : null, wait, c.DraftSeconds(k) - (k / vd))
                     : null;
                 list.Add(new Candidate
                 {
                     Configuration = c,
                     K = k,
                     ExpectedAccepted = eK,
-                    DraftSeconds = k / vd,
+                    DraftSeconds = c.DraftSeconds(k),
                     VerifySeconds = wait,
-                    Goodput = ObjectiveModel.Goodput(eK, k, vd, wait),
+                    Goodput = ObjectiveModel.Goodput(eK, k, vd, wait, c.DraftSeconds(k) - (k / vd)),
                     TokensPerUsd = ObjectiveModel.TokensPerUsd(eK, k, settings.Pricing),
                     JoulesPerToken = joules,
                 });

@@ -14,6 +14,7 @@ public sealed class Drafter : IDisposable
     private readonly Xoshiro256 _random;
     private readonly List<int> _committed;
     private readonly float[] _probabilities;
+    private readonly List<double> _tokenTimes = [];
     private int _kvCount;
     private int _lastDrafted;
 
@@ -31,6 +32,12 @@ public sealed class Drafter : IDisposable
     public LlamaModel Model => _context.Model;
 
     public int ContextLength => _context.ContextLength;
+
+    /// <summary>
+    /// For the last block: seconds from the start of <see cref="Draft"/> until each draft token was chosen. Entry i is
+    /// what drafting a block of i + 1 tokens costs, so one long block also times every shorter one.
+    /// </summary>
+    public IReadOnlyList<double> TokenTimes => _tokenTimes;
 
     /// <summary>Tokens decoded by the draft model so far (catch-up and drafting), for speed accounting.</summary>
     public long DecodedTokens { get; private set; }
@@ -55,11 +62,14 @@ public sealed class Drafter : IDisposable
         ArgumentNullException.ThrowIfNull(tokens);
         tokens.Clear();
         distributions?.Clear();
+        _tokenTimes.Clear();
         _lastDrafted = k;
         if (k == 0)
         {
             return;
         }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
 
         // Catch up: committed tokens not yet in the KV cache (normally just the verifier's last token).
         var pending = _committed.Count - _kvCount;
@@ -71,6 +81,7 @@ public sealed class Drafter : IDisposable
         {
             var token = Choose(distributions);
             tokens.Add(token);
+            _tokenTimes.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             if (i < k - 1)
             {
                 _context.Decode([token], position++);

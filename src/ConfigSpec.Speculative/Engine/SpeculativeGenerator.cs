@@ -57,8 +57,10 @@ public sealed record GenerationOptions
 /// monotonic clock (<see cref="System.Diagnostics.Stopwatch"/>), so energy can be charged to exactly that window.
 /// <see cref="ServerSeconds"/> is the verifier's own time for the round (queue and target compute, as it reports it);
 /// <see cref="RoundSeconds"/> the whole round on the board, from the start of drafting to the draft cache in step again.
+/// <see cref="TokenTimes"/> holds, per draft token, the seconds from the start of drafting until it was chosen.
 /// </summary>
-public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0, double ServerSeconds = 0, double RoundSeconds = 0)
+public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0, double ServerSeconds = 0, double RoundSeconds = 0,
+    IReadOnlyList<double>? TokenTimes = null)
 {
     /// <summary>The part of the round the board spends not drafting: verification round trip plus bookkeeping.</summary>
     public double WaitSeconds => Math.Max(0, RoundSeconds - DraftSeconds);
@@ -231,7 +233,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
                     Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency,
-                    result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds));
+                    result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds, drafter is null ? null : [.. drafter.TokenTimes]));
 
                 var ended = false;
                 for (var i = 0; i <= result.AcceptedCount && !ended; i++)
