@@ -10,6 +10,8 @@ PLATFORM="$(host_platform)"
 command -v cc >/dev/null || ensure_apt gcc libc6-dev
 # MQTT tests run a real mosquitto broker and the client library.
 ensure_apt mosquitto libmosquitto1 openssl
+# Report pages are checked in a real headless Chromium.
+ensure_apt chromium fonts-dejavu-core
 log "building the solution"
 dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
 "$ROOT/scripts/fetch-models.sh"

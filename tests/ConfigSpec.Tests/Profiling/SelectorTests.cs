@@ -1,0 +1,119 @@
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Objectives;
+using ConfigSpec.Profiling.Selection;
+
+namespace ConfigSpec.Tests.Profiling;
+
+public class SelectorTests
+{
+    [Fact]
+    public void Every_draft_and_k_is_predicted_and_the_goodput_winner_is_the_maximum()
+    {
+        var profile = ProfileFixtures.ThreeDrafts();
+        var result = Selector.Select(profile, new SelectionSettings { Objective = Objective.Goodput });
+        Assert.Equal(3 * 8, result.Ranked.Count);
+        Assert.Equal(result.Ranked.Max(c => c.Goodput), result.Chosen.Goodput);
+        var expected = ObjectiveModel.Goodput(result.Chosen.ExpectedAccepted, result.Chosen.K, result.Chosen.Configuration.DraftTokensPerSecond.Mean,
+            result.Chosen.VerifySeconds, result.Chosen.DraftSeconds - (result.Chosen.K / result.Chosen.Configuration.DraftTokensPerSecond.Mean));
+        Assert.Equal(expected, result.Chosen.Goodput, 9);
+        Assert.Contains("gives the most goodput", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("verification dominates", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_pareto_front_holds_exactly_the_undominated_configurations()
+    {
+        var result = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings());
+        bool Dominates(Candidate b, Candidate a) =>
+            b.Goodput >= a.Goodput && b.TokensPerUsd >= a.TokensPerUsd && b.JoulesPerToken <= a.JoulesPerToken
+            && (b.Goodput > a.Goodput || b.TokensPerUsd > a.TokensPerUsd || b.JoulesPerToken < a.JoulesPerToken);
+        foreach (var a in result.Ranked)
+        {
+            var dominated = result.Ranked.Any(b => !ReferenceEquals(a, b) && Dominates(b, a));
+            Assert.Equal(!dominated, a.Pareto);
+        }
+
+        Assert.Contains(result.Ranked, c => c.Pareto);
+        Assert.Contains(result.Ranked, c => !c.Pareto);
+        // The winner of each single objective is always on the front.
+        foreach (var objective in new[] { Objective.Goodput, Objective.Cost, Objective.Energy })
+        {
+            Assert.True(Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = objective }).Chosen.Pareto, objective.ToString());
+        }
+    }
+
+    [Fact]
+    public void Slow_verification_moves_the_goodput_optimum_to_longer_blocks()
+    {
+        var fast = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { VerifySeconds = 0.001 }).Chosen;
+        var slow = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { VerifySeconds = 0.5 }).Chosen;
+        Assert.True(slow.K > fast.K, $"K* {fast.K} at 1 ms, {slow.K} at 500 ms");
+        Assert.Equal(0.5, slow.VerifySeconds);
+    }
+
+    [Fact]
+    public void Cost_and_energy_objectives_rank_by_their_own_figure()
+    {
+        var cost = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = Objective.Cost });
+        Assert.Equal(cost.Ranked.Max(c => c.TokensPerUsd), cost.Chosen.TokensPerUsd);
+        Assert.Equal(1, cost.Chosen.K);
+        var energy = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = Objective.Energy });
+        Assert.Equal(energy.Ranked.Min(c => c.JoulesPerToken), energy.Chosen.JoulesPerToken);
+        Assert.Contains("least board energy", energy.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Weighted_scores_lie_in_0_1_and_a_single_weight_reproduces_that_objective()
+    {
+        var weighted = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = Objective.Weighted, Weights = (1, 1, 1) });
+        Assert.All(weighted.Ranked, c => Assert.InRange(c.Score!.Value, 0, 1));
+        var goodputOnly = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = Objective.Weighted, Weights = (1, 0, 0) });
+        var goodput = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { Objective = Objective.Goodput });
+        Assert.Equal(Selector.Name(goodput.Chosen), Selector.Name(goodputOnly.Chosen));
+        Assert.Equal(1.0, goodputOnly.Chosen.Score!.Value, 9);
+        Assert.Contains("contributes most", weighted.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constraints_filter_and_contradictory_ones_name_what_excluded_what()
+    {
+        var filtered = Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { MaxMemoryMegabytes = 500 });
+        Assert.All(filtered.Ranked, c => Assert.True(c.MemoryMegabytes <= 500));
+        Assert.Equal(8, filtered.Excluded);
+        var ex = Assert.Throws<ConfigSpecException>(() => Selector.Select(ProfileFixtures.ThreeDrafts(),
+            new SelectionSettings { MinGoodput = 1e6, MaxMemoryMegabytes = 500 }));
+        Assert.Contains("--min-goodput 1000000 excludes 24 of 24", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--max-memory-mb 500 excludes 8 of 24", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the best is", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Energy_without_power_figures_is_refused_with_the_fix()
+    {
+        var profile = ProfileFixtures.Profile(ProfileFixtures.Configuration("d", "Q8_0", [0.9, 0.8], 20, 0.05, watts: null));
+        var ex = Assert.Throws<ConfigSpecException>(() => Selector.Select(profile, new SelectionSettings { Objective = Objective.Energy }));
+        Assert.Contains("--power", ex.Message, StringComparison.Ordinal);
+        Assert.NotNull(Selector.Select(profile, new SelectionSettings { Objective = Objective.Goodput }).Chosen);
+    }
+
+    [Theory]
+    [InlineData("speed", "--objective 'speed' is not known")]
+    [InlineData("", "--objective '' is not known")]
+    public void Unknown_objectives_are_refused(string objective, string message) =>
+        Assert.Contains(message, Assert.Throws<ConfigSpecException>(() => SelectionSettings.ParseObjective(objective)).Message, StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("1,1")]
+    [InlineData("1,-1,1")]
+    [InlineData("a,b,c")]
+    [InlineData("0,0,0")]
+    public void Bad_weights_are_refused(string weights) =>
+        Assert.Contains("--weights", Assert.Throws<ConfigSpecException>(() => SelectionSettings.ParseWeights(weights)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void An_empty_profile_is_refused()
+    {
+        var ex = Assert.Throws<ConfigSpecException>(() => Selector.Select(ProfileFixtures.Profile(), new SelectionSettings()));
+        Assert.Contains("no configurations", ex.Message, StringComparison.Ordinal);
+    }
+}
