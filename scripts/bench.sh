@@ -7,6 +7,7 @@
 #  5. verifier throughput against 1..32 concurrent boards, batched against one-at-a-time
 #  6. goodput over MQTT against target-only over the same broker, with 0/20/100 ms injected per direction
 #  7. power sampler: achieved rate and CPU cost at 10, 50 and 100 Hz (sysfs fixture, replay, estimate)
+#  8. model validation: profile over MQTT with 0/20/100 ms injected, then predicted against measured goodput
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -90,7 +91,7 @@ rss=$(/usr/bin/time -f %M "$EDGE" generate --target "$M/stories260K.gguf" --draf
 echo "  peak RSS, generate with target + draft loaded: ${rss} KiB"
 fi
 
-if want 4 || want 5 || want 6; then
+if want 4 || want 5 || want 6 || want 8; then
   PORT="$(free_port)"
   start_broker "$PORT"
   BROKER="mqtt://127.0.0.1:$PORT"
@@ -155,4 +156,37 @@ if want 7; then
   "$EDGE" bench power --seconds $([ $QUICK = 1 ] && echo 1 || echo 3) \
     --sources "hwmon:root=$FIX;replay:file=$FIX/replay.csv;estimate:board=rpi4b"
   rm -rf "$FIX"
+fi
+
+if want 8; then
+  echo
+  echo "== 8. model validation over MQTT: profile, then predicted vs measured goodput (greedy; delay per direction) =="
+  start_verifier "$LOGS/validate.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-validate --llama-dir "$LIBDIR" >/dev/null
+  WORK="$(mktemp -d)"
+  printf '%-8s %-26s %3s %11s %11s %8s %8s %8s\n' delay_ms draft K predicted measured error_% E_K_pred E_K_meas
+  for delay in 0 20 100; do
+    PROXY="$(free_port)"
+    "$ROOT/out/bin/configspec-delayproxy" --listen "127.0.0.1:$PROXY" --upstream "127.0.0.1:$PORT" --delay-ms "$delay" 2>/dev/null &
+    PROXY_PID=$!
+    wait_port "$PROXY"
+    URL="mqtt://127.0.0.1:$PROXY"
+    if [ "$delay" = 0 ]; then rounds=400; timing=24; else rounds=$([ $QUICK = 1 ] && echo 60 || echo 150); timing=$([ $QUICK = 1 ] && echo 6 || echo 12); fi
+    "$EDGE" profile --verifier "$URL" --target-id stories260K --drafts "$M/stories260K-Q8_0.gguf,$M/stories260K-Q4_0.gguf" \
+      --max-rounds "$rounds" --timing-rounds "$timing" --out "$WORK/profile-$delay.json" --force >/dev/null
+    tokens=$([ "$delay" = 100 ] && echo 128 || echo 384)
+    for d in stories260K-Q8_0 stories260K-Q4_0; do
+      for k in 1 4 8; do
+        json=$("$EDGE" validate --profile "$WORK/profile-$delay.json" --verifier "$URL" --draft "$M/$d.gguf" --k "$k" --tokens "$tokens" --json)
+        python3 - "$delay" "$d" "$k" "$json" <<'PY'
+import json, sys
+delay, draft, k, j = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+p, m = j["predicted"], j["measured"]
+print(f"{delay:<8} {draft:<26} {k:>3} {p['goodput_tokens_per_s']:11.1f} {m['goodput_tokens_per_s']:11.1f} {j['goodput_error_pct']:+8.1f} {p['expected_accepted']:8.2f} {m['expected_accepted']:8.2f}")
+PY
+      done
+    done
+    "$EDGE" select --profile "$WORK/profile-$delay.json" | grep '^chosen:' | sed "s/^/  delay $delay ms: /"
+    kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
 fi

@@ -87,7 +87,11 @@ public class ProfileCliTests
         var predicted = validation.RootElement.GetProperty("predicted");
         var measured = validation.RootElement.GetProperty("measured");
         Assert.InRange(measured.GetProperty("expected_accepted").GetDouble(), predicted.GetProperty("expected_accepted").GetDouble() - 1, 4);
-        Assert.InRange(validation.RootElement.GetProperty("goodput_error_pct").GetDouble(), -75, 75); // a sanity bound; the 5% goal is measured in bench.sh
+        // The error is signed, in percent of the prediction. (How close they come is a benchmark, bench.sh section 8, not a timed test.)
+        var predictedGoodput = predicted.GetProperty("goodput_tokens_per_s").GetDouble();
+        Assert.Equal((measured.GetProperty("goodput_tokens_per_s").GetDouble() - predictedGoodput) / predictedGoodput * 100,
+            validation.RootElement.GetProperty("goodput_error_pct").GetDouble(), 6);
+        Assert.True(measured.GetProperty("goodput_tokens_per_s").GetDouble() > 0);
         Assert.True(measured.GetProperty("joules_per_token").GetDouble() > 0);
         Assert.Equal(96, measured.GetProperty("tokens").GetInt32());
 
