@@ -173,7 +173,7 @@ if want 8; then
     if [ "$delay" = 0 ]; then rounds=400; timing=24; else rounds=$([ $QUICK = 1 ] && echo 60 || echo 150); timing=$([ $QUICK = 1 ] && echo 6 || echo 12); fi
     "$EDGE" profile --verifier "$URL" --target-id stories260K --drafts "$M/stories260K-Q8_0.gguf,$M/stories260K-Q4_0.gguf" \
       --max-rounds "$rounds" --timing-rounds "$timing" --out "$WORK/profile-$delay.json" --force >/dev/null
-    tokens=$([ "$delay" = 100 ] && echo 128 || echo 384)
+    tokens=$([ "$delay" = 100 ] && echo 384 || echo 1536)   # 1536 = every built-in prompt once
     for d in stories260K-Q8_0 stories260K-Q4_0; do
       for k in 1 4 8; do
         json=$("$EDGE" validate --profile "$WORK/profile-$delay.json" --verifier "$URL" --draft "$M/$d.gguf" --k "$k" --tokens "$tokens" --json)

@@ -53,47 +53,17 @@ internal static class GenerateCommand
             options.Validate(draftPath is not null);
             var targetPath = parse.GetValue(target);
             var remote = parse.GetValue(verifierUrl);
-            if (remote is null && targetPath is null)
-            {
-                throw new ConfigSpecException("generate needs --target (local verification) or --verifier mqtt://HOST:PORT (remote)");
-            }
-
-            var remoteTarget = parse.GetValue(targetId) ?? (targetPath is null ? null : Path.GetFileNameWithoutExtension(targetPath));
-            if (remote is not null && remoteTarget is null)
-            {
-                throw new ConfigSpecException("--verifier needs --target-id (or --target to take the id from its file name)");
-            }
-
-            using var draftModel = options.DraftLength > 0 || (remote is not null && targetPath is null) ? EdgeCli.LoadModel(parse, draftPath ?? string.Empty, "--draft") : null;
-            using var targetModel = remote is null ? EdgeCli.LoadModel(parse, targetPath!, "--target") : null;
-            var tokenizer = targetModel ?? draftModel!;
-            var promptTokens = tokenizer.Tokenize(parse.GetValue(prompt)!);
             options = options with { DeviceId = parse.GetValue(deviceId)! };
-
-            await using var verifier = remote is null
-                ? (IVerifier)LocalGeneration.CreateVerifier(targetModel!, options)
-                : await MqttVerifierClient.ConnectAsync(
-                    EdgeCli.Broker(parse, remote, "--verifier"),
-                    new RemoteVerifierOptions { TargetId = remoteTarget!, DeviceId = options.DeviceId },
-                    cancellationToken).ConfigureAwait(false);
-            using var powerSource = parse.GetValue(power) is { } powerSpec ? PowerSources.Create(powerSpec, EdgeCli.Sources) : null;
-            await using var sampler = powerSource is null ? null
-                : new PowerSampler(powerSource, PowerCommand.ParseDuration(parse.GetValue(powerInterval)!, "--power-interval"));
-            double? idleWatts = null;
-            if (sampler is not null)
-            {
-                sampler.Start();
-                var idleSetting = parse.GetValue(idle)!;
-                if (idleSetting.Trim() is not ("0" or "0s" or "0ms"))
-                {
-                    idleWatts = await DraftingEnergy.IdleBaselineAsync(sampler, PowerCommand.ParseDuration(idleSetting, "--idle-baseline"), cancellationToken)
-                        .ConfigureAwait(false);
-                }
-                else
-                {
-                    await sampler.FirstSampleAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
+            await using var connection = await VerifierConnection.OpenAsync(parse, targetPath, remote, parse.GetValue(targetId), options.DeviceId, options, cancellationToken)
+                .ConfigureAwait(false);
+            using var draftModel = options.DraftLength > 0 || connection.Target is null ? EdgeCli.LoadModel(parse, draftPath ?? string.Empty, "--draft") : null;
+            var tokenizer = connection.Target ?? draftModel!;
+            var promptTokens = tokenizer.Tokenize(parse.GetValue(prompt)!);
+            var verifier = connection.Verifier;
+            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, parse.GetValue(idle)!, cancellationToken)
+                .ConfigureAwait(false);
+            var sampler = powerSession?.Sampler;
+            var idleWatts = powerSession?.IdleWatts;
 
             var result = await new SpeculativeGenerator(verifier, draftModel).GenerateAsync(promptTokens, options, tokenizer, cancellationToken).ConfigureAwait(false);
             DraftingEnergy? energy = null;
@@ -112,14 +82,14 @@ internal static class GenerateCommand
 
             if (parse.GetValue(json))
             {
-                WriteJson(output, result, reference, energy, parse.GetValue(power));
+                WriteJson(output, result, reference, energy, powerSession?.Spec);
             }
             else
             {
                 WriteText(output, result, reference);
                 if (energy is not null)
                 {
-                    WriteEnergy(output, result, energy, parse.GetValue(power)!);
+                    WriteEnergy(output, result, energy, powerSession!.Spec);
                 }
             }
 

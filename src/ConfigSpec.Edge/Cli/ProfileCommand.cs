@@ -37,7 +37,7 @@ internal static class ProfileCommand
         var minRounds = new Option<int>("--min-rounds") { Description = "rounds at least, per configuration", DefaultValueFactory = _ => 30 };
         var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => 400 };
         var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => 64 };
-        var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds per K when timing drafting and verification for K = 1..k-max (0 = extrapolate from k-max)", DefaultValueFactory = _ => 24 };
+        var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds at least per K when timing drafting and verification for K = 1..k-max, more until the mean round time is within --tolerance (0 = extrapolate from k-max)", DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };

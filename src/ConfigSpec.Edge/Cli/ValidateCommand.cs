@@ -68,6 +68,7 @@ internal static class ValidateCommand
             using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft");
             var generator = new SpeculativeGenerator(connection.Verifier, draftModel);
             var rounds = new List<RoundMetrics>();
+            var steadyRounds = new List<RoundMetrics>();
             var generated = 0;
             double wall = 0;
             var order = promptSet.Interleaved();
@@ -78,11 +79,12 @@ internal static class ValidateCommand
                 var run = await generator.GenerateAsync(prompt, options with { MaxTokens = Math.Min(board.Settings.TokensPerPrompt, total - generated) }, draftModel, cancellationToken)
                     .ConfigureAwait(false);
                 rounds.AddRange(run.Rounds);
+                steadyRounds.AddRange(run.Rounds.Skip(1)); // the first round also feeds the prompt to the draft
                 generated += run.Tokens.Count;
                 wall += run.WallSeconds;
             }
 
-            var full = rounds.Where(r => r.Drafted == blockLength).ToList();
+            var full = steadyRounds.Where(r => r.Drafted == blockLength).ToList();
             var steady = full.Count > 0 ? full : rounds;
             var goodput = steady.Sum(r => r.Accepted + 1) / steady.Sum(r => r.RoundSeconds);
             var yielded = rounds.Sum(r => r.Accepted + 1);
@@ -101,7 +103,7 @@ internal static class ValidateCommand
             var acceptance = AcceptanceStatistics.From(rounds, blockLength);
             var draftSpeed = rounds.Sum(r => r.Drafted) / rounds.Sum(r => r.DraftSeconds);
             var draftBlock = steady.Average(r => r.DraftSeconds);
-            var wait = Statistics.Percentile([.. steady.Select(r => r.WaitSeconds)], 0.5);
+            var wait = steady.Average(r => r.WaitSeconds);
             var error = (goodput - predicted.Goodput) / predicted.Goodput * 100;
             var costError = (tokensPerUsd - predicted.TokensPerUsd) / predicted.TokensPerUsd * 100;
             double? energyError = joulesPerToken is { } mj && predicted.JoulesPerToken is { } pj ? (mj - pj) / pj * 100 : null;

@@ -28,8 +28,8 @@ public sealed record ProfilerOptions
 
     public int TokensPerPrompt { get; init; } = 64;
 
-    /// <summary>Rounds per block length when timing drafting and verification for K = 1..KMax (0 = skip).</summary>
-    public int TimingRounds { get; init; } = 24;
+    /// <summary>Rounds at least per block length when timing drafting and verification for K = 1..KMax (0 = skip).</summary>
+    public int TimingRounds { get; init; } = 16;
 
     public int ContextLength { get; init; } = 512;
 
@@ -148,7 +148,9 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
 
             var vd = secondsPerToken.Estimate(_options.Confidence).Reciprocal();
             var mean = accepted.Estimate(_options.Confidence);
-            converged = all.Count >= _options.MinRounds && vd.IsWithin(_options.Tolerance) && mean.IsWithin(_options.Tolerance, floor: 1);
+            // Converged once both intervals are tight and every prompt has been used once (acceptance depends on the prompt).
+            converged = all.Count >= _options.MinRounds && vd.IsWithin(_options.Tolerance) && mean.IsWithin(_options.Tolerance, floor: 1)
+                && promptsUsed >= order.Count;
             Progress?.Invoke(new ProfileProgress(label, index, count, all.Count, _options.MaxRounds, vd, mean, converged ? "converged" : "profiling"));
             if (converged)
             {
@@ -213,8 +215,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
     {
         var trip = rounds.Select(r => r.VerifySeconds).ToList();
         return new VerifyTiming(k, rounds.Count, Statistics.Percentile(trip, 0.5), Statistics.Percentile(trip, 0.95),
-            Statistics.Percentile([.. rounds.Select(r => r.ServerSeconds)], 0.5), Statistics.TrimmedMean([.. rounds.Select(r => r.WaitSeconds)], 0.05),
-            Statistics.TrimmedMean([.. rounds.Select(r => r.DraftSeconds)], 0.05));
+            Statistics.Percentile([.. rounds.Select(r => r.ServerSeconds)], 0.5), rounds.Average(r => r.WaitSeconds), rounds.Average(r => r.DraftSeconds));
     }
 
     /// <summary>
@@ -233,13 +234,28 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
 
         for (var k = 1; k <= _options.KMax; k++)
         {
+            // Until the mean round time is known within the tolerance (at least TimingRounds rounds, at most half the round limit).
             var rounds = new List<RoundMetrics>();
-            for (var attempt = 0; rounds.Count < _options.TimingRounds && attempt < 4 * _options.TimingRounds; attempt++)
+            var roundTimes = new SampleSet();
+            var limit = Math.Max(_options.TimingRounds, _options.MaxRounds / 2);
+            for (var attempt = 0; attempt < 4 * limit && rounds.Count < limit; attempt++)
             {
+                if (rounds.Count >= _options.TimingRounds && roundTimes.Estimate(_options.Confidence).IsWithin(_options.Tolerance))
+                {
+                    break;
+                }
+
                 var prompt = PromptTokens(draft, order[promptIndex++ % order.Count]);
-                var tokens = Math.Min((_options.TimingRounds - rounds.Count) * (k + 1), _options.ContextLength - prompt.Length - k - 2);
+                // Generations as long as in the acceptance rounds and in serving: the cost of a round grows with the context.
+                var tokens = Math.Min(_options.TokensPerPrompt, _options.ContextLength - prompt.Length - k - 2);
                 var result = await Generate(draft, prompt, k, tokens, cancellationToken).ConfigureAwait(false);
-                rounds.AddRange(result.Rounds.Where(r => r.Drafted == k).Take(_options.TimingRounds - rounds.Count));
+
+                // The first round of a generation also feeds the prompt to the draft: not a steady-state round.
+                foreach (var round in result.Rounds.Skip(1).Where(r => r.Drafted == k).Take(limit - rounds.Count))
+                {
+                    rounds.Add(round);
+                    roundTimes.Add(round.RoundSeconds);
+                }
             }
 
             Progress?.Invoke(new ProfileProgress(label, index, count, k, _options.KMax, new Estimate(0, 0, 0, 0), new Estimate(0, 0, 0, 0), "timing"));
