@@ -3,7 +3,8 @@
 # and the small models, starts a private mosquitto on loopback and a configspec-verifier holding the
 # target, then runs speculative generation on the "board" side through the broker and prints the text,
 # acceptance by draft position, and the speed against target-only decoding over the same broker.
-# Then the same locally, and the acceptance of every shipped draft. Safe to run again.
+# Then the same locally, a profile of this machine with the configuration each objective picks and an HTML
+# report (out/demo/report/report.html), and the acceptance of every shipped draft. Safe to run again.
 # Usage: scripts/demo.sh [--draft NAME] [--k K] [--max-tokens N] [--prompt TEXT]
 source "$(dirname "$0")/lib/common.sh"
 DRAFT=stories260K-Q4_K_M.gguf K=4 MAX=200 PROMPT="Once upon a time"
@@ -58,6 +59,18 @@ cat <<'NOTE'
  speculation cannot win; across a real link every target-only token is a round trip and it pays. On a real
  board the draft is also far cheaper than a cloud target: that trade-off is what ConfigSpec models.)
 NOTE
+
+log "profile this machine for every shipped draft (local target; power from '$POWER'), then pick a configuration"
+PROFILE_DIR="$ROOT/out/demo"
+mkdir -p "$PROFILE_DIR"
+"$EDGE" profile --target "$M/stories260K.gguf" --force --out "$PROFILE_DIR/profile.json" --power "$POWER" --idle-baseline 1s \
+  --drafts "$M/stories260K-Q8_0.gguf,$M/stories260K-Q4_K_M.gguf,$M/stories260K-Q4_0.gguf,$M/stories260K-prune4-F32.gguf" \
+  --max-rounds 120 --timing-rounds 8 | grep -v '^  '
+for objective in goodput cost energy; do
+  "$EDGE" select --profile "$PROFILE_DIR/profile.json" --objective "$objective" | grep -E '^(chosen|why):'
+done
+"$EDGE" select --profile "$PROFILE_DIR/profile.json" --sweep-t-verify 0,20ms,100ms | grep '^T_verify'
+"$EDGE" report --profile "$PROFILE_DIR/profile.json" --out "$PROFILE_DIR/report" | head -1
 
 log "acceptance of every shipped draft (K=8, greedy; '-' = position never reached)"
 printf '%-32s %-46s %s\n' draft "acceptance by position" "mean accepted"
