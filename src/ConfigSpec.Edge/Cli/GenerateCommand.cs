@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ConfigSpec.Interop;
+using ConfigSpec.Profiling;
 using ConfigSpec.Interop.Llama;
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Sampling;
@@ -17,13 +18,8 @@ internal static class GenerateCommand
 {
     public static Command Create(TextWriter output)
     {
-        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process (omit with --verifier)" };
-        var verifierUrl = new Option<string?>("--verifier") { Description = "verify remotely through this MQTT broker, mqtt://HOST[:PORT]" };
-        var targetId = new Option<string?>("--target-id") { Description = "remote target id (default: the --target file name without extension)" };
-        var power = new Option<string?>("--power") { Description = "charge drafting energy to a power source (see `power --detect`), e.g. ina219:bus=1,addr=0x40" };
-        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
+        var board = new BoardOptions();
         var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "1s" };
-        var deviceId = new Option<string>("--device-id") { Description = "this board's id for remote verification", DefaultValueFactory = _ => Environment.MachineName };
         var draft = new Option<string?>("--draft") { Description = "draft GGUF model (proposes); omit with --k 0" };
         var k = new Option<int>("--k") { Description = "draft block length 1..32; 0 = target only", DefaultValueFactory = _ => 4 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
@@ -37,8 +33,9 @@ internal static class GenerateCommand
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            target, draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, verifierUrl, targetId, deviceId, power, powerInterval, idle,
+            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle,
         };
+        board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new GenerationOptions
@@ -51,17 +48,13 @@ internal static class GenerateCommand
             };
             var draftPath = parse.GetValue(draft);
             options.Validate(draftPath is not null);
-            var targetPath = parse.GetValue(target);
-            var remote = parse.GetValue(verifierUrl);
-            options = options with { DeviceId = parse.GetValue(deviceId)! };
-            await using var connection = await VerifierConnection.OpenAsync(parse, targetPath, remote, parse.GetValue(targetId), options.DeviceId, options, cancellationToken)
-                .ConfigureAwait(false);
+            options = options with { DeviceId = parse.GetValue(board.DeviceId)! };
+            await using var connection = await board.ConnectAsync(parse, options, cancellationToken).ConfigureAwait(false);
             using var draftModel = options.DraftLength > 0 || connection.Target is null ? EdgeCli.LoadModel(parse, draftPath ?? string.Empty, "--draft") : null;
             var tokenizer = connection.Target ?? draftModel!;
             var promptTokens = tokenizer.Tokenize(parse.GetValue(prompt)!);
             var verifier = connection.Verifier;
-            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, parse.GetValue(idle)!, cancellationToken)
-                .ConfigureAwait(false);
+            await using var powerSession = await board.StartPowerAsync(parse, parse.GetValue(idle)!, cancellationToken).ConfigureAwait(false);
             var sampler = powerSession?.Sampler;
             var idleWatts = powerSession?.IdleWatts;
 
@@ -150,17 +143,7 @@ internal static class GenerateCommand
         writer.WriteNumber("rounds", result.Rounds.Count);
         writer.WriteString("stop_reason", Snake(result.StopReason));
         writer.WriteNumber("mean_accepted", acceptance.MeanAccepted);
-        writer.WriteArray("accepted_by_position", acceptance.ByPosition, (w, rate) =>
-        {
-            if (rate is { } value)
-            {
-                w.WriteNumberValue(value);
-            }
-            else
-            {
-                w.WriteNullValue();
-            }
-        });
+        writer.WriteArray("accepted_by_position", acceptance.ByPosition, (w, rate) => w.WriteNumberOrNullValue(rate));
         writer.WriteArray("reached_by_position", acceptance.Reached, (w, n) => w.WriteNumberValue(n));
         writer.WriteNumber("drafted_tokens", result.DraftedTokens);
         writer.WriteNumber("draft_tokens_per_s", result.DraftTokensPerSecond);

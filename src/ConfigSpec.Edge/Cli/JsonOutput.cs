@@ -19,14 +19,4 @@ internal static class JsonOutput
         output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
     }
 
-    public static void WriteArray<T>(this Utf8JsonWriter writer, string name, IEnumerable<T> values, Action<Utf8JsonWriter, T> item)
-    {
-        writer.WriteStartArray(name);
-        foreach (var value in values)
-        {
-            item(writer, value);
-        }
-
-        writer.WriteEndArray();
-    }
 }

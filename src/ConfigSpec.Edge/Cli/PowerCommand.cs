@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ConfigSpec.Interop;
+using ConfigSpec.Profiling;
 using ConfigSpec.Telemetry;
 using ConfigSpec.Telemetry.Energy;
 using ConfigSpec.Telemetry.Sources;

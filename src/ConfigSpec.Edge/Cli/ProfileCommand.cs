@@ -18,15 +18,11 @@ internal static class ProfileCommand
 
     public static Command Create(TextWriter output)
     {
-        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process" };
-        var targetId = new Option<string?>("--target-id") { Description = "remote target id (with --verifier)" };
-        var verifierUrl = new Option<string?>("--verifier") { Description = "verify through this MQTT broker, mqtt://HOST[:PORT]" };
+        var board = new BoardOptions();
         var drafts = new Option<string?>("--drafts") { Description = "draft GGUF files, comma-separated" };
         var baseModel = new Option<string?>("--base") { Description = "derive drafts from this base model with --quants" };
         var quants = new Option<string?>("--quants") { Description = "quantisations to derive from --base, e.g. Q4_0,Q4_K_M,Q8_0" };
         var workDir = new Option<string?>("--work-dir") { Description = "folder for derived drafts (default: beside --out)" };
-        var power = new Option<string?>("--power") { Description = "power source while drafting (auto = the board's sensor or a labelled estimate; see `power --detect`)" };
-        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
         var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "2s" };
         var kMax = new Option<int>("--k-max") { Description = "drafts per profiling round: acceptance is measured at positions 1..k-max", DefaultValueFactory = _ => 8 };
         var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts in the Dolly 15K schema (instruction, context, category); default: the built-in set" };
@@ -41,12 +37,12 @@ internal static class ProfileCommand
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
-        var deviceId = new Option<string>("--device-id") { Description = "this board's id", DefaultValueFactory = _ => Environment.MachineName };
         var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
         {
-            target, targetId, verifierUrl, drafts, baseModel, quants, workDir, power, powerInterval, idle, kMax, prompts, resume, force, outFile,
-            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature, deviceId,
+            drafts, baseModel, quants, workDir, idle, kMax, prompts, resume, force, outFile,
+            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature,
         };
+        board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new ProfilerOptions
@@ -60,7 +56,7 @@ internal static class ProfileCommand
                 ContextLength = parse.GetValue(ctx),
                 Threads = parse.GetValue(threads),
                 Sampling = new SamplingSettings(parse.GetValue(temperature), 0, 1),
-                DeviceId = parse.GetValue(deviceId)!,
+                DeviceId = parse.GetValue(board.DeviceId)!,
                 Model = new LlamaModelOptions { GpuLayers = parse.GetValue(EdgeCli.GpuLayers) },
             };
             options.Validate();
@@ -77,11 +73,9 @@ internal static class ProfileCommand
             var specs = DraftSpecs(parse.GetValue(drafts), parse.GetValue(baseModel), parse.GetValue(quants),
                 parse.GetValue(workDir) ?? Path.Combine(Path.GetDirectoryName(outPath)!, "drafts"), runtime, output);
 
-            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, parse.GetValue(idle)!, cancellationToken)
-                .ConfigureAwait(false);
+            await using var powerSession = await board.StartPowerAsync(parse, parse.GetValue(idle)!, cancellationToken).ConfigureAwait(false);
             var generation = new GenerationOptions { ContextLength = options.ContextLength, Threads = options.Threads, DeviceId = options.DeviceId };
-            await using var connection = await VerifierConnection.OpenAsync(parse, parse.GetValue(target), parse.GetValue(verifierUrl), parse.GetValue(targetId),
-                options.DeviceId, generation, cancellationToken).ConfigureAwait(false);
+            await using var connection = await board.ConnectAsync(parse, generation, cancellationToken).ConfigureAwait(false);
             if (existing is not null && existing.Verifier.Target != connection.TargetName)
             {
                 throw new ConfigSpecException($"--resume: {outPath} was profiled against target '{existing.Verifier.Target}', this run verifies with '{connection.TargetName}'");
@@ -112,7 +106,7 @@ internal static class ProfileCommand
                     continue;
                 }
 
-                var measured = await profiler.ProfileAsync(specs[i], i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
+                var measured = await profiler.ProfileAsync(specs[i] with { Sha256 = sha }, i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
                 progress.Done();
                 profile = profile with { Updated = DateTimeOffset.UtcNow, Configurations = [.. profile.Configurations, measured] };
                 Save(profile, outPath);
@@ -174,8 +168,7 @@ internal static class ProfileCommand
                 if (!File.Exists(derived))
                 {
                     output.WriteLine($"deriving {derived} from {baseModel} ({quant})");
-                    LlamaQuantizer.Quantize(baseModel, derived + ".part", new QuantizeOptions { QuantType = quant, AllowRequantize = true }, runtime);
-                    File.Move(derived + ".part", derived, overwrite: true);
+                    LlamaQuantizer.Quantize(baseModel, derived, new QuantizeOptions { QuantType = quant, AllowRequantize = true }, runtime); // writes atomically
                 }
 
                 specs.Add(new DraftSpec(derived));

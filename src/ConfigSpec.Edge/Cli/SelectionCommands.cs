@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ConfigSpec.Interop;
+using ConfigSpec.Profiling;
 using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Profiling.Reports;
 using ConfigSpec.Profiling.Selection;
@@ -130,14 +131,7 @@ internal static class SelectionCommands
         w.WriteNumber("goodput_tokens_per_s", c.Goodput);
         w.WriteNumber("tokens_per_usd", c.TokensPerUsd);
         w.WriteNumber("usd_per_mtok", c.UsdPerMillionTokens);
-        if (c.JoulesPerToken is { } j)
-        {
-            w.WriteNumber("joules_per_token", j);
-        }
-        else
-        {
-            w.WriteNull("joules_per_token");
-        }
+        w.WriteNumberOrNull("joules_per_token", c.JoulesPerToken);
 
         w.WriteNumber("draft_s", c.DraftSeconds);
         w.WriteNumber("t_verify_s", c.VerifySeconds);

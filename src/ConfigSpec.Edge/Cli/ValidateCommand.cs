@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ConfigSpec.Interop;
+using ConfigSpec.Profiling;
 using ConfigSpec.Interop.Llama;
 using ConfigSpec.Profiling.Measurement;
 using ConfigSpec.Profiling.Profiles;
@@ -21,21 +22,17 @@ internal static class ValidateCommand
         var profile = new Option<string>("--profile") { Description = "profile JSON written by `profile`", Required = true };
         var draft = new Option<string>("--draft") { Description = "draft GGUF model (must be in the profile)", Required = true };
         var k = new Option<int>("--k") { Description = "draft block length", Required = true };
-        var target = new Option<string?>("--target") { Description = "target GGUF model, verified in this process" };
-        var verifierUrl = new Option<string?>("--verifier") { Description = "verify through this MQTT broker, mqtt://HOST[:PORT]" };
-        var targetId = new Option<string?>("--target-id") { Description = "remote target id (default: the profile's target)" };
+        var boardOptions = new BoardOptions();
         var tokens = new Option<int>("--tokens") { Description = "tokens to generate in all", DefaultValueFactory = _ => 256 };
         var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts (default: the profile's prompt set)" };
-        var power = new Option<string?>("--power") { Description = "measure drafting energy with this power source (auto = the board's sensor or an estimate)" };
-        var powerInterval = new Option<string>("--power-interval") { Description = "power sampling interval", DefaultValueFactory = _ => "10ms" };
-        var deviceId = new Option<string>("--device-id") { Description = "this board's id", DefaultValueFactory = _ => Environment.MachineName };
         var json = new Option<bool>("--json") { Description = "print one JSON object: predicted, measured, goodput_error_pct" };
         var selection = new SelectionOptions();
         var command = new Command("validate", "run one configuration for real and compare goodput, tokens per dollar and joules per token with the prediction")
         {
-            profile, draft, k, target, verifierUrl, targetId, tokens, prompts, power, powerInterval, deviceId, json,
+            profile, draft, k, tokens, prompts, json,
         };
         selection.AddTo(command, constraints: false);
+        boardOptions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var board = ProfileJson.Load(parse.GetValue(profile)!);
@@ -60,11 +57,9 @@ internal static class ValidateCommand
             var promptSet = parse.GetValue(prompts) is { } file ? PromptSet.Load(file)
                 : board.Settings.PromptSource != PromptSet.BuiltInName && File.Exists(board.Settings.PromptSource) ? PromptSet.Load(board.Settings.PromptSource) : PromptSet.BuiltIn();
 
-            var options = new GenerationOptions { DraftLength = blockLength, ContextLength = 512, DeviceId = parse.GetValue(deviceId)! };
-            await using var powerSession = await PowerSession.StartAsync(parse.GetValue(power), parse.GetValue(powerInterval)!, "0s", cancellationToken).ConfigureAwait(false);
-            var remote = parse.GetValue(verifierUrl);
-            await using var connection = await VerifierConnection.OpenAsync(parse, parse.GetValue(target), remote,
-                parse.GetValue(targetId) ?? (remote is null ? null : board.Verifier.Target), options.DeviceId, options, cancellationToken).ConfigureAwait(false);
+            var options = new GenerationOptions { DraftLength = blockLength, ContextLength = 512, DeviceId = parse.GetValue(boardOptions.DeviceId)! };
+            await using var powerSession = await boardOptions.StartPowerAsync(parse, "0s", cancellationToken).ConfigureAwait(false);
+            await using var connection = await boardOptions.ConnectAsync(parse, options, cancellationToken, defaultTargetId: board.Verifier.Target).ConfigureAwait(false);
             using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft");
             var generator = new SpeculativeGenerator(connection.Verifier, draftModel);
             var rounds = new List<RoundMetrics>();
@@ -74,8 +69,7 @@ internal static class ValidateCommand
             var order = promptSet.Interleaved();
             for (var i = 0; generated < total; i++)
             {
-                var prompt = draftModel.Tokenize(order[i % order.Count].Text);
-                prompt = prompt.Length <= 200 ? prompt : prompt[..200];
+                var prompt = Profiler.PromptTokens(draftModel, order[i % order.Count], options.ContextLength, board.Settings.KMax);
                 var run = await generator.GenerateAsync(prompt, options with { MaxTokens = Math.Min(board.Settings.TokensPerPrompt, total - generated) }, draftModel, cancellationToken)
                     .ConfigureAwait(false);
                 rounds.AddRange(run.Rounds);
@@ -139,14 +133,7 @@ internal static class ValidateCommand
                     w.WriteEndObject();
                     w.WriteNumber("goodput_error_pct", error);
                     w.WriteNumber("tokens_per_usd_error_pct", costError);
-                    if (energyError is { } ee)
-                    {
-                        w.WriteNumber("joules_per_token_error_pct", ee);
-                    }
-                    else
-                    {
-                        w.WriteNull("joules_per_token_error_pct");
-                    }
+                    w.WriteNumberOrNull("joules_per_token_error_pct", energyError);
                 });
                 return EdgeCli.ExitOk;
             }

@@ -70,8 +70,8 @@ public sealed record ProfilerOptions
 /// <summary>Where profiling stands, for a progress display.</summary>
 public sealed record ProfileProgress(string Configuration, int Index, int Count, int Rounds, int MaxRounds, Estimate DraftTokensPerSecond, Estimate MeanAccepted, string Phase);
 
-/// <summary>A draft to profile: its file, with an optional display name.</summary>
-public sealed record DraftSpec(string Path, string? Name = null);
+/// <summary>A draft to profile: its file, with an optional display name and the file's sha256 when already known.</summary>
+public sealed record DraftSpec(string Path, string? Name = null, string? Sha256 = null);
 
 /// <summary>
 /// Measures draft configurations against a verifier: drafting speed, acceptance by position (drafting K_max per
@@ -91,7 +91,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
     {
         ArgumentNullException.ThrowIfNull(spec);
         _options.Validate();
-        var sha = await HashAsync(spec.Path, cancellationToken).ConfigureAwait(false);
+        var sha = spec.Sha256 ?? await HashAsync(spec.Path, cancellationToken).ConfigureAwait(false);
         var residentBefore = DeviceIdentity.ResidentMegabytes();
         var loadStarted = Stopwatch.GetTimestamp();
         using var draft = LlamaModel.Load(spec.Path, _options.Model, runtime);
@@ -171,7 +171,6 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         }
 
         var byK = blockTimes.Select(t => t / timedBlocks).ToList();
-        var perToken = secondsPerToken.Mean;
         return new ConfigurationProfile
         {
             Draft = name,
@@ -185,7 +184,6 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             Tokens = tokens,
             Prompts = promptsUsed,
             DraftTokensPerSecond = secondsPerToken.Estimate(_options.Confidence).Reciprocal(),
-            DraftOverheadSeconds = Math.Max(0, byK[0] - perToken),
             DraftSecondsByK = byK,
             MeanAccepted = accepted.Estimate(_options.Confidence),
             Converged = converged,
@@ -268,10 +266,15 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         return timings;
     }
 
-    private int[] PromptTokens(LlamaModel tokenizer, Prompt prompt)
+    private int[] PromptTokens(LlamaModel tokenizer, Prompt prompt) => PromptTokens(tokenizer, prompt, _options.ContextLength, _options.KMax);
+
+    /// <summary>A prompt's tokens, cut to leave half the context for generation (profiling and validation alike).</summary>
+    public static int[] PromptTokens(LlamaModel tokenizer, Prompt prompt, int contextLength, int kMax)
     {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(prompt);
         var tokens = tokenizer.Tokenize(prompt.Text);
-        var limit = Math.Max(8, (_options.ContextLength / 2) - _options.KMax);
+        var limit = Math.Max(8, (contextLength / 2) - kMax);
         return tokens.Length <= limit ? tokens : tokens[..limit];
     }
 

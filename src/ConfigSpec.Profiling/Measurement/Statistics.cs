@@ -22,22 +22,11 @@ public sealed class SampleSet
 
     public int Count => _values.Count;
 
-    public IReadOnlyList<double> Values => _values;
-
     public void Add(double value)
     {
         if (double.IsFinite(value))
         {
             _values.Add(value);
-        }
-    }
-
-    public void AddRange(IEnumerable<double> values)
-    {
-        ArgumentNullException.ThrowIfNull(values);
-        foreach (var value in values)
-        {
-            Add(value);
         }
     }
 
@@ -76,9 +65,6 @@ public sealed class SampleSet
         var half = Statistics.StudentT(1 - ((1 - confidence) / 2), n - 1) * StandardDeviation / Math.Sqrt(n);
         return new Estimate(mean, mean - half, mean + half, n);
     }
-
-    /// <summary>The <paramref name="p"/> quantile (0..1), linear between order statistics.</summary>
-    public double Percentile(double p) => Statistics.Percentile(_values, p);
 }
 
 public static class Statistics
@@ -135,20 +121,6 @@ public static class Statistics
         var g3 = ((((((3 * z2) + 19) * z2) + 17) * z2) - 15) * z / 384;
         var g4 = ((((((((79 * z2) + 776) * z2) + 1482) * z2) - 1920) * z2) - 945) * z / 92160;
         return z + (g1 / n) + (g2 / (n * n)) + (g3 / (n * n * n)) + (g4 / (n * n * n * n));
-    }
-
-    /// <summary>Mean without the lowest and highest <paramref name="fraction"/> of the values (scheduler spikes).</summary>
-    public static double TrimmedMean(IReadOnlyCollection<double> values, double fraction)
-    {
-        ArgumentNullException.ThrowIfNull(values);
-        if (values.Count == 0)
-        {
-            return 0;
-        }
-
-        var sorted = values.Order().ToArray();
-        var cut = (int)Math.Floor(sorted.Length * Math.Clamp(fraction, 0, 0.49));
-        return sorted.AsSpan(cut, sorted.Length - (2 * cut)).ToArray().Average();
     }
 
     public static double Percentile(IReadOnlyCollection<double> values, double p)

@@ -69,15 +69,13 @@ public static class ObjectiveModel
     /// <summary>α(K) = E_K / K, the mean acceptance of a block of K.</summary>
     public static double BlockAcceptance(IReadOnlyList<double?> alpha, int k) => k == 0 ? 0 : ExpectedAccepted(alpha, k) / k;
 
-    /// <summary>
-    /// G(K) = (E_K + 1) / (K / v_d + T_verify), tokens per second; <paramref name="draftOverheadSeconds"/> is a
-    /// per-block drafting cost t_0 that does not grow with K (0 gives the plain formula).
-    /// </summary>
-    public static double Goodput(double expectedAccepted, int k, double draftTokensPerSecond, double verifySeconds, double draftOverheadSeconds = 0)
-    {
-        var draftSeconds = k == 0 ? 0 : draftOverheadSeconds + (k / draftTokensPerSecond);
-        return (expectedAccepted + 1) / (draftSeconds + verifySeconds);
-    }
+    /// <summary>G(K) = (E_K + 1) / (K / v_d + T_verify), tokens per second.</summary>
+    public static double Goodput(double expectedAccepted, int k, double draftTokensPerSecond, double verifySeconds) =>
+        GoodputFromTimes(expectedAccepted, k == 0 ? 0 : k / draftTokensPerSecond, verifySeconds);
+
+    /// <summary>Goodput from a round's measured times: (E_K + 1) / (drafting a block + waiting for its verification).</summary>
+    public static double GoodputFromTimes(double expectedAccepted, double draftSeconds, double verifySeconds) =>
+        (expectedAccepted + 1) / (draftSeconds + verifySeconds);
 
     /// <summary>Tokens per dollar of verification: (E_K + 1) / cost of one round.</summary>
     public static double TokensPerUsd(double expectedAccepted, int k, Pricing pricing)
@@ -90,11 +88,10 @@ public static class ObjectiveModel
     /// Joules per generated token on the board: P · (K / v_d) / (E_K + 1), plus, when <paramref name="idleWatts"/>
     /// is given, the idle power drawn while the board waits <paramref name="verifySeconds"/> for verification.
     /// </summary>
-    public static double JoulesPerToken(double expectedAccepted, int k, double draftTokensPerSecond, double draftWatts, double? idleWatts = null, double verifySeconds = 0,
-        double draftOverheadSeconds = 0)
-    {
-        var draftJoules = k == 0 ? 0 : draftWatts * (draftOverheadSeconds + (k / draftTokensPerSecond));
-        var waitJoules = (idleWatts ?? 0) * verifySeconds;
-        return (draftJoules + waitJoules) / (expectedAccepted + 1);
-    }
+    public static double JoulesPerToken(double expectedAccepted, int k, double draftTokensPerSecond, double draftWatts, double? idleWatts = null, double verifySeconds = 0) =>
+        JoulesPerTokenFromTimes(expectedAccepted, k == 0 ? 0 : k / draftTokensPerSecond, draftWatts, idleWatts, verifySeconds);
+
+    /// <summary>Energy per token from a round's measured times: drafting at <paramref name="draftWatts"/>, waiting at <paramref name="idleWatts"/> (if given).</summary>
+    public static double JoulesPerTokenFromTimes(double expectedAccepted, double draftSeconds, double draftWatts, double? idleWatts, double verifySeconds) =>
+        ((draftWatts * draftSeconds) + ((idleWatts ?? 0) * verifySeconds)) / (expectedAccepted + 1);
 }

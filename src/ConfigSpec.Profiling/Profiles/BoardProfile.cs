@@ -70,7 +70,7 @@ public sealed record ConfigurationProfile
     /// Per-block drafting cost that does not grow with K: feeding the verifier's token back to the draft before the
     /// first proposal. A block of K drafts takes <c>DraftOverheadSeconds + K / v_d</c>.
     /// </summary>
-    public double DraftOverheadSeconds { get; init; }
+    public double DraftOverheadSeconds => DraftSecondsByK.Count == 0 ? 0 : Math.Max(0, DraftSecondsByK[0] - (1 / DraftTokensPerSecond.Mean));
 
     /// <summary>Mean time to draft a block of 1..K_max, measured inside the K_max blocks.</summary>
     public IReadOnlyList<double> DraftSecondsByK { get; init; } = [];
@@ -94,9 +94,6 @@ public sealed record ConfigurationProfile
     public required VerifyTiming Verify { get; init; }
 
     public DraftPower? Power { get; init; }
-
-    /// <summary>Key that identifies the configuration across runs (for --resume).</summary>
-    public string Key => $"{Draft}|{Quant}|{Sha256}";
 }
 
 /// <summary>One board's profile: identity, how it was measured, and per-configuration measurements.</summary>

@@ -47,7 +47,7 @@ public static class ProfileJson
             w.WriteString("source", profile.Power.Source);
             w.WriteString("scope", profile.Power.Scope);
             w.WriteBoolean("estimated", profile.Power.Estimated);
-            WriteNullable(w, "idle_w", profile.Power.IdleWatts);
+            w.WriteNumberOrNull("idle_w", profile.Power.IdleWatts);
             w.WriteEndObject();
             w.WriteStartObject("verifier");
             w.WriteString("kind", profile.Verifier.Kind);
@@ -69,8 +69,7 @@ public static class ProfileJson
             w.WriteString("prompt_source", s.PromptSource);
             w.WriteNumber("prompt_count", s.PromptCount);
             w.WriteEndObject();
-            w.WriteStartArray("configurations");
-            foreach (var c in profile.Configurations)
+            w.WriteArray("configurations", profile.Configurations, (w, c) =>
             {
                 w.WriteStartObject();
                 w.WriteString("draft", c.Draft);
@@ -86,44 +85,13 @@ public static class ProfileJson
                 WriteEstimate(w, "draft_tokens_per_s", c.DraftTokensPerSecond);
                 WriteEstimate(w, "mean_accepted", c.MeanAccepted);
                 w.WriteNumber("draft_overhead_s", c.DraftOverheadSeconds);
-                w.WriteStartArray("draft_s_by_k");
-                foreach (var t in c.DraftSecondsByK)
-                {
-                    w.WriteNumberValue(t);
-                }
-
-                w.WriteEndArray();
+                w.WriteArray("draft_s_by_k", c.DraftSecondsByK, (w, t) => w.WriteNumberValue(t));
                 w.WriteBoolean("converged", c.Converged);
-                w.WriteStartArray("acceptance_by_position");
-                foreach (var a in c.AcceptanceByPosition)
-                {
-                    if (a is { } value)
-                    {
-                        w.WriteNumberValue(value);
-                    }
-                    else
-                    {
-                        w.WriteNullValue();
-                    }
-                }
-
-                w.WriteEndArray();
-                w.WriteStartArray("reached_by_position");
-                foreach (var n in c.ReachedByPosition)
-                {
-                    w.WriteNumberValue(n);
-                }
-
-                w.WriteEndArray();
+                w.WriteArray("acceptance_by_position", c.AcceptanceByPosition, (w, a) => w.WriteNumberOrNullValue(a));
+                w.WriteArray("reached_by_position", c.ReachedByPosition, (w, n) => w.WriteNumberValue(n));
                 w.WritePropertyName("verify");
                 WriteTiming(w, c.Verify);
-                w.WriteStartArray("timing_by_k");
-                foreach (var t in c.TimingByK)
-                {
-                    WriteTiming(w, t);
-                }
-
-                w.WriteEndArray();
+                w.WriteArray("timing_by_k", c.TimingByK, WriteTiming);
                 if (c.Power is { } power)
                 {
                     w.WriteStartObject("power");
@@ -139,9 +107,7 @@ public static class ProfileJson
                 }
 
                 w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
+            });
             w.WriteEndObject();
         }
 
@@ -221,7 +187,7 @@ public static class ProfileJson
                 Settings = new ProfileSettings(r.Int(settings, "k_max"), r.Number(settings, "tolerance"), r.Number(settings, "confidence"),
                     r.Int(settings, "min_rounds"), r.Int(settings, "max_rounds"), r.Int(settings, "tokens_per_prompt"), r.String(settings, "prompt_source"),
                     r.Int(settings, "prompt_count")),
-                Configurations = [.. r.Array(root, "configurations").Select((e, i) => r.Configuration(e, $"configurations[{i}]", version))],
+                Configurations = [.. r.Array(root, "configurations").Select((e, i) => r.Configuration(e, $"configurations[{i}]"))],
             };
             Validate(profile, name);
             return profile;
@@ -279,22 +245,10 @@ public static class ProfileJson
     {
         w.WriteStartObject(name);
         w.WriteNumber("mean", e.Mean);
-        WriteNullable(w, "ci_low", double.IsFinite(e.Low) ? e.Low : null);
-        WriteNullable(w, "ci_high", double.IsFinite(e.High) ? e.High : null);
+        w.WriteNumberOrNull("ci_low", double.IsFinite(e.Low) ? e.Low : null);
+        w.WriteNumberOrNull("ci_high", double.IsFinite(e.High) ? e.High : null);
         w.WriteNumber("n", e.Count);
         w.WriteEndObject();
-    }
-
-    private static void WriteNullable(Utf8JsonWriter w, string name, double? value)
-    {
-        if (value is { } v)
-        {
-            w.WriteNumber(name, v);
-        }
-        else
-        {
-            w.WriteNull(name);
-        }
     }
 
     /// <summary>Field access that names the field at fault.</summary>
@@ -396,9 +350,8 @@ public static class ProfileJson
                 NullableNumber(o, "ci_high", at) ?? double.PositiveInfinity, Int(o, "n", at));
         }
 
-        public ConfigurationProfile Configuration(JsonElement e, string path, int version)
+        public ConfigurationProfile Configuration(JsonElement e, string path)
         {
-            _ = version;
             Expect(e, JsonValueKind.Object, path);
             var powerElement = Property(e, "power", path);
             DraftPower? power = null;
@@ -433,7 +386,6 @@ public static class ProfileJson
                 Prompts = Int(e, "prompts", path),
                 DraftTokensPerSecond = Estimate(e, "draft_tokens_per_s", path),
                 MeanAccepted = Estimate(e, "mean_accepted", path),
-                DraftOverheadSeconds = Number(e, "draft_overhead_s", path),
                 DraftSecondsByK = [.. Array(e, "draft_s_by_k", path).Select((a, i) => a.ValueKind == JsonValueKind.Number
                     ? a.GetDouble()
                     : throw new ProfileFormatException($"profile {name}: {path}.draft_s_by_k[{i}] must be a number"))],

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using ConfigSpec.Interop;
@@ -17,18 +16,15 @@ public sealed class PromptSet
 {
     public const string BuiltInName = "built-in";
 
-    private PromptSet(string source, IReadOnlyList<Prompt> prompts, string sha256)
+    private PromptSet(string source, IReadOnlyList<Prompt> prompts)
     {
         Source = source;
         Prompts = prompts;
-        Sha256 = sha256;
     }
 
     public string Source { get; }
 
     public IReadOnlyList<Prompt> Prompts { get; }
-
-    public string Sha256 { get; }
 
     public IEnumerable<string> Categories => Prompts.Select(p => p.Category).Distinct(StringComparer.Ordinal);
 
@@ -95,8 +91,7 @@ public sealed class PromptSet
             throw new ConfigSpecException($"prompts {source}: no prompts (expected JSON lines with an 'instruction' field, as in Dolly 15K)");
         }
 
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
-        return new PromptSet(source, prompts, hash);
+        return new PromptSet(source, prompts);
     }
 
     /// <summary>Prompts in an order that mixes the categories (round robin), so a partial run still covers them all.</summary>

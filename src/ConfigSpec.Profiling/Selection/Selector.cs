@@ -129,22 +129,22 @@ public static class Selector
         var list = new List<Candidate>();
         foreach (var c in profile.Configurations)
         {
-            var vd = c.DraftTokensPerSecond.Mean;
             for (var k = 1; k <= c.AcceptanceByPosition.Count; k++)
             {
                 var eK = ObjectiveModel.ExpectedAccepted(c.AcceptanceByPosition, k);
+                var draft = c.DraftSeconds(k);
                 var wait = settings.VerifySeconds ?? c.WaitSeconds(k);
                 double? joules = c.Power is { } p
-                    ? ObjectiveModel.JoulesPerToken(eK, k, vd, p.DraftWatts, settings.IncludeIdleEnergy ? profile.Power.IdleWatts : null, wait, c.DraftSeconds(k) - (k / vd))
+                    ? ObjectiveModel.JoulesPerTokenFromTimes(eK, draft, p.DraftWatts, settings.IncludeIdleEnergy ? profile.Power.IdleWatts : null, wait)
                     : null;
                 list.Add(new Candidate
                 {
                     Configuration = c,
                     K = k,
                     ExpectedAccepted = eK,
-                    DraftSeconds = c.DraftSeconds(k),
+                    DraftSeconds = draft,
                     VerifySeconds = wait,
-                    Goodput = ObjectiveModel.Goodput(eK, k, vd, wait, c.DraftSeconds(k) - (k / vd)),
+                    Goodput = ObjectiveModel.GoodputFromTimes(eK, draft, wait),
                     TokensPerUsd = ObjectiveModel.TokensPerUsd(eK, k, settings.Pricing),
                     JoulesPerToken = joules,
                 });

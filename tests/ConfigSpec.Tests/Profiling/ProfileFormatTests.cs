@@ -23,7 +23,7 @@ public class ProfileFormatTests
         {
             var a = profile.Configurations[i];
             var b = back.Configurations[i];
-            Assert.Equal(a.Key, b.Key);
+            Assert.Equal((a.Draft, a.Quant, a.Sha256), (b.Draft, b.Quant, b.Sha256));
             Assert.Equal(a.AcceptanceByPosition, b.AcceptanceByPosition);
             Assert.Equal(a.DraftTokensPerSecond, b.DraftTokensPerSecond);
             Assert.Equal(a.Verify, b.Verify);

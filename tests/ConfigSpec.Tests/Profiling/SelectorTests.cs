@@ -13,8 +13,7 @@ public class SelectorTests
         var result = Selector.Select(profile, new SelectionSettings { Objective = Objective.Goodput });
         Assert.Equal(3 * 8, result.Ranked.Count);
         Assert.Equal(result.Ranked.Max(c => c.Goodput), result.Chosen.Goodput);
-        var expected = ObjectiveModel.Goodput(result.Chosen.ExpectedAccepted, result.Chosen.K, result.Chosen.Configuration.DraftTokensPerSecond.Mean,
-            result.Chosen.VerifySeconds, result.Chosen.DraftSeconds - (result.Chosen.K / result.Chosen.Configuration.DraftTokensPerSecond.Mean));
+        var expected = ObjectiveModel.GoodputFromTimes(result.Chosen.ExpectedAccepted, result.Chosen.Configuration.DraftSeconds(result.Chosen.K), result.Chosen.VerifySeconds);
         Assert.Equal(expected, result.Chosen.Goodput, 9);
         Assert.Contains("gives the most goodput", result.Reason, StringComparison.Ordinal);
         Assert.Contains("verification dominates", result.Reason, StringComparison.Ordinal);
