@@ -124,7 +124,9 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             foreach (var r in rounds.Where(r => r.Drafted == _options.KMax))
             {
                 accepted.Add(r.Accepted);
-                if (r.TokenTimes is { } times && times.Count == _options.KMax)
+
+                // The first round of a generation also feeds the prompt to the draft: its times are not a block's.
+                if (!ReferenceEquals(r, result.Rounds[0]) && r.TokenTimes is { } times && times.Count == _options.KMax)
                 {
                     // Marginal seconds per drafted token within the block, and the time to reach every shorter block.
                     secondsPerToken.Add(times.Count > 1 ? (times[^1] - times[0]) / (times.Count - 1) : times[0]);
