@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using ConfigSpec.Profiling.Profiles;
@@ -268,5 +269,79 @@ public class ProfileCliTests
         (exit, _, error) = await EdgeCliTests.Run("report", "--profile", path, "--out", Path.Combine(dir, "r"));
         Assert.Equal(2, exit);
         Assert.Contains("version 7 is not supported", error, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Statistical stopping, a Dolly-style prompt file, and the lab campaign script, each run for real.</summary>
+public class ProfileCampaignTests
+{
+    public ProfileCampaignTests() => TestEnvironment.InitializeRuntime();
+
+    [Fact]
+    public async Task Profiling_stops_once_the_intervals_are_tight_and_every_prompt_was_used()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var prompts = Path.Combine(dir, "dolly.jsonl");
+        File.WriteAllLines(prompts,
+        [
+            """{"instruction": "Tell me a story about a cat.", "context": "", "response": "", "category": "creative_writing"}""",
+            """{"instruction": "Who found the ball?", "context": "Tim and Sue played in the park. Sue found a red ball.", "response": "Sue", "category": "closed_qa"}""",
+            """{"instruction": "Name three animals on a farm.", "context": "", "response": "", "category": "brainstorming"}""",
+        ]);
+        var profilePath = Path.Combine(dir, "board.json");
+        var (exit, output, error) = await EdgeCliTests.Run("profile", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--drafts", TestEnvironment.Model("stories260K-Q8_0.gguf"), "--k-max", "4", "--tolerance", "0.5", "--min-rounds", "5", "--max-rounds", "400",
+            "--timing-rounds", "0", "--tokens-per-prompt", "24", "--prompts", prompts, "--out", profilePath);
+        Assert.True(exit == 0, error + output);
+        var profile = ProfileJson.Load(profilePath);
+        var c = profile.Configurations.Single();
+        Assert.True(c.Converged);
+        Assert.InRange(c.Rounds, 5, 399);
+        Assert.True(c.Prompts >= 3, $"{c.Prompts} prompts");
+        Assert.True(c.DraftTokensPerSecond.RelativeHalfWidth <= 0.5 && c.MeanAccepted.IsWithin(0.5, floor: 1));
+        Assert.Equal(prompts, profile.Settings.PromptSource);
+        Assert.Equal(3, profile.Settings.PromptCount);
+        Assert.Empty(c.TimingByK);
+    }
+
+    [Fact]
+    public async Task The_lab_sweep_script_writes_a_dated_campaign_folder()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var edge = Path.Combine(dir, "configspec-edge");
+        File.WriteAllText(edge, $"#!/bin/sh\nexec dotnet '{TestEnvironment.ProductBinary("ConfigSpec.Edge", "configspec-edge.dll")}' --llama-dir '{TestEnvironment.LlamaDirectory}' \"$@\"\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(edge, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var m = TestEnvironment.ModelsDirectory;
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[]
+        {
+            Path.Combine(TestEnvironment.RepositoryRoot, "scripts", "lab-sweep.sh"), "--quick", "--out", dir, "--device-id", "lab-board", "--k-max", "4",
+            "--power", "estimate:board=rpi4b", "--target", Path.Combine(m, "stories260K.gguf"),
+            "--drafts", $"{Path.Combine(m, "stories260K-Q8_0.gguf")},{Path.Combine(m, "stories260K-Q4_0.gguf")}",
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["CONFIGSPEC_EDGE"] = edge;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = await process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "lab-sweep.sh did not finish");
+        Assert.True(process.ExitCode == 0, stderr + await stdout);
+        var run = Assert.Single(Directory.GetDirectories(dir, "lab-board-*"));
+        Assert.Matches(@"lab-board-\d{8}$", run);
+        Assert.Equal(2, ProfileJson.Load(Path.Combine(run, "profile.json")).Configurations.Count);
+        foreach (var file in new[] { "profile.csv", "select-goodput.json", "select-cost.json", "select-energy.json", "select-weighted.json", "delay-sweep.txt", "report/report.html", "README.txt" })
+        {
+            Assert.True(File.Exists(Path.Combine(run, file)), file);
+        }
+
+        using var goodput = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "select-goodput.json")));
+        Assert.Equal(8, goodput.RootElement.GetProperty("ranked").GetArrayLength());
+        Assert.Equal(6, File.ReadAllLines(Path.Combine(run, "delay-sweep.txt")).Count(l => l.StartsWith("T_verify", StringComparison.Ordinal)));
     }
 }
