@@ -31,7 +31,7 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
         var executable = Executable ?? throw new InvalidOperationException("Chromium is not installed (scripts/test.sh installs the Debian package chromium)");
         var profile = TestEnvironment.NewTemporaryDirectory();
         var start = new ProcessStartInfo(executable) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", $"--user-data-dir={profile}", "--window-size=1200,900", url })
+        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", $"--user-data-dir={profile}", "--window-size=1200,900", "about:blank" })
         {
             start.ArgumentList.Add(argument);
         }
@@ -58,8 +58,17 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
             }
 
             await browser._socket.ConnectAsync(new Uri(pageSocket ?? throw new TimeoutException("Chromium opened no page")), CancellationToken.None).ConfigureAwait(false);
-            while (await browser.EvaluateAsync("document.readyState").ConfigureAwait(false) != "complete" && DateTime.UtcNow < deadline)
+
+            // Navigate from the blank page ourselves, then wait until that document (not the blank one) has loaded.
+            var target = JsonSerializer.Serialize(url);
+            await browser.CallAsync("Page.navigate", new Dictionary<string, object> { ["url"] = url }).ConfigureAwait(false);
+            while (await browser.EvaluateAsync($"String(location.href === {target} && document.readyState === 'complete')").ConfigureAwait(false) != "true")
             {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"Chromium did not load {url}");
+                }
+
                 await Task.Delay(100).ConfigureAwait(false);
             }
 
@@ -75,13 +84,21 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
     /// <summary>Evaluates <paramref name="expression"/> in the page and returns its value as a string (JSON.stringify it for objects).</summary>
     public async Task<string?> EvaluateAsync(string expression)
     {
-        var id = Interlocked.Increment(ref _nextId);
-        var request = JsonSerializer.Serialize(new Dictionary<string, object>
+        var result = await CallAsync("Runtime.evaluate", new Dictionary<string, object> { ["expression"] = expression, ["returnByValue"] = true }).ConfigureAwait(false);
+        if (result.TryGetProperty("exceptionDetails", out var error))
         {
-            ["id"] = id,
-            ["method"] = "Runtime.evaluate",
-            ["params"] = new Dictionary<string, object> { ["expression"] = expression, ["returnByValue"] = true },
-        });
+            throw new InvalidOperationException($"page script failed: {error}");
+        }
+
+        var value = result.GetProperty("result");
+        return value.TryGetProperty("value", out var v) ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()) : null;
+    }
+
+    /// <summary>Sends one DevTools command and returns its result (events arriving meanwhile are skipped).</summary>
+    public async Task<JsonElement> CallAsync(string method, Dictionary<string, object> parameters)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        var request = JsonSerializer.Serialize(new Dictionary<string, object> { ["id"] = id, ["method"] = method, ["params"] = parameters });
         await _socket.SendAsync(Encoding.UTF8.GetBytes(request), WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)
@@ -92,14 +109,12 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
                 continue; // an event
             }
 
-            var result = message.RootElement.GetProperty("result");
-            if (result.TryGetProperty("exceptionDetails", out var error))
+            if (message.RootElement.TryGetProperty("error", out var error))
             {
-                throw new InvalidOperationException($"page script failed: {error}");
+                throw new InvalidOperationException($"{method} failed: {error}");
             }
 
-            var value = result.GetProperty("result");
-            return value.TryGetProperty("value", out var v) ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()) : null;
+            return message.RootElement.GetProperty("result").Clone();
         }
     }
 
