@@ -7,6 +7,7 @@ using ConfigSpec.Speculative.Verification;
 using ConfigSpec.Telemetry;
 using ConfigSpec.Telemetry.Energy;
 using ConfigSpec.Telemetry.Sources;
+using ConfigSpec.Transport.Mqtt;
 using ConfigSpec.Transport.Remote;
 
 namespace ConfigSpec.Edge.Cli;
@@ -55,7 +56,7 @@ internal sealed class BoardOptions
 }
 
 /// <summary>A power source sampled in the background, with the idle baseline taken before work starts.</summary>
-internal sealed class PowerSession : IAsyncDisposable
+public sealed class PowerSession : IAsyncDisposable
 {
     private PowerSession(string spec, IPowerSource source, PowerSampler sampler, double? idleWatts)
     {
@@ -122,7 +123,7 @@ internal sealed class PowerSession : IAsyncDisposable
 }
 
 /// <summary>The verifier a command drafts against: the target in this process, or a configspec-verifier over MQTT.</summary>
-internal sealed class VerifierConnection : IAsyncDisposable
+public sealed class VerifierConnection : IAsyncDisposable
 {
     private VerifierConnection(IVerifier verifier, LlamaModel? target, string kind, string targetName, string? broker)
     {
@@ -145,17 +146,24 @@ internal sealed class VerifierConnection : IAsyncDisposable
     /// <summary>The broker URL without credentials (remote only).</summary>
     public string? Broker { get; }
 
-    public static async Task<VerifierConnection> OpenAsync(ParseResult parse, string? targetPath, string? remote, string? targetId, string deviceId,
-        GenerationOptions options, CancellationToken cancellationToken)
+    public static Task<VerifierConnection> OpenAsync(ParseResult parse, string? targetPath, string? remote, string? targetId, string deviceId,
+        GenerationOptions options, CancellationToken cancellationToken) =>
+        OpenAsync(targetPath, remote is null ? null : EdgeCli.Broker(parse, remote, "--verifier"), targetId, deviceId, options,
+            path => EdgeCli.LoadModel(parse, path, "--target"), cancellationToken);
+
+    /// <summary>The target in this process (<paramref name="targetPath"/>) or a configspec-verifier through <paramref name="broker"/>.</summary>
+    public static async Task<VerifierConnection> OpenAsync(string? targetPath, MqttClientOptions? broker, string? targetId, string deviceId,
+        GenerationOptions options, Func<string, LlamaModel> loadTarget, CancellationToken cancellationToken)
     {
-        if (remote is null && targetPath is null)
+        ArgumentNullException.ThrowIfNull(loadTarget);
+        if (broker is null && targetPath is null)
         {
             throw new ConfigSpecException("give --target FILE (verify in this process) or --verifier mqtt://HOST:PORT with --target-id ID (remote)");
         }
 
-        if (remote is null)
+        if (broker is null)
         {
-            var target = EdgeCli.LoadModel(parse, targetPath!, "--target");
+            var target = loadTarget(targetPath!);
             return new VerifierConnection(LocalGeneration.CreateVerifier(target, options), target, "local", Path.GetFileNameWithoutExtension(targetPath!), null);
         }
 
@@ -165,10 +173,9 @@ internal sealed class VerifierConnection : IAsyncDisposable
             throw new ConfigSpecException("--verifier needs --target-id (or --target to take the id from its file name)");
         }
 
-        var broker = EdgeCli.Broker(parse, remote, "--verifier");
         var client = await MqttVerifierClient.ConnectAsync(broker, new RemoteVerifierOptions { TargetId = id, DeviceId = deviceId }, cancellationToken).ConfigureAwait(false);
-        var uri = new Uri(remote);
-        return new VerifierConnection(client, null, "mqtt", id, $"{uri.Scheme}://{uri.Host}:{uri.Port}");
+        var uri = broker.Broker;
+        return new VerifierConnection(client, null, "mqtt", id, $"{uri.Scheme}://{uri.Host}:{broker.Port}");
     }
 
     public async ValueTask DisposeAsync()

@@ -65,6 +65,7 @@ public static class EdgeCli
         root.Subcommands.Add(SelectionCommands.Select(output));
         root.Subcommands.Add(ValidateCommand.Create(output));
         root.Subcommands.Add(SelectionCommands.Report(output));
+        root.Subcommands.Add(Daemon.RunCommand.Create(output));
 
         var parse = root.Parse(args);
         try

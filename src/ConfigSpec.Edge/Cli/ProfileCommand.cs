@@ -83,37 +83,8 @@ internal static class ProfileCommand
 
             var progress = new ProgressLine(output, ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
             var profiler = new Profiler(connection.Verifier, promptSet, options, powerSession?.Sampler, runtime) { Progress = progress.Report };
-            var now = DateTimeOffset.UtcNow;
-            var profile = existing ?? new BoardProfile
-            {
-                Created = now,
-                Updated = now,
-                Device = DeviceIdentity.Describe(options.DeviceId),
-                Software = DeviceIdentity.Software(),
-                Power = new PowerInfo(powerSession?.Spec ?? "none", powerSession?.Source.Scope.ToString().ToLowerInvariant() ?? "none",
-                    powerSession?.Source.IsEstimate ?? false, powerSession?.IdleWatts),
-                Verifier = new VerifierInfo(connection.Kind, connection.TargetName, connection.Broker),
-                Settings = new ProfileSettings(options.KMax, options.Tolerance, options.Confidence, options.MinRounds, options.MaxRounds, options.TokensPerPrompt,
-                    promptSet.Source, promptSet.Prompts.Count),
-            };
-            var done = profile.Configurations.Select(c => c.Sha256).ToHashSet(StringComparer.Ordinal);
-            for (var i = 0; i < specs.Count; i++)
-            {
-                var sha = await Profiler.HashAsync(specs[i].Path, cancellationToken).ConfigureAwait(false);
-                if (done.Contains(sha))
-                {
-                    output.WriteLine($"[{i + 1}/{specs.Count}] {specs[i].Path}: already in the profile, kept");
-                    continue;
-                }
-
-                var measured = await profiler.ProfileAsync(specs[i] with { Sha256 = sha }, i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
-                progress.Done();
-                profile = profile with { Updated = DateTimeOffset.UtcNow, Configurations = [.. profile.Configurations, measured] };
-                Save(profile, outPath);
-                done.Add(sha);
-                output.WriteLine(Summary(measured, i + 1, specs.Count));
-            }
-
+            var profile = existing ?? NewProfile(options, promptSet, powerSession, connection);
+            profile = await MeasureAsync(profile, specs, profiler, outPath, output.WriteLine, progress.Done, cancellationToken).ConfigureAwait(false);
             output.WriteLine($"profile: {outPath} ({profile.Configurations.Count} configurations); CSV: {CsvPath(outPath)}");
             if (profile.Power.Estimated)
             {
@@ -123,6 +94,53 @@ internal static class ProfileCommand
             return EdgeCli.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>An empty profile for this device, power source and verifier.</summary>
+    internal static BoardProfile NewProfile(ProfilerOptions options, PromptSet promptSet, PowerSession? powerSession, VerifierConnection connection, string? board = null)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var device = DeviceIdentity.Describe(options.DeviceId);
+        return new BoardProfile
+        {
+            Created = now,
+            Updated = now,
+            Device = board is null ? device : device with { Board = board },
+            Software = DeviceIdentity.Software(),
+            Power = new PowerInfo(powerSession?.Spec ?? "none", powerSession?.Source.Scope.ToString().ToLowerInvariant() ?? "none",
+                powerSession?.Source.IsEstimate ?? false, powerSession?.IdleWatts),
+            Verifier = new VerifierInfo(connection.Kind, connection.TargetName, connection.Broker),
+            Settings = new ProfileSettings(options.KMax, options.Tolerance, options.Confidence, options.MinRounds, options.MaxRounds, options.TokensPerPrompt,
+                promptSet.Source, promptSet.Prompts.Count),
+        };
+    }
+
+    /// <summary>
+    /// Profiles every draft not yet in <paramref name="profile"/> (matched by sha256), saving the profile and its CSV
+    /// atomically after each, so an interrupted run resumes where it stopped.
+    /// </summary>
+    internal static async Task<BoardProfile> MeasureAsync(BoardProfile profile, IReadOnlyList<DraftSpec> specs, Profiler profiler, string outPath,
+        Action<string> log, Action? progressDone, CancellationToken cancellationToken)
+    {
+        var done = profile.Configurations.Select(c => c.Sha256).ToHashSet(StringComparer.Ordinal);
+        for (var i = 0; i < specs.Count; i++)
+        {
+            var sha = specs[i].Sha256 ?? await Profiler.HashAsync(specs[i].Path, cancellationToken).ConfigureAwait(false);
+            if (done.Contains(sha))
+            {
+                log($"[{i + 1}/{specs.Count}] {specs[i].Path}: already in the profile, kept");
+                continue;
+            }
+
+            var measured = await profiler.ProfileAsync(specs[i] with { Sha256 = sha }, i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
+            progressDone?.Invoke();
+            profile = profile with { Updated = DateTimeOffset.UtcNow, Configurations = [.. profile.Configurations, measured] };
+            Save(profile, outPath);
+            done.Add(sha);
+            log(Summary(measured, i + 1, specs.Count));
+        }
+
+        return profile;
     }
 
     private static BoardProfile? ExistingProfile(string outPath, bool resume, bool force)
@@ -140,7 +158,7 @@ internal static class ProfileCommand
         return force ? null : throw new ConfigSpecException($"--out {outPath} exists: add --resume to continue it or --force to replace it");
     }
 
-    private static List<DraftSpec> DraftSpecs(string? drafts, string? baseModel, string? quants, string workDir, LlamaRuntimeOptions runtime, TextWriter output)
+    internal static List<DraftSpec> DraftSpecs(string? drafts, string? baseModel, string? quants, string workDir, LlamaRuntimeOptions runtime, TextWriter output)
     {
         var specs = new List<DraftSpec>();
         foreach (var path in (drafts ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using ConfigSpec.Interop;
+using ConfigSpec.Interop.Gguf;
 using ConfigSpec.Interop.Llama;
 using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Profiling.Prompts;
@@ -96,7 +97,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         var loadStarted = Stopwatch.GetTimestamp();
         using var draft = LlamaModel.Load(spec.Path, _options.Model, runtime);
         var loadSeconds = Stopwatch.GetElapsedTime(loadStarted).TotalSeconds;
-        var quant = draft.Gguf.GetInteger("general.file_type") is { } fileType ? QuantTypes.NameOf(fileType) ?? $"ftype {fileType}" : "unknown";
+        var quant = QuantName(draft.Gguf);
         var name = spec.Name ?? Path.GetFileNameWithoutExtension(spec.Path);
         var label = $"{name} ({quant})";
 
@@ -195,6 +196,13 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             TimingByK = timing,
             Power = sampler is null ? null : new DraftPower(powerSeconds > 0 ? joules / powerSeconds : 0, joules, powerSeconds, windows),
         };
+    }
+
+    /// <summary>The quantisation a GGUF file declares (general.file_type), e.g. "Q4_K_M".</summary>
+    public static string QuantName(GgufFile gguf)
+    {
+        ArgumentNullException.ThrowIfNull(gguf);
+        return gguf.GetInteger("general.file_type") is { } fileType ? QuantTypes.NameOf(fileType) ?? $"ftype {fileType}" : "unknown";
     }
 
     public static async Task<string> HashAsync(string path, CancellationToken cancellationToken = default)

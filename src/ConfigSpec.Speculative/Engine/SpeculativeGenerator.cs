@@ -26,6 +26,9 @@ public sealed record GenerationOptions
     /// <summary>The board, for the verifier's per-board accounting.</summary>
     public string DeviceId { get; init; } = "local";
 
+    /// <summary>Called after every round with the tokens it added to the output (for streaming); runs on the generating thread.</summary>
+    public Action<IReadOnlyList<int>>? OnTokens { get; init; }
+
     public void Validate(bool hasDraft)
     {
         if (DraftLength < 0 || DraftLength > MaxDraftLength)
@@ -236,6 +239,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                     result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds, drafter is null ? null : [.. drafter.TokenTimes]));
 
                 var ended = false;
+                var before = generated.Count;
                 for (var i = 0; i <= result.AcceptedCount && !ended; i++)
                 {
                     var token = i < result.AcceptedCount ? drafts[i] : result.NextToken;
@@ -247,6 +251,11 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                     {
                         generated.Add(token);
                     }
+                }
+
+                if (options.OnTokens is { } sink && generated.Count > before)
+                {
+                    sink(generated.GetRange(before, Math.Min(generated.Count, options.MaxTokens) - before));
                 }
 
                 if (ended)

@@ -1,0 +1,150 @@
+using System.CommandLine;
+using ConfigSpec.Aggregator.Ingest;
+using ConfigSpec.Aggregator.Storage;
+using ConfigSpec.Aggregator.Web;
+using ConfigSpec.Interop;
+using ConfigSpec.Transport.Mqtt;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ConfigSpec.Aggregator;
+
+/// <summary>The aggregator's settings (validated at start; each error names the option).</summary>
+public sealed record AggregatorOptions
+{
+    public required MqttClientOptions Broker { get; init; }
+
+    public required string Database { get; init; }
+
+    /// <summary>Where the API and dashboard listen, e.g. http://127.0.0.1:8090 (port 0 = any free port).</summary>
+    public string Http { get; init; } = "http://127.0.0.1:8090";
+}
+
+/// <summary>Builds and runs configspec-aggregator: MQTT ingest into SQLite, ranking, retained recommendations, HTTP API and dashboard.</summary>
+public static class AggregatorApp
+{
+    public static WebApplication Build(AggregatorOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Uri.TryCreate(options.Http, UriKind.Absolute, out var http) || http.Scheme != "http")
+        {
+            throw new ConfigSpecException($"--http '{options.Http}' must be http://HOST:PORT");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(options.Http);
+        builder.Logging.ClearProviders();
+        if (logging is not null)
+        {
+            logging(builder.Logging);
+        }
+        else if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
+        {
+            builder.Logging.AddSystemdConsole();
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        var store = new FleetStore(options.Database);
+        var state = new FleetState();
+        var client = new MqttClient(options.Broker with { ClientId = options.Broker.ClientId.StartsWith("configspec-", StringComparison.Ordinal) ? "configspec-aggregator-" + Guid.NewGuid().ToString("N")[..8] : options.Broker.ClientId });
+        client.ConnectionChanged += connected => state.BrokerConnected = connected;
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(client);
+        builder.Services.AddHostedService<BrokerConnection>();
+        builder.Services.AddHostedService<FleetIngestor>();
+        builder.Services.AddHostedService<RecommendationPublisher>();
+        var app = builder.Build();
+        FleetApi.Map(app);
+        return app;
+    }
+
+    /// <summary>The address the API listens on once started (resolves port 0).</summary>
+    public static string Address(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    }
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var broker = new Option<string>("--broker") { Description = "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
+        var db = new Option<string>("--db") { Description = "SQLite file for devices, profiles, configurations and metrics", DefaultValueFactory = _ => "configspec-fleet.db" };
+        var httpUrl = new Option<string>("--http") { Description = "API and dashboard address (loopback by default; put a TLS proxy in front to expose it)", DefaultValueFactory = _ => "http://127.0.0.1:8090" };
+        var username = new Option<string?>("--username") { Description = "MQTT user name" };
+        var password = new Option<string?>("--password") { Description = $"MQTT password (or {MqttClientOptions.PasswordVariable})" };
+        var caFile = new Option<string?>("--ca-file") { Description = "CA certificate for mqtts://" };
+        var certFile = new Option<string?>("--cert-file") { Description = "client certificate for mqtts://" };
+        var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
+        var root = new RootCommand("ConfigSpec aggregator: stores what the fleet publishes, ranks configurations per board model, recommends, serves a dashboard")
+        {
+            broker, db, httpUrl, username, password, caFile, certFile, keyFile,
+        };
+        root.SetAction(async (parse, token) =>
+        {
+            var options = new AggregatorOptions
+            {
+                Broker = MqttClientOptions.FromSettings(parse.GetValue(broker)!, "--broker", parse.GetValue(username), parse.GetValue(password),
+                    parse.GetValue(caFile), parse.GetValue(certFile), parse.GetValue(keyFile)),
+                Database = parse.GetValue(db)!,
+                Http = parse.GetValue(httpUrl)!,
+            };
+            await using var app = Build(options);
+            await app.StartAsync(token).ConfigureAwait(false);
+            await output.WriteLineAsync($"configspec-aggregator: dashboard and API on {Address(app)}, database {Path.GetFullPath(options.Database)}").ConfigureAwait(false);
+            await output.FlushAsync(token).ConfigureAwait(false);
+            await app.WaitForShutdownAsync(token).ConfigureAwait(false);
+            return 0;
+        });
+
+        var parsed = root.Parse(args);
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (ConfigSpecException ex)
+        {
+            await error.WriteLineAsync($"configspec-aggregator: error: {ex.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException)
+        {
+            await error.WriteLineAsync($"configspec-aggregator: error: --http: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+}
+
+/// <summary>Connects the shared MQTT client at start (it reconnects by itself) and disconnects at stop.</summary>
+internal sealed class BrokerConnection(MqttClient client, FleetState state) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MqttException)
+        {
+            // The network thread keeps retrying; /api/health shows broker_connected false until then.
+        }
+
+        state.BrokerConnected = client.IsConnected;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken) => await client.DisposeAsync().ConfigureAwait(false);
+}

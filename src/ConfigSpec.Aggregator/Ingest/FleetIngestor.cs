@@ -1,0 +1,275 @@
+using System.Text;
+using ConfigSpec.Aggregator.Ranking;
+using ConfigSpec.Aggregator.Storage;
+using ConfigSpec.Fleet;
+using ConfigSpec.Fleet.Messages;
+using ConfigSpec.Transport.Mqtt;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ConfigSpec.Aggregator.Ingest;
+
+/// <summary>What the aggregator has seen, for /api/health and the dashboard's live updates.</summary>
+public sealed class FleetState
+{
+    private long _received;
+    private long _stored;
+    private long _duplicates;
+    private long _rejected;
+    private long _ignored;
+    private long _version;
+    private int _dirty = 1;
+
+    public long Received => Interlocked.Read(ref _received);
+
+    public long Stored => Interlocked.Read(ref _stored);
+
+    public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    public long Ignored => Interlocked.Read(ref _ignored);
+
+    /// <summary>Changes whenever something stored changes (the dashboard polls it).</summary>
+    public long Version => Interlocked.Read(ref _version);
+
+    public FleetRanking? Ranking { get; set; }
+
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+
+    public bool BrokerConnected { get; set; }
+
+    internal void Count(int received, int stored, int duplicates, int rejected, int ignored, bool profilesChanged)
+    {
+        Interlocked.Add(ref _received, received);
+        Interlocked.Add(ref _stored, stored);
+        Interlocked.Add(ref _duplicates, duplicates);
+        Interlocked.Add(ref _rejected, rejected);
+        Interlocked.Add(ref _ignored, ignored);
+        if (stored > 0)
+        {
+            Interlocked.Increment(ref _version);
+        }
+
+        if (profilesChanged)
+        {
+            Interlocked.Exchange(ref _dirty, 1);
+        }
+    }
+
+    internal bool TakeDirty() => Interlocked.Exchange(ref _dirty, 0) == 1;
+
+    internal void Bump() => Interlocked.Increment(ref _version);
+}
+
+/// <summary>Checks one board message against its topic; null for topics the aggregator does not keep (commands, requests, cleared retained topics).</summary>
+public static class MessageValidator
+{
+    public static Accepted? Validate(MqttMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (FleetTopics.Parse(message.Topic) is not var (device, kind) || message.Payload.Length == 0)
+        {
+            return null;
+        }
+
+        var schema = kind switch
+        {
+            EdgeTopicKind.Status => FleetMessages.StatusSchema,
+            EdgeTopicKind.Profile => FleetMessages.ProfileSchema,
+            EdgeTopicKind.Config => FleetMessages.ConfigSchema,
+            EdgeTopicKind.Metrics => FleetMessages.MetricsSchema,
+            _ => null,
+        };
+        if (schema is null)
+        {
+            return null;
+        }
+
+        var (header, doc) = FleetMessages.Read(message.Payload, schema, device);
+        using (doc)
+        {
+            var root = doc.RootElement;
+            var json = Encoding.UTF8.GetString(message.Payload);
+            return kind switch
+            {
+                EdgeTopicKind.Status => FleetMessages.ReadStatus(root) is var s ? new Accepted(header, "status", json, s.Board, Status: s) : null,
+                EdgeTopicKind.Profile => FleetMessages.ReadProfile(root, device) is var (board, profile) ? new Accepted(header, "profile", json, board, Profile: profile) : null,
+                EdgeTopicKind.Config => new Accepted(header, "config", json, Config: FleetMessages.ReadConfig(root)),
+                _ => new Accepted(header, "metrics", json, Metrics: FleetMessages.ReadMetrics(root)),
+            };
+        }
+    }
+}
+
+/// <summary>Subscribes to every board's topics, validates each message, stores batches in one transaction each.</summary>
+public sealed partial class FleetIngestor(MqttClient client, FleetStore store, FleetState state, ILogger<FleetIngestor> logger) : BackgroundService
+{
+    private const int MaxBatch = 1000;
+    private long _lastRejectLog = -1000;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        foreach (var filter in FleetTopics.AggregatorSubscriptions)
+        {
+            try
+            {
+                await client.SubscribeAsync(filter, 1, stoppingToken).ConfigureAwait(false);
+            }
+            catch (MqttException ex)
+            {
+                // Kept by the client and made on (re)connect.
+                Log.SubscribeDeferred(logger, filter, ex.Message);
+            }
+        }
+
+        var reader = client.Messages;
+        var batch = new List<MqttMessage>(MaxBatch);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var m))
+            {
+                batch.Add(m);
+            }
+
+            try
+            {
+                Process(batch);
+            }
+#pragma warning disable CA1031 // one bad batch (a full disk, say) must not stop ingestion: log and go on
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.BatchFailed(logger, batch.Count, ex);
+            }
+        }
+    }
+
+    /// <summary>Validates and stores one batch (also used directly by the benchmark and tests).</summary>
+    internal void Process(IReadOnlyList<MqttMessage> batch)
+    {
+        var accepted = new List<Accepted>(batch.Count);
+        var rejected = new List<(string, RejectReason, string)>();
+        var ignored = 0;
+        foreach (var m in batch)
+        {
+            try
+            {
+                if (MessageValidator.Validate(m) is { } a)
+                {
+                    accepted.Add(a);
+                }
+                else
+                {
+                    ignored++;
+                }
+            }
+            catch (FleetMessageException ex)
+            {
+                rejected.Add((m.Topic, ex.Reason, ex.Message));
+                var now = Environment.TickCount64;
+                if (now - _lastRejectLog >= 1000)
+                {
+                    // At most one line a second: a flood of bad messages must not flood the journal too.
+                    _lastRejectLog = now;
+                    Log.Rejected(logger, m.Topic, ex.Message);
+                }
+            }
+        }
+
+        var stored = accepted.Count > 0 ? store.Store(accepted) : 0;
+        store.Reject(rejected);
+        state.Count(batch.Count, stored, accepted.Count - stored, rejected.Count, ignored, accepted.Any(a => a.Kind == "profile"));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "refused a message on {Topic}: {Reason}")]
+        public static partial void Rejected(ILogger logger, string topic, string reason);
+
+        [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "subscription to {Filter} waits for the broker: {Reason}")]
+        public static partial void SubscribeDeferred(ILogger logger, string filter, string reason);
+
+        [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "could not store a batch of {Count} messages")]
+        public static partial void BatchFailed(ILogger logger, int count, Exception ex);
+    }
+}
+
+/// <summary>Re-ranks when profiles change (at most once a second) and publishes changed recommendations, retained.</summary>
+public sealed partial class RecommendationPublisher(MqttClient client, FleetStore store, FleetState state, ILogger<RecommendationPublisher> logger) : BackgroundService
+{
+    private readonly Dictionary<string, string> _published = new(StringComparer.Ordinal);
+
+    public static TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (state.TakeDirty() || _published.Count < (state.Ranking?.Recommendations.Count ?? 0))
+                {
+                    var ranking = FleetRanker.Rank(store.Profiles(), DateTimeOffset.UtcNow);
+                    state.Ranking = ranking;
+                    state.Bump();
+                    foreach (var (board, recommendation) in ranking.Recommendations)
+                    {
+                        var key = string.Join('|', recommendation.Objectives.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}:{p.Value.Sha256}:{p.Value.K}:{p.Value.Devices}"));
+                        if (_published.TryGetValue(board, out var last) && last == key)
+                        {
+                            continue;
+                        }
+
+                        await client.PublishAsync(FleetTopics.Recommendation(board), Encoding.UTF8.GetBytes(FleetMessages.Recommendation(recommendation)), 1, true, null, stoppingToken)
+                            .ConfigureAwait(false);
+                        _published[board] = key;
+                        Log.Published(logger, board, key);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // the broker may be away: try again on the next tick
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                state.Count(0, 0, 0, 0, 0, true);
+                Log.RankFailed(logger, ex.Message);
+            }
+
+            try
+            {
+                await Task.Delay(Interval, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "recommendation for {Board}: {Choice}")]
+        public static partial void Published(ILogger logger, string board, string choice);
+
+        [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "ranking or publishing failed, retrying: {Reason}")]
+        public static partial void RankFailed(ILogger logger, string reason);
+    }
+}

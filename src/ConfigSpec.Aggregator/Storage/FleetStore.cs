@@ -1,0 +1,331 @@
+using System.Globalization;
+using ConfigSpec.Fleet.Messages;
+using ConfigSpec.Profiling.Profiles;
+using Microsoft.Data.Sqlite;
+
+namespace ConfigSpec.Aggregator.Storage;
+
+/// <summary>A message that passed validation, ready to store.</summary>
+public sealed record Accepted(MessageHeader Header, string Kind, string Json, string? Board = null, StatusMessage? Status = null, BoardProfile? Profile = null,
+    ConfigMessage? Config = null, MetricsMessage? Metrics = null);
+
+public sealed record DeviceRow(string Id, string? Board, string? Hostname, string State, string? Software, string? Objective, string? Detail,
+    DateTimeOffset FirstSeen, DateTimeOffset LastSeen, string? ConfigJson, string? LastMetricsJson);
+
+public sealed record StoredProfile(string DeviceId, string Board, long Seq, BoardProfile Profile);
+
+public sealed record MetricsRow(string DeviceId, long Seq, DateTimeOffset Time, double? Goodput, double? Acceptance, int K, double? Watts, double? JoulesPerToken, int Tokens);
+
+/// <summary>
+/// The fleet's SQLite file: devices, their latest profile and configuration, metrics, and what was refused.
+/// Every board message with a sequence number is stored once (a ledger of (device, kind, seq)), so a message the
+/// outbox sends again after a crash is not counted twice. Schema changes are numbered migrations (PRAGMA user_version).
+/// Not thread-safe: one writer (the ingestor) and readers through their own connections.
+/// </summary>
+public sealed class FleetStore : IDisposable
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY, board TEXT, hostname TEXT, state TEXT NOT NULL, software TEXT, objective TEXT, detail TEXT,
+            status_seq INTEGER NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);
+        CREATE TABLE seen (device_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (device_id, kind, seq)) WITHOUT ROWID;
+        CREATE TABLE profiles (device_id TEXT PRIMARY KEY, board TEXT NOT NULL, seq INTEGER NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE configs (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE metrics (device_id TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL, goodput REAL, acceptance REAL, k INTEGER NOT NULL,
+            watts REAL, joules_per_token REAL, tokens INTEGER NOT NULL, json TEXT NOT NULL);
+        CREATE INDEX metrics_device_time ON metrics (device_id, time);
+        CREATE TABLE rejections (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE TABLE rejection_counts (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        """,
+    ];
+
+    private const int KeptRejections = 1000;
+    private readonly SqliteConnection _connection;
+    private readonly string _connectionString;
+
+    public FleetStore(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Path = System.IO.Path.GetFullPath(path);
+        if (System.IO.Path.GetDirectoryName(Path) is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString();
+        _connection = Open();
+        Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+        Migrate();
+    }
+
+    public string Path { get; }
+
+    public int SchemaVersion => Convert.ToInt32(Scalar("PRAGMA user_version"), CultureInfo.InvariantCulture);
+
+    public static int LatestSchemaVersion => Migrations.Length;
+
+    private SqliteConnection Open()
+    {
+        var c = new SqliteConnection(_connectionString);
+        try
+        {
+            c.Open();
+            return c;
+        }
+        catch (SqliteException ex)
+        {
+            c.Dispose();
+            throw new ConfigSpec.Interop.ConfigSpecException($"--db {Path}: cannot open the SQLite file: {ex.Message}", ex);
+        }
+    }
+
+    private void Migrate()
+    {
+        var version = SchemaVersion;
+        if (version > Migrations.Length)
+        {
+            throw new ConfigSpec.Interop.ConfigSpecException($"--db {Path}: schema version {version} is newer than this build knows ({Migrations.Length}); use a newer configspec-aggregator");
+        }
+
+        for (var v = version; v < Migrations.Length; v++)
+        {
+            using var tx = _connection.BeginTransaction();
+            Execute(Migrations[v], tx);
+            Execute($"PRAGMA user_version = {v + 1}", tx);
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Stores a batch in one transaction; returns how many were new (duplicates by sequence number are skipped).</summary>
+    public int Store(IReadOnlyList<Accepted> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var stored = 0;
+        using var tx = _connection.BeginTransaction();
+        foreach (var m in batch)
+        {
+            var h = m.Header;
+            if (h.Seq > 0 && Execute("INSERT OR IGNORE INTO seen (device_id, kind, seq) VALUES ($d, $k, $s)", tx, ("$d", h.DeviceId), ("$k", m.Kind), ("$s", h.Seq)) == 0)
+            {
+                continue;
+            }
+
+            var now = Iso(DateTimeOffset.UtcNow);
+            Execute("INSERT INTO devices (id, state, first_seen, last_seen) VALUES ($d, 'unknown', $n, $n) ON CONFLICT (id) DO UPDATE SET last_seen = $n",
+                tx, ("$d", h.DeviceId), ("$n", now));
+            switch (m.Kind)
+            {
+                case "status" when m.Status is { } s:
+                    // Newer births win; the last will (seq 0) only marks the device offline.
+                    if (h.Seq == 0)
+                    {
+                        Execute("UPDATE devices SET state = $st, detail = $de WHERE id = $d", tx, ("$d", h.DeviceId), ("$st", s.State), ("$de", s.Detail));
+                    }
+                    else
+                    {
+                        Execute("""
+                            UPDATE devices SET board = $b, hostname = $h, state = $st, software = $sw, objective = $o, detail = $de, status_seq = $s
+                            WHERE id = $d AND status_seq <= $s
+                            """, tx, ("$d", h.DeviceId), ("$b", s.Board), ("$h", s.Hostname), ("$st", s.State), ("$sw", s.Software), ("$o", s.Objective),
+                            ("$de", s.Detail), ("$s", h.Seq));
+                    }
+
+                    break;
+                case "profile":
+                    Execute("""
+                        INSERT INTO profiles (device_id, board, seq, received, json) VALUES ($d, $b, $s, $n, $j)
+                        ON CONFLICT (device_id) DO UPDATE SET board = $b, seq = $s, received = $n, json = $j WHERE excluded.seq >= profiles.seq
+                        """, tx, ("$d", h.DeviceId), ("$b", m.Board), ("$s", h.Seq), ("$n", now), ("$j", m.Json));
+                    Execute("UPDATE devices SET board = $b WHERE id = $d AND board IS NULL", tx, ("$d", h.DeviceId), ("$b", m.Board));
+                    break;
+                case "config":
+                    Execute("""
+                        INSERT INTO configs (device_id, seq, received, json) VALUES ($d, $s, $n, $j)
+                        ON CONFLICT (device_id) DO UPDATE SET seq = $s, received = $n, json = $j WHERE excluded.seq >= configs.seq
+                        """, tx, ("$d", h.DeviceId), ("$s", h.Seq), ("$n", now), ("$j", m.Json));
+                    break;
+                case "metrics" when m.Metrics is { } x:
+                    Execute("""
+                        INSERT INTO metrics (device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens, json)
+                        VALUES ($d, $s, $t, $g, $a, $k, $w, $e, $n, $j)
+                        """, tx, ("$d", h.DeviceId), ("$s", h.Seq), ("$t", Iso(h.Time)), ("$g", x.Goodput), ("$a", x.Acceptance), ("$k", x.K), ("$w", x.Watts),
+                        ("$e", x.JoulesPerToken), ("$n", x.Tokens), ("$j", m.Json));
+                    break;
+                default:
+                    break;
+            }
+
+            stored++;
+        }
+
+        tx.Commit();
+        return stored;
+    }
+
+    /// <summary>Records a refused message (the last 1,000 are kept; the count per reason is kept for ever).</summary>
+    public void Reject(IReadOnlyList<(string Topic, RejectReason Reason, string Detail)> rejections)
+    {
+        ArgumentNullException.ThrowIfNull(rejections);
+        if (rejections.Count == 0)
+        {
+            return;
+        }
+
+        using var tx = _connection.BeginTransaction();
+        var now = Iso(DateTimeOffset.UtcNow);
+        foreach (var (topic, reason, detail) in rejections)
+        {
+            var name = ReasonName(reason);
+            Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES ($t, $p, $r, $d)", tx, ("$t", now), ("$p", topic), ("$r", name),
+                ("$d", detail.Length > 500 ? detail[..500] : detail));
+            Execute("INSERT INTO rejection_counts (reason, n) VALUES ($r, 1) ON CONFLICT (reason) DO UPDATE SET n = n + 1", tx, ("$r", name));
+        }
+
+        Execute($"DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - {KeptRejections}", tx);
+        tx.Commit();
+    }
+
+    public static string ReasonName(RejectReason reason) => reason switch
+    {
+        RejectReason.MalformedJson => "malformed_json",
+        RejectReason.UnknownSchema => "unknown_schema",
+        RejectReason.UnsupportedVersion => "unsupported_version",
+        RejectReason.DeviceMismatch => "device_mismatch",
+        _ => "invalid_field",
+    };
+
+    // ---- reading (each call on its own connection, so the web side never waits on the ingestor's) ----
+
+    public IReadOnlyList<DeviceRow> Devices(string? id = null)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT d.id, d.board, d.hostname, d.state, d.software, d.objective, d.detail, d.first_seen, d.last_seen, c.json,
+                   (SELECT m.json FROM metrics m WHERE m.device_id = d.id ORDER BY m.time DESC, m.seq DESC LIMIT 1)
+            FROM devices d LEFT JOIN configs c ON c.device_id = d.id
+            WHERE $id IS NULL OR d.id = $id ORDER BY d.id
+            """;
+        cmd.Parameters.AddWithValue("$id", (object?)id ?? DBNull.Value);
+        using var r = cmd.ExecuteReader();
+        var list = new List<DeviceRow>();
+        while (r.Read())
+        {
+            list.Add(new DeviceRow(r.GetString(0), Str(r, 1), Str(r, 2), r.GetString(3), Str(r, 4), Str(r, 5), Str(r, 6),
+                DateTimeOffset.Parse(r.GetString(7), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(8), CultureInfo.InvariantCulture), Str(r, 9), Str(r, 10)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Every device's latest profile (parsed); <paramref name="deviceId"/> narrows to one.</summary>
+    public IReadOnlyList<StoredProfile> Profiles(string? deviceId = null)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT device_id, board, seq, json FROM profiles WHERE $id IS NULL OR device_id = $id ORDER BY device_id";
+        cmd.Parameters.AddWithValue("$id", (object?)deviceId ?? DBNull.Value);
+        using var r = cmd.ExecuteReader();
+        var list = new List<StoredProfile>();
+        while (r.Read())
+        {
+            var (_, profile) = ReadProfileJson(r.GetString(3), r.GetString(0));
+            list.Add(new StoredProfile(r.GetString(0), r.GetString(1), r.GetInt64(2), profile));
+        }
+
+        return list;
+    }
+
+    public IReadOnlyList<MetricsRow> Metrics(string deviceId, int limit = 100)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens FROM metrics WHERE device_id = $d ORDER BY time DESC, seq DESC LIMIT $n";
+        cmd.Parameters.AddWithValue("$d", deviceId);
+        cmd.Parameters.AddWithValue("$n", limit);
+        using var r = cmd.ExecuteReader();
+        var list = new List<MetricsRow>();
+        while (r.Read())
+        {
+            list.Add(new MetricsRow(r.GetString(0), r.GetInt64(1), DateTimeOffset.Parse(r.GetString(2), CultureInfo.InvariantCulture), Dbl(r, 3), Dbl(r, 4), r.GetInt32(5),
+                Dbl(r, 6), Dbl(r, 7), r.GetInt32(8)));
+        }
+
+        list.Reverse();
+        return list;
+    }
+
+    /// <summary>Counts for /api/health: rows per table and refusals per reason.</summary>
+    public (IReadOnlyDictionary<string, long> Tables, IReadOnlyDictionary<string, long> Rejected, IReadOnlyList<(string Time, string Topic, string Reason, string Detail)> Recent) Health(int recent = 10)
+    {
+        using var c = Open();
+        var tables = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var t in new[] { "devices", "profiles", "configs", "metrics", "seen" })
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = $"SELECT COUNT(*) FROM {t}";
+            tables[t] = (long)cmd.ExecuteScalar()!;
+        }
+
+        var rejected = new Dictionary<string, long>(StringComparer.Ordinal);
+        using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT reason, n FROM rejection_counts ORDER BY reason";
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                rejected[r.GetString(0)] = r.GetInt64(1);
+            }
+        }
+
+        var list = new List<(string, string, string, string)>();
+        using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT time, topic, reason, detail FROM rejections ORDER BY id DESC LIMIT $n";
+            cmd.Parameters.AddWithValue("$n", recent);
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                list.Add((r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)));
+            }
+        }
+
+        return (tables, rejected, list);
+    }
+
+    internal static (string Board, BoardProfile Profile) ReadProfileJson(string json, string deviceId)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return FleetMessages.ReadProfile(doc.RootElement, deviceId);
+    }
+
+    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static double? Dbl(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+
+    private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private object? Scalar(string sql)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+
+    private int Execute(string sql, SqliteTransaction? tx = null, params (string Name, object? Value)[] parameters)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _connection.Dispose();
+}

@@ -1,0 +1,373 @@
+using System.Globalization;
+using ConfigSpec.Fleet;
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Selection;
+using ConfigSpec.Transport.Mqtt;
+using Microsoft.Extensions.Configuration;
+
+namespace ConfigSpec.Edge.Daemon;
+
+/// <summary>
+/// The daemon's settings, from <c>/etc/configspec/edge.json</c> (or <c>--config</c>), then <c>CONFIGSPEC_*</c>
+/// environment variables (sections joined by <c>__</c>: <c>CONFIGSPEC_BROKER__URL</c>), then <c>--set key=value</c>
+/// (sections joined by <c>:</c>). Validated at start; every error names the setting. Keys are listed in the README.
+/// </summary>
+public sealed record EdgeSettings
+{
+    public const string DefaultConfigPath = "/etc/configspec/edge.json";
+
+    public static readonly string[] Keys =
+    [
+        "device_id", "board", "state_dir", "broker", "verifier", "drafts", "objective", "weights", "k_max", "power", "power_interval", "profile", "fleet",
+        "http", "metrics_interval_s", "home_assistant", "threads", "ctx", "max_tokens", "llama_dir", "gpu_layers",
+    ];
+
+    private static readonly string[] SectionKeys =
+    [
+        "broker:url", "broker:username", "broker:password", "broker:ca_file", "broker:cert_file", "broker:key_file",
+        "verifier:target_id", "verifier:target", "verifier:broker",
+        "profile:max_rounds", "profile:min_rounds", "profile:tolerance", "profile:timing_rounds", "profile:tokens_per_prompt", "profile:reprofile_hours", "profile:idle_baseline",
+        "fleet:adopt", "fleet:wait_s",
+    ];
+
+    public required string DeviceId { get; init; }
+
+    /// <summary>Board model override (default: device tree or DMI).</summary>
+    public string? Board { get; init; }
+
+    public required string StateDirectory { get; init; }
+
+    public required MqttClientOptions Broker { get; init; }
+
+    public string? TargetId { get; init; }
+
+    /// <summary>A target model verified in this process (lab use; production boards verify remotely).</summary>
+    public string? TargetPath { get; init; }
+
+    public MqttClientOptions? VerifierBroker { get; init; }
+
+    public required IReadOnlyList<string> Drafts { get; init; }
+
+    public Objective Objective { get; init; } = Objective.Goodput;
+
+    public (double Goodput, double Cost, double Energy) Weights { get; init; } = (1, 1, 1);
+
+    public int KMax { get; init; } = 8;
+
+    /// <summary>Power source spec, "auto" or null (none).</summary>
+    public string? Power { get; init; } = "auto";
+
+    public TimeSpan PowerInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public int MaxRounds { get; init; } = 150;
+
+    public int MinRounds { get; init; } = 30;
+
+    public double Tolerance { get; init; } = 0.03;
+
+    public int TimingRounds { get; init; } = 8;
+
+    public int TokensPerPrompt { get; init; } = 48;
+
+    /// <summary>Re-profile after this long (0 = only on command or when stale).</summary>
+    public double ReprofileHours { get; init; }
+
+    public string IdleBaseline { get; init; } = "2s";
+
+    public bool AdoptFleet { get; init; } = true;
+
+    public TimeSpan FleetWait { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>http://127.0.0.1:PORT, unix:/path.sock, or empty (MQTT only).</summary>
+    public string Http { get; init; } = "http://127.0.0.1:8089";
+
+    public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    public bool HomeAssistant { get; init; }
+
+    public int Threads { get; init; } = 1;
+
+    public int ContextLength { get; init; } = 512;
+
+    public int MaxTokens { get; init; } = 256;
+
+    public string? LlamaDirectory { get; init; }
+
+    public int GpuLayers { get; init; }
+
+    public string ProfilePath => Path.Combine(StateDirectory, "profile.json");
+
+    public string ConfigPath => Path.Combine(StateDirectory, "config.json");
+
+    public string OutboxDirectory => Path.Combine(StateDirectory, "outbox");
+
+    /// <summary>Reads and validates; <paramref name="configFile"/> null means the default path if it exists.</summary>
+    public static EdgeSettings Load(string? configFile, IReadOnlyList<string> overrides, IDictionary<string, string?>? environment = null)
+    {
+        var explicitFile = configFile is not null;
+        configFile ??= DefaultConfigPath;
+        if (explicitFile && !File.Exists(configFile))
+        {
+            throw new ConfigSpecException($"--config {configFile}: no such file");
+        }
+
+        var sets = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var o in overrides)
+        {
+            var eq = o.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new ConfigSpecException($"--set '{o}' must be key=value (sections joined by ':', e.g. broker:url=mqtt://host:1883)");
+            }
+
+            sets[o[..eq].Trim()] = o[(eq + 1)..].Trim();
+        }
+
+        var fileAndSets = new ConfigurationBuilder();
+        if (File.Exists(configFile))
+        {
+            fileAndSets.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+        }
+
+        fileAndSets.AddInMemoryCollection(sets);
+        IConfigurationRoot declared;
+        try
+        {
+            declared = fileAndSets.Build();
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
+        {
+            throw new ConfigSpecException($"{configFile}: not valid JSON settings: {ex.Message}", ex);
+        }
+
+        CheckKnown(declared, configFile);
+        var builder = new ConfigurationBuilder();
+        builder.AddConfiguration(declared);
+        if (environment is null)
+        {
+            builder.AddEnvironmentVariables("CONFIGSPEC_");
+        }
+        else
+        {
+            builder.AddInMemoryCollection(environment.Where(p => p.Key.StartsWith("CONFIGSPEC_", StringComparison.Ordinal))
+                .Select(p => new KeyValuePair<string, string?>(p.Key["CONFIGSPEC_".Length..].Replace("__", ":", StringComparison.Ordinal), p.Value)));
+        }
+
+        builder.AddInMemoryCollection(sets); // command line wins over the environment
+        return From(builder.Build());
+    }
+
+    private static void CheckKnown(IConfiguration declared, string file)
+    {
+        foreach (var section in declared.GetChildren())
+        {
+            if (!Keys.Contains(section.Key.ToLowerInvariant()))
+            {
+                throw new ConfigSpecException($"{file}: unknown setting '{section.Key}' (known: {string.Join(", ", Keys)})");
+            }
+
+            if (section.Key.ToLowerInvariant() is "broker" or "verifier" or "profile" or "fleet")
+            {
+                foreach (var child in section.GetChildren())
+                {
+                    var key = $"{section.Key.ToLowerInvariant()}:{child.Key.ToLowerInvariant()}";
+                    if (!SectionKeys.Contains(key))
+                    {
+                        throw new ConfigSpecException($"{file}: unknown setting '{key}' (known in {section.Key}: {string.Join(", ", SectionKeys.Where(k => k.StartsWith(section.Key.ToLowerInvariant() + ":", StringComparison.Ordinal)))})");
+                    }
+                }
+            }
+        }
+    }
+
+    private static EdgeSettings From(IConfiguration c)
+    {
+        var deviceId = c["device_id"] is { Length: > 0 } id ? id : DefaultDeviceId();
+        try
+        {
+            FleetTopics.CheckDeviceId(deviceId, "device_id");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ConfigSpecException(ex.Message, ex);
+        }
+
+        var brokerUrl = c["broker:url"] ?? "mqtt://127.0.0.1:1883";
+        var broker = MqttClientOptions.FromSettings(brokerUrl, "broker:url", c["broker:username"], c["broker:password"], c["broker:ca_file"], c["broker:cert_file"], c["broker:key_file"])
+            with { ClientId = "configspec-edge-" + deviceId };
+        var verifierBroker = c["verifier:broker"] is { Length: > 0 } vb
+            ? MqttClientOptions.FromSettings(vb, "verifier:broker", c["broker:username"], c["broker:password"], c["broker:ca_file"], c["broker:cert_file"], c["broker:key_file"])
+            : broker with { ClientId = "configspec-edge-" + deviceId + "-verify" };
+        var target = c["verifier:target"];
+        var targetId = c["verifier:target_id"];
+        if (string.IsNullOrEmpty(target) && string.IsNullOrEmpty(targetId))
+        {
+            throw new ConfigSpecException("verifier:target_id is required (the target id the cloud verifier serves), or verifier:target for a target in this process");
+        }
+
+        if (target is { Length: > 0 } && !File.Exists(target))
+        {
+            throw new ConfigSpecException($"verifier:target {target}: no such file");
+        }
+
+        var drafts = ReadDrafts(c);
+        foreach (var d in drafts)
+        {
+            if (!File.Exists(d))
+            {
+                throw new ConfigSpecException($"drafts: {d}: no such file");
+            }
+        }
+
+        var objective = c["objective"] is { Length: > 0 } o ? Parse(() => SelectionSettings.ParseObjective(o), "objective") : Objective.Goodput;
+        var weights = c["weights"] is { Length: > 0 } w ? Parse(() => SelectionSettings.ParseWeights(w), "weights") : (1, 1, 1);
+        var power = c["power"] is { } p ? (p.Trim() is "" or "none" ? null : p.Trim()) : "auto";
+        var http = c["http"] ?? "http://127.0.0.1:8089";
+        if (http.Length > 0 && !http.StartsWith("unix:", StringComparison.Ordinal)
+            && !(Uri.TryCreate(http, UriKind.Absolute, out var hu) && hu.Scheme == "http"))
+        {
+            throw new ConfigSpecException($"http '{http}' must be http://HOST:PORT, unix:/path/to.sock, or empty for none");
+        }
+
+        var settings = new EdgeSettings
+        {
+            DeviceId = deviceId,
+            Board = c["board"] is { Length: > 0 } b ? b : null,
+            StateDirectory = Path.GetFullPath(c["state_dir"] is { Length: > 0 } s ? s : "/var/lib/configspec"),
+            Broker = broker,
+            VerifierBroker = target is { Length: > 0 } && c["verifier:target_id"] is null ? null : verifierBroker,
+            TargetId = targetId,
+            TargetPath = target is { Length: > 0 } ? target : null,
+            Drafts = drafts,
+            Objective = objective,
+            Weights = weights,
+            KMax = Int(c, "k_max", 8, 1, 32),
+            Power = power,
+            PowerInterval = TimeSpan.FromMilliseconds(Int(c, "power_interval", 100, 5, 60_000)),
+            MaxRounds = Int(c, "profile:max_rounds", 150, 1, 100_000),
+            MinRounds = Int(c, "profile:min_rounds", 30, 1, 100_000),
+            Tolerance = Double(c, "profile:tolerance", 0.03, 0.001, 0.5),
+            TimingRounds = Int(c, "profile:timing_rounds", 8, 0, 10_000),
+            TokensPerPrompt = Int(c, "profile:tokens_per_prompt", 48, 8, 4096),
+            ReprofileHours = Double(c, "profile:reprofile_hours", 0, 0, 24 * 365),
+            IdleBaseline = c["profile:idle_baseline"] ?? "2s",
+            AdoptFleet = Bool(c, "fleet:adopt", true),
+            FleetWait = TimeSpan.FromSeconds(Double(c, "fleet:wait_s", 3, 0, 600)),
+            Http = http,
+            MetricsInterval = TimeSpan.FromSeconds(Double(c, "metrics_interval_s", 30, 0.1, 86_400)),
+            HomeAssistant = Bool(c, "home_assistant", false),
+            Threads = Int(c, "threads", 1, 1, 256),
+            ContextLength = Int(c, "ctx", 512, 64, 1 << 20),
+            MaxTokens = Int(c, "max_tokens", 256, 1, 1 << 20),
+            LlamaDirectory = c["llama_dir"] is { Length: > 0 } l ? l : null,
+            GpuLayers = Int(c, "gpu_layers", 0, -1, 10_000),
+        };
+        if (settings.MinRounds > settings.MaxRounds)
+        {
+            throw new ConfigSpecException($"profile:min_rounds {settings.MinRounds} exceeds profile:max_rounds {settings.MaxRounds}");
+        }
+
+        return settings;
+    }
+
+    private static List<string> ReadDrafts(IConfiguration c)
+    {
+        var list = c.GetSection("drafts").GetChildren().Select(x => x.Value).Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v!.Trim()).ToList();
+        if (list.Count == 0 && c["drafts"] is { Length: > 0 } csv)
+        {
+            list = [.. csv.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        }
+
+        return list.Count > 0 ? list : throw new ConfigSpecException("drafts: at least one draft GGUF file is required (a JSON array, or comma-separated)");
+    }
+
+    /// <summary>"edge-" and the first 12 hex digits of /etc/machine-id, else the host name.</summary>
+    public static string DefaultDeviceId(string etcRoot = "/etc")
+    {
+        var file = Path.Combine(etcRoot, "machine-id");
+        if (File.Exists(file) && File.ReadAllText(file).Trim() is { Length: >= 12 } mid && mid.All(char.IsAsciiHexDigit))
+        {
+            return "edge-" + mid[..12].ToLowerInvariant();
+        }
+
+        return new string(Environment.MachineName.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '-').ToArray());
+    }
+
+    private static T Parse<T>(Func<T> parse, string name)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (ConfigSpecException ex)
+        {
+            throw new ConfigSpecException($"{name}: {ex.Message}", ex);
+        }
+    }
+
+    private static int Int(IConfiguration c, string key, int fallback, int min, int max)
+    {
+        if (c[key] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new ConfigSpecException($"{key} '{text}' must be an integer in {min}..{max}");
+    }
+
+    private static double Double(IConfiguration c, string key, double fallback, double min, double max)
+    {
+        if (c[key] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new ConfigSpecException(string.Create(CultureInfo.InvariantCulture, $"{key} '{text}' must be a number in {min}..{max}"));
+    }
+
+    private static bool Bool(IConfiguration c, string key, bool fallback) => c[key] switch
+    {
+        null or "" => fallback,
+        var t when bool.TryParse(t, out var b) => b,
+        var t => throw new ConfigSpecException($"{key} '{t}' must be true or false"),
+    };
+
+    /// <summary>True when <paramref name="profile"/> no longer describes this board: drafts, software, K range or target changed.</summary>
+    public string? StaleReason(BoardProfile profile, IReadOnlyCollection<string> draftHashes)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(draftHashes);
+        var have = profile.Configurations.Select(x => x.Sha256).ToHashSet(StringComparer.Ordinal);
+        var missing = draftHashes.Count(h => !have.Contains(h));
+        if (missing > 0)
+        {
+            return $"{missing} draft(s) not in the profile";
+        }
+
+        var software = DeviceIdentity.Software();
+        if (profile.Software.ConfigSpec != software.ConfigSpec || profile.Software.LlamaCpp != software.LlamaCpp)
+        {
+            return $"software changed ({profile.Software.ConfigSpec}/{profile.Software.LlamaCpp} → {software.ConfigSpec}/{software.LlamaCpp})";
+        }
+
+        if (profile.Settings.KMax != KMax)
+        {
+            return $"k_max changed ({profile.Settings.KMax} → {KMax})";
+        }
+
+        var target = TargetId ?? Path.GetFileNameWithoutExtension(TargetPath!);
+        if (profile.Verifier.Target != target)
+        {
+            return $"target changed ('{profile.Verifier.Target}' → '{target}')";
+        }
+
+        return ReprofileHours > 0 && DateTimeOffset.UtcNow - profile.Updated > TimeSpan.FromHours(ReprofileHours)
+            ? $"older than profile:reprofile_hours ({ReprofileHours.ToString(CultureInfo.InvariantCulture)} h)"
+            : null;
+    }
+}
