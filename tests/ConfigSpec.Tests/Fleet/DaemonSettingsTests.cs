@@ -1,0 +1,125 @@
+using System.Net.Sockets;
+using System.Text;
+using ConfigSpec.Edge.Daemon;
+using ConfigSpec.Fleet.Systemd;
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Selection;
+using ConfigSpec.Tests.Infrastructure;
+
+namespace ConfigSpec.Tests.Fleet;
+
+public sealed class DaemonSettingsTests
+{
+    private static readonly Dictionary<string, string?> NoEnvironment = [];
+
+    private static string Draft => TestEnvironment.Model("stories260K-Q8_0.gguf");
+
+    private static string Write(string json)
+    {
+        var path = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "edge.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    private static string Valid(string extra = "") => Write($$"""
+        {"device_id": "pi5-a", "state_dir": "{{TestEnvironment.NewTemporaryDirectory()}}", "verifier": {"target_id": "stories260K"},
+         "drafts": ["{{Draft}}"] {{extra}} }
+        """);
+
+    [Fact]
+    public void A_valid_file_loads_with_defaults()
+    {
+        var s = EdgeSettings.Load(Valid(), [], NoEnvironment);
+        Assert.Equal("pi5-a", s.DeviceId);
+        Assert.Equal(Objective.Goodput, s.Objective);
+        Assert.Equal(8, s.KMax);
+        Assert.Equal("auto", s.Power);
+        Assert.Equal("mqtt://127.0.0.1:1883/", s.Broker.Broker.ToString());
+        Assert.Equal([Draft], s.Drafts);
+        Assert.Equal("http://127.0.0.1:8089", s.Http);
+    }
+
+    [Fact]
+    public void Command_line_beats_environment_beats_file()
+    {
+        var file = Valid(""", "objective": "cost", "k_max": 4""");
+        var env = new Dictionary<string, string?> { ["CONFIGSPEC_OBJECTIVE"] = "energy", ["CONFIGSPEC_BROKER__URL"] = "mqtt://10.0.0.5:1884", ["CONFIGSPEC_K_MAX"] = "6" };
+        var s = EdgeSettings.Load(file, ["k_max=3"], env);
+        Assert.Equal(Objective.Energy, s.Objective);
+        Assert.Equal(3, s.KMax);
+        Assert.Equal(1884, s.Broker.Port);
+        Assert.Equal(Objective.Cost, EdgeSettings.Load(file, [], NoEnvironment).Objective);
+    }
+
+    [Theory]
+    [InlineData(""", "objectve": "cost" """, "unknown setting 'objectve'")]
+    [InlineData(""", "profile": {"max_round": 3} """, "unknown setting 'profile:max_round'")]
+    [InlineData(""", "k_max": 99 """, "k_max '99'")]
+    [InlineData(""", "objective": "speed" """, "objective:")]
+    [InlineData(""", "http": "ftp://x" """, "http 'ftp://x'")]
+    [InlineData(""", "profile": {"min_rounds": 50, "max_rounds": 10} """, "profile:min_rounds")]
+    [InlineData(""", "broker": {"url": "http://x"} """, "broker:url")]
+    [InlineData(""", "fleet": {"adopt": "perhaps"} """, "fleet:adopt")]
+    public void Bad_settings_are_refused_naming_the_setting(string extra, string mentions)
+    {
+        var ex = Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(Valid(extra), [], NoEnvironment));
+        Assert.Contains(mentions, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Missing_essentials_are_named()
+    {
+        var noDrafts = Write("""{"verifier": {"target_id": "t"}}""");
+        Assert.Contains("drafts", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(noDrafts, [], NoEnvironment)).Message, StringComparison.Ordinal);
+        var noTarget = Write($$"""{"drafts": ["{{Draft}}"]}""");
+        Assert.Contains("verifier:target_id", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(noTarget, [], NoEnvironment)).Message, StringComparison.Ordinal);
+        var missingDraft = Write("""{"verifier": {"target_id": "t"}, "drafts": ["/nonexistent/d.gguf"]}""");
+        Assert.Contains("/nonexistent/d.gguf", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(missingDraft, [], NoEnvironment)).Message, StringComparison.Ordinal);
+        Assert.Contains("--config", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load("/nonexistent/edge.json", [], NoEnvironment)).Message, StringComparison.Ordinal);
+        Assert.Contains("--set", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(Valid(), ["k_max"], NoEnvironment)).Message, StringComparison.Ordinal);
+        Assert.Contains("device_id", Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(Valid(), ["device_id=a/b"], NoEnvironment)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Device_id_defaults_to_the_machine_id()
+    {
+        var etc = TestEnvironment.NewTemporaryDirectory();
+        File.WriteAllText(Path.Combine(etc, "machine-id"), "0123456789ABCDEF0123456789abcdef\n");
+        Assert.Equal("edge-0123456789ab", EdgeSettings.DefaultDeviceId(etc));
+    }
+
+    [Fact]
+    public void Notifications_reach_the_socket_named_by_systemd()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var path = Path.Combine(dir, "notify.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        using var notifier = new SystemdNotifier(path, "30000000");
+        Assert.True(notifier.Enabled);
+        Assert.Equal(TimeSpan.FromSeconds(30), notifier.WatchdogInterval);
+        notifier.Ready("serving");
+        notifier.Watchdog();
+        var buffer = new byte[256];
+        Assert.Equal("READY=1\nSTATUS=serving", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
+        Assert.Equal("WATCHDOG=1", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
+    }
+
+    [Fact]
+    public void Abstract_socket_names_work_and_no_socket_means_silence()
+    {
+        var name = "configspec-test-" + Guid.NewGuid().ToString("N");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint("\0" + name));
+        using (var notifier = new SystemdNotifier("@" + name, null))
+        {
+            notifier.Status("profiling 1/2");
+        }
+
+        var buffer = new byte[256];
+        Assert.Equal("STATUS=profiling 1/2", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
+        using var silent = new SystemdNotifier(string.Empty, string.Empty);
+        Assert.False(silent.Enabled);
+        silent.Ready("nothing happens");
+    }
+}

@@ -1,0 +1,147 @@
+using System.Text;
+using ConfigSpec.Fleet;
+using ConfigSpec.Fleet.Messages;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Tests.Profiling;
+
+namespace ConfigSpec.Tests.Fleet;
+
+public sealed class FleetMessageTests
+{
+    private static readonly DateTimeOffset T = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
+    private static readonly string Sha = new('a', 64);
+
+    private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public void Status_config_and_metrics_round_trip()
+    {
+        var status = new StatusMessage("serving", "Raspberry Pi 5", "pi", "1.0.0", "goodput", "Q8_0 K=4");
+        var (h, doc) = FleetMessages.Read(B(FleetMessages.Status("pi5-a", 7, T, status)), FleetMessages.StatusSchema, "pi5-a");
+        using (doc)
+        {
+            Assert.Equal(new MessageHeader(FleetMessages.StatusSchema, 1, "pi5-a", 7, T), h);
+            Assert.Equal(status, FleetMessages.ReadStatus(doc.RootElement));
+        }
+
+        var config = new ConfigMessage("cost", "d", "Q4_0", Sha, 3, 12.5, 1e6, null, "why", "profile");
+        (_, doc) = FleetMessages.Read(B(FleetMessages.Config("x", 1, T, config)), FleetMessages.ConfigSchema, "x");
+        using (doc)
+        {
+            Assert.Equal(config, FleetMessages.ReadConfig(doc.RootElement));
+        }
+
+        var metrics = new MetricsMessage(30, 4, 200, 55.5, 0.8, 3.1, 4, 5.2, 0.01, true);
+        (_, doc) = FleetMessages.Read(B(FleetMessages.Metrics("x", 2, T, metrics)), FleetMessages.MetricsSchema, "x");
+        using (doc)
+        {
+            Assert.Equal(metrics, FleetMessages.ReadMetrics(doc.RootElement));
+        }
+    }
+
+    [Fact]
+    public void Profile_message_carries_the_whole_profile()
+    {
+        var profile = ProfileFixtures.ThreeDrafts();
+        profile = profile with { Device = profile.Device with { Id = "pi5-lab-1" } };
+        var (_, doc) = FleetMessages.Read(B(FleetMessages.Profile("pi5-lab-1", 3, T, profile)), FleetMessages.ProfileSchema, "pi5-lab-1");
+        using (doc)
+        {
+            var (board, read) = FleetMessages.ReadProfile(doc.RootElement, "pi5-lab-1");
+            Assert.Equal(profile.Device.Board, board);
+            Assert.Equal(ProfileJson.Serialize(profile), ProfileJson.Serialize(read));
+        }
+    }
+
+    [Theory]
+    [InlineData("{not json", RejectReason.MalformedJson, "not JSON")]
+    [InlineData("[1,2]", RejectReason.MalformedJson, "JSON object")]
+    [InlineData("""{"schema":"configspec.edge.metrics","version":1,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.UnknownSchema, "configspec.edge.status")]
+    [InlineData("""{"schema":"configspec.edge.status","version":2,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.UnsupportedVersion, "version 2")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"b","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.DeviceMismatch, "'b'")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":-1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.InvalidField, "'seq'")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":1,"time":"yesterday"}""", RejectReason.InvalidField, "'time'")]
+    public void Headers_that_do_not_match_the_topic_are_refused_with_the_reason(string payload, RejectReason reason, string mentions)
+    {
+        var ex = Assert.Throws<FleetMessageException>(() => FleetMessages.Read(B(payload), FleetMessages.StatusSchema, "a"));
+        Assert.Equal(reason, ex.Reason);
+        Assert.Contains(mentions, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bodies_with_bad_fields_name_the_field()
+    {
+        var config = FleetMessages.Config("x", 1, T, new ConfigMessage("goodput", "d", "Q4_0", Sha, 3, 1, 1, null, "r", "profile"));
+        using var doc = System.Text.Json.JsonDocument.Parse(config.Replace("\"k\":3", "\"k\":0", StringComparison.Ordinal));
+        Assert.Contains("'k'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadConfig(doc.RootElement)).Message, StringComparison.Ordinal);
+        using var doc2 = System.Text.Json.JsonDocument.Parse(config.Replace(Sha, "XYZ", StringComparison.Ordinal));
+        Assert.Contains("'sha256'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadConfig(doc2.RootElement)).Message, StringComparison.Ordinal);
+        var metrics = FleetMessages.Metrics("x", 1, T, new MetricsMessage(30, 1, 1, 1, 0.5, 1, 2, null, null, false));
+        using var doc3 = System.Text.Json.JsonDocument.Parse(metrics.Replace("\"acceptance\":0.5", "\"acceptance\":1.5", StringComparison.Ordinal));
+        Assert.Contains("'acceptance'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadMetrics(doc3.RootElement)).Message, StringComparison.Ordinal);
+        var status = FleetMessages.Status("x", 1, T, new StatusMessage("serving", "b", "h", "s", null, null));
+        using var doc4 = System.Text.Json.JsonDocument.Parse(status.Replace("serving", "dancing", StringComparison.Ordinal));
+        Assert.Contains("'state'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadStatus(doc4.RootElement)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_profile_whose_device_differs_from_the_sender_is_refused()
+    {
+        var profile = ProfileFixtures.ThreeDrafts(); // device pi5-lab-1
+        using var doc = System.Text.Json.JsonDocument.Parse(FleetMessages.Profile("other", 1, T, profile));
+        Assert.Equal(RejectReason.DeviceMismatch, Assert.Throws<FleetMessageException>(() => FleetMessages.ReadProfile(doc.RootElement, "other")).Reason);
+    }
+
+    [Theory]
+    [InlineData("""{"command":"reprofile"}""", "reprofile", null)]
+    [InlineData("""{"schema":"configspec.edge.cmd","version":1,"command":"set-objective","objective":"energy","id":"c1"}""", "set-objective", null)]
+    [InlineData("""{"command":"apply","draft":"stories260K-Q8_0","k":4}""", "apply", null)]
+    [InlineData("""{"command":"reboot"}""", null, "'command'")]
+    [InlineData("""{"command":"set-objective"}""", null, "'objective'")]
+    [InlineData("""{"command":"apply","draft":"x"}""", null, "'k'")]
+    [InlineData("""{"command":"apply","draft":"x","k":99}""", null, "'k'")]
+    [InlineData("""{"command":"reprofile","version":7}""", null, "version")]
+    [InlineData("""reprofile""", null, "not JSON")]
+    public void Commands_are_refused_unless_well_formed(string payload, string? command, string? error)
+    {
+        if (command is not null)
+        {
+            Assert.Equal(command, FleetMessages.ReadCommand(B(payload)).Command);
+        }
+        else
+        {
+            Assert.Contains(error!, Assert.Throws<FleetMessageException>(() => FleetMessages.ReadCommand(B(payload))).Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Recommendation_round_trips()
+    {
+        var m = new RecommendationMessage("raspberry-pi-5", T, new Dictionary<string, RecommendedConfig>
+        {
+            ["goodput"] = new("d", "Q8_0", Sha, 6, 21.5, "tokens/s", 3, 0.4),
+            ["energy"] = new("e", "Q4_0", new string('b', 64), 2, 0.05, "J/token", 2, 0.001),
+        });
+        var read = FleetMessages.ReadRecommendation(B(FleetMessages.Recommendation(m)));
+        Assert.Equal(m.Board, read.Board);
+        Assert.Equal(m.Time, read.Time);
+        Assert.Equal(m.Objectives["goodput"], read.Objectives["goodput"]);
+        Assert.Equal(m.Objectives["energy"], read.Objectives["energy"]);
+    }
+
+    [Theory]
+    [InlineData("Raspberry Pi 5 Model B Rev 1.0", "raspberry-pi-5-model-b-rev-1-0")]
+    [InlineData("  NVIDIA Jetson Orin Nano (8GB)  ", "nvidia-jetson-orin-nano-8gb")]
+    [InlineData("///", "unknown")]
+    public void Board_models_become_one_topic_level(string board, string key) => Assert.Equal(key, FleetTopics.BoardKey(board));
+
+    [Fact]
+    public void Board_topics_parse_back_to_device_and_kind()
+    {
+        Assert.Equal(("pi5-a", EdgeTopicKind.Metrics), FleetTopics.Parse(FleetTopics.Metrics("pi5-a")));
+        Assert.Equal(("pi5-a", EdgeTopicKind.CommandResult), FleetTopics.Parse(FleetTopics.CommandResult("pi5-a")));
+        Assert.Null(FleetTopics.Parse("configspec/v1/edge/pi5-a/reply"));
+        Assert.Null(FleetTopics.Parse("configspec/v1/verifier/x/status"));
+        Assert.Throws<ArgumentException>(() => FleetTopics.Status("a/b"));
+    }
+}
