@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using ConfigSpec.Interop;
 using ConfigSpec.Profiling;
@@ -199,7 +200,8 @@ public static class FleetMessages
     {
         ArgumentNullException.ThrowIfNull(body);
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream))
+        // Relaxed escaping keeps quotes and non-ASCII text readable in logs and IoT consoles; consumers parse JSON, never embed it in HTML.
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             body(w);
