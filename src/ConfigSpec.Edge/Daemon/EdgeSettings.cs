@@ -138,7 +138,7 @@ public sealed record EdgeSettings
         }
         catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
         {
-            throw new ConfigSpecException($"{configFile}: not valid JSON settings: {ex.Message}", ex);
+            throw new ConfigSpecException($"{configFile}: not valid JSON settings: {(ex.InnerException ?? ex).Message}", ex);
         }
 
         CheckKnown(declared, configFile);

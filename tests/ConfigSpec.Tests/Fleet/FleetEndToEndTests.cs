@@ -72,7 +72,7 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
         });
 
         DaemonA = FleetHarness.StartDaemon(FleetHarness.DaemonConfig(DirA, "pi5-a", Broker.Uri, Board, ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], HttpA,
-            """, "fleet": {"adopt": false}, "home_assistant": true"""), new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socket, ["WATCHDOG_USEC"] = "2000000" });
+            """, "home_assistant": true""", adopt: false), new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socket, ["WATCHDOG_USEC"] = "2000000" });
         await WaitServingAsync("pi5-a", TimeSpan.FromSeconds(180));
         await FleetHarness.EventuallyAsync(() => FleetHarness.GetJsonAsync(Http, AggregatorUrl + "api/rankings"),
             r => r.GetProperty("boards").GetArrayLength() == 1 && r.GetProperty("boards")[0].GetProperty("recommendation").ValueKind == JsonValueKind.Object,

@@ -1,0 +1,166 @@
+using System.Text;
+using System.Text.Json;
+using ConfigSpec.Aggregator.Storage;
+using ConfigSpec.Fleet;
+using ConfigSpec.Fleet.Messages;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Tests.Infrastructure;
+using ConfigSpec.Transport.Mqtt;
+using Microsoft.Data.Sqlite;
+
+namespace ConfigSpec.Tests.Fleet;
+
+/// <summary>Faults from the issue: a daemon killed while profiling, the broker away while publishing, an aggregator restart, a flood of bad messages.</summary>
+public sealed class FleetFaultTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(180);
+
+    [Fact]
+    public async Task A_daemon_killed_while_profiling_resumes_with_its_state_intact()
+    {
+        using var broker = new MosquittoBroker();
+        using var verifier = new VerifierProcess("fault-verifier", broker.Uri);
+        await verifier.WaitForOutputAsync("serving target", TimeSpan.FromSeconds(60));
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var config = FleetHarness.DaemonConfig(dir, "pi-kill", broker.Uri, "Raspberry Pi 4 Model B", ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf", "stories260K-Q4_K_M.gguf"],
+            MosquittoBroker.FreePort(), adopt: false);
+        var profilePath = Path.Combine(dir, "state", "profile.json");
+        ConfigurationProfile first;
+        using (var daemon = FleetHarness.StartDaemon(config))
+        {
+            // Kill as soon as the first configuration is checkpointed, while the second is being measured.
+            var saved = await FleetHarness.EventuallyAsync(() => Task.FromResult(File.Exists(profilePath) ? ProfileJson.Load(profilePath) : null),
+                p => p is { Configurations.Count: >= 1 }, Long, "the first configuration checkpointed");
+            daemon.KillHard();
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)));
+            Assert.True(saved!.Configurations.Count < 3, "profiling finished before the kill; the test needs a kill in the middle");
+        }
+
+        var intact = ProfileJson.Load(profilePath); // parses: written atomically
+        first = intact.Configurations[0];
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir, "state"), "*.tmp"));
+        using (var restarted = FleetHarness.StartDaemon(config))
+        {
+            await restarted.WaitForOutputAsync("serving ", Long);
+            Assert.Contains("already in the profile, kept", restarted.Log, StringComparison.Ordinal);
+            var done = ProfileJson.Load(profilePath);
+            Assert.Equal(3, done.Configurations.Count);
+            var again = done.Configurations.Single(c => c.Sha256 == first.Sha256);
+            Assert.Equal(first.Rounds, again.Rounds);
+            Assert.Equal(first.DraftTokensPerSecond, again.DraftTokensPerSecond);
+            restarted.Terminate();
+            Assert.True(restarted.WaitForExit(TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, restarted.ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task Metrics_written_while_the_broker_is_away_all_arrive_and_are_stored_once_across_an_aggregator_restart()
+    {
+        using var broker = new MosquittoBroker();
+        using var verifier = new VerifierProcess("outage-verifier", broker.Uri);
+        await verifier.WaitForOutputAsync("serving target", TimeSpan.FromSeconds(60));
+        var db = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
+        var (aggregator, url) = await FleetHarness.StartAggregatorAsync(broker.Uri, db);
+        using var http = new HttpClient();
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        using var daemon = FleetHarness.StartDaemon(FleetHarness.DaemonConfig(dir, "pi-outage", broker.Uri, "Raspberry Pi 4 Model B", ["stories260K-Q8_0.gguf"],
+            MosquittoBroker.FreePort(), adopt: false, metricsInterval: 0.25));
+        await daemon.WaitForOutputAsync("serving ", Long);
+        await Task.Delay(1000);
+
+        broker.Stop();
+        await Task.Delay(3000); // about a dozen metrics messages wait in the outbox
+        var pending = Directory.GetFiles(Path.Combine(dir, "state", "outbox"), "*.msg").Length;
+        Assert.True(pending >= 5, $"only {pending} messages waited in the outbox");
+        broker.Start();
+
+        // Metrics keep flowing; every sequence number from the first stored to the last is there, each once.
+        await FleetHarness.EventuallyAsync(() => Task.FromResult(Directory.GetFiles(Path.Combine(dir, "state", "outbox"), "*.msg").Length),
+            n => n == 0, TimeSpan.FromSeconds(60), "the outbox drained");
+        await Task.Delay(1000);
+        await aggregator.StopAsync();
+        await aggregator.DisposeAsync();
+
+        var (seqs, rows) = MetricsSequence(db, "pi-outage");
+        Assert.Equal(seqs.Distinct().Count(), rows);
+        var expected = Enumerable.Range((int)seqs.Min(), (int)(seqs.Max() - seqs.Min() + 1)).Select(i => (long)i);
+        var stored = seqs.Order().ToList();
+        Assert.Equal(expected, stored);
+
+        // The restarted aggregator has everything and goes on storing.
+        (aggregator, url) = await FleetHarness.StartAggregatorAsync(broker.Uri, db);
+        await using (aggregator)
+        {
+            var devices = await FleetHarness.GetJsonAsync(http, url + "api/devices");
+            Assert.Equal("pi-outage", devices.GetProperty("devices")[0].GetProperty("id").GetString());
+            await FleetHarness.EventuallyAsync(() => Task.FromResult(MetricsSequence(db, "pi-outage").Rows), n => n > rows, TimeSpan.FromSeconds(20), "new metrics after the restart");
+            var health = await FleetHarness.GetJsonAsync(http, url + "api/health");
+            Assert.Equal(0, health.GetProperty("rejected").GetInt64());
+            await aggregator.StopAsync();
+        }
+
+        daemon.Terminate();
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task A_flood_of_malformed_messages_is_counted_and_the_good_ones_are_still_stored()
+    {
+        using var broker = new MosquittoBroker();
+        var (aggregator, url) = await FleetHarness.StartAggregatorAsync(broker.Uri, Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db"));
+        await using var _ = aggregator;
+        using var http = new HttpClient();
+        await using var client = new MqttClient(new MqttClientOptions { Broker = broker.Uri });
+        await client.ConnectAsync();
+        await Task.Delay(500); // the aggregator's subscriptions are in place
+        const int Bad = 3000;
+        var t = DateTimeOffset.UtcNow;
+        for (var i = 0; i < Bad; i++)
+        {
+            var device = $"d{i % 50}";
+            var payload = (i % 4) switch
+            {
+                0 => "{{{" + i,
+                1 => FleetMessages.Status("someone-else", i + 1, t, new StatusMessage("serving", "B", "h", "1", null, null)),
+                2 => FleetMessages.Metrics(device, i + 1, t, new MetricsMessage(1, 1, 1, 1, 0.5, 1, 2, null, null, false)).Replace("\"version\":1", "\"version\":3", StringComparison.Ordinal),
+                _ => FleetMessages.Metrics(device, i + 1, t, new MetricsMessage(1, 1, 1, 1, 0.5, 1, 2, null, null, false)).Replace("\"k\":2", "\"k\":-4", StringComparison.Ordinal),
+            };
+            await client.PublishAsync(i % 4 == 1 ? FleetTopics.Status(device) : FleetTopics.Metrics(device), Encoding.UTF8.GetBytes(payload), 0);
+            if (i % 100 == 0)
+            {
+                await client.PublishAsync(FleetTopics.Status("good-" + i), FleetMessages.Status("good-" + i, 1, t, new StatusMessage("serving", "B", "h", "1", null, null)), 1);
+            }
+        }
+
+        var health = await FleetHarness.EventuallyAsync(() => FleetHarness.GetJsonAsync(http, url + "api/health"),
+            h => h.GetProperty("rejected").GetInt64() + h.GetProperty("stored").GetInt64() >= Bad + 30, TimeSpan.FromSeconds(60), "every message handled");
+        Assert.Equal(Bad, health.GetProperty("rejected").GetInt64());
+        var reasons = health.GetProperty("rejected_by_reason");
+        Assert.Equal(Bad / 4, reasons.GetProperty("malformed_json").GetInt64());
+        Assert.Equal(Bad / 4, reasons.GetProperty("device_mismatch").GetInt64());
+        Assert.Equal(Bad / 4, reasons.GetProperty("unsupported_version").GetInt64());
+        Assert.Equal(Bad / 4, reasons.GetProperty("invalid_field").GetInt64());
+        var devices = await FleetHarness.GetJsonAsync(http, url + "api/devices");
+        Assert.Equal(30, devices.GetProperty("devices").GetArrayLength());
+        Assert.All(devices.GetProperty("devices").EnumerateArray(), d => Assert.StartsWith("good-", d.GetProperty("id").GetString(), StringComparison.Ordinal));
+        await aggregator.StopAsync();
+    }
+
+    private static (List<long> Seqs, int Rows) MetricsSequence(string db, string device)
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT seq FROM metrics WHERE device_id = $d";
+        cmd.Parameters.AddWithValue("$d", device);
+        using var r = cmd.ExecuteReader();
+        var list = new List<long>();
+        while (r.Read())
+        {
+            list.Add(r.GetInt64(0));
+        }
+
+        return (list, list.Count);
+    }
+}
