@@ -146,7 +146,7 @@ public static class FleetApi
         });
     }
 
-    private static IResult Rankings(string? objective, string? board, int? top, FleetState state)
+    private static IResult Rankings(string? objective, string? board, int? top, string? format, FleetState state)
     {
         objective ??= "goodput";
         if (!FleetRanker.Objectives.Contains(objective))
@@ -157,6 +157,10 @@ public static class FleetApi
         var limit = top is > 0 ? top.Value : int.MaxValue;
         var ranking = state.Ranking;
         var rows = (ranking?.Rows ?? []).Where(r => r.Objective == objective && (board is null || r.Board == FleetTopics.BoardKey(board))).ToList();
+        if (format == "text")
+        {
+            return Results.Text(RankingText(objective, rows, limit), "text/plain; charset=utf-8");
+        }
         return Json(w =>
         {
             w.WriteString("objective", objective);
@@ -210,6 +214,29 @@ public static class FleetApi
                 w.WriteEndObject();
             });
         });
+    }
+
+    /// <summary>The ranking as an aligned plain-text table (for scripts and terminals: <c>?format=text</c>).</summary>
+    private static string RankingText(string objective, List<RankedConfig> rows, int limit)
+    {
+        var sb = new System.Text.StringBuilder();
+        if (rows.Count == 0)
+        {
+            return $"no profiles yet for {objective}\n";
+        }
+
+        foreach (var g in rows.GroupBy(r => r.Board))
+        {
+            sb.Append(C, $"{g.Key}: best for {objective}\n");
+            sb.Append(C, $"  {"rank",4}  {"draft",-28} {"quant",-7} {"K",2}  {"fleet median",20}  {"devices",7}\n");
+            foreach (var r in g.OrderBy(r => r.Rank).Take(limit))
+            {
+                var value = r.Unit == "J/token" ? r.Value.ToString("0.000000", C) : r.Value.ToString("0.0", C);
+                sb.Append(C, $"  {r.Rank,4}  {r.Draft,-28} {r.Quant,-7} {r.K,2}  {value + " " + r.Unit,20}  {r.Devices,7}{(r.Backed ? "" : " (too few devices)")}\n");
+            }
+        }
+
+        return sb.ToString();
     }
 
     private static void WriteDevice(Utf8JsonWriter w, DeviceRow d)
