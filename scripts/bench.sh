@@ -8,6 +8,7 @@
 #  6. goodput over MQTT against target-only over the same broker, with 0/20/100 ms injected per direction
 #  7. power sampler: achieved rate and CPU cost at 10, 50 and 100 Hz (sysfs fixture, replay, estimate)
 #  8. model validation: profile over MQTT with 0/20/100 ms injected, then predicted against measured goodput
+#  9. the fleet: daemon start-up to READY, idle CPU and memory; aggregator ingest from 1,000 simulated boards, API latency
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -91,7 +92,7 @@ rss=$(/usr/bin/time -f %M "$EDGE" generate --target "$M/stories260K.gguf" --draf
 echo "  peak RSS, generate with target + draft loaded: ${rss} KiB"
 fi
 
-if want 4 || want 5 || want 6 || want 8; then
+if want 4 || want 5 || want 6 || want 8 || want 9; then
   PORT="$(free_port)"
   start_broker "$PORT"
   BROKER="mqtt://127.0.0.1:$PORT"
@@ -188,5 +189,27 @@ PY
     "$EDGE" select --profile "$WORK/profile-$delay.json" | grep '^chosen:' | sed "s/^/  delay $delay ms: /"
     kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true
   done
+  rm -rf "$WORK"
+fi
+
+if want 9; then
+  echo "== 9. the fleet: board daemon start-up, idle CPU and memory; aggregator ingest from 1,000 simulated boards and API latency =="
+  start_verifier "$LOGS/fleet-verifier.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-fleet --llama-dir "$LIBDIR" >/dev/null
+  WORK="$(mktemp -d)"
+  cat >"$WORK/edge.json" <<JSON
+{ "device_id": "bench-board", "board": "Bench Board", "state_dir": "$WORK/state", "broker": {"url": "$BROKER"},
+  "verifier": {"target_id": "stories260K"}, "drafts": ["$M/stories260K-Q8_0.gguf"], "power": "none",
+  "http": "http://127.0.0.1:$(free_port)", "llama_dir": "$LIBDIR", "fleet": {"adopt": false},
+  "profile": {"max_rounds": 60, "timing_rounds": 4, "idle_baseline": "0s"} }
+JSON
+  echo "-- first start (profiles one draft):"
+  "$EDGE" bench daemon --config "$WORK/edge.json" --idle-seconds "$([ $QUICK = 1 ] && echo 10 || echo 30)"
+  echo "-- restart (the saved profile is fresh: no profiling):"
+  "$EDGE" bench daemon --config "$WORK/edge.json" --idle-seconds "$([ $QUICK = 1 ] && echo 10 || echo 30)"
+  SECONDS_LOAD=$([ $QUICK = 1 ] && echo 10 || echo 20)
+  echo "-- aggregator: 1,000 boards at 1 metrics message per second each (30x the default 30 s interval):"
+  "$ROOT/out/bin/configspec-aggregator" bench --broker "$BROKER" --devices 1000 --connections 20 --seconds "$SECONDS_LOAD" --rate 1
+  echo "-- aggregator: 1,000 boards publishing as fast as the broker acknowledges (saturation; the load runs on the same cores):"
+  "$ROOT/out/bin/configspec-aggregator" bench --broker "$BROKER" --devices 1000 --connections 20 --seconds "$SECONDS_LOAD"
   rm -rf "$WORK"
 fi

@@ -79,6 +79,36 @@ public static class AggregatorApp
         return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     }
 
+    private static Command BenchCommand(TextWriter output)
+    {
+        var broker = new Option<string>("--broker") { Description = "MQTT broker to load (use a private one)", Required = true };
+        var devices = new Option<int>("--devices") { Description = "simulated boards", DefaultValueFactory = _ => 1000 };
+        var connections = new Option<int>("--connections") { Description = "MQTT connections the boards share", DefaultValueFactory = _ => 20 };
+        var seconds = new Option<double>("--seconds") { Description = "length of the load", DefaultValueFactory = _ => 20 };
+        var models = new Option<int>("--board-models") { Description = "board models among the devices", DefaultValueFactory = _ => 3 };
+        var db = new Option<string?>("--db") { Description = "SQLite file (default: a fresh temporary one)" };
+        var rate = new Option<double>("--rate") { Description = "metrics per device per second (0 = as fast as the broker acknowledges)" };
+        var command = new Command("bench", "ingest rate from simulated boards over MQTT and API latency under that load")
+        {
+            broker, devices, connections, seconds, models, db, rate,
+        };
+        command.SetAction(async (parse, token) =>
+        {
+            var n = parse.GetValue(devices);
+            var c = parse.GetValue(connections);
+            if (n < 1 || c < 1 || c > n)
+            {
+                throw new ConfigSpecException("--devices and --connections must be positive, with no more connections than devices");
+            }
+
+            var path = parse.GetValue(db) ?? Path.Combine(Path.GetTempPath(), $"configspec-bench-{Guid.NewGuid():N}.db");
+            await Bench.IngestBench.RunAsync(new Bench.IngestBenchOptions(MqttClientOptions.ParseBroker(parse.GetValue(broker)!), n, c,
+                TimeSpan.FromSeconds(parse.GetValue(seconds)), Math.Max(1, parse.GetValue(models)), path, Math.Max(0, parse.GetValue(rate))), output, token).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var broker = new Option<string>("--broker") { Description = "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
@@ -110,6 +140,7 @@ public static class AggregatorApp
             return 0;
         });
 
+        root.Subcommands.Add(BenchCommand(output));
         var parsed = root.Parse(args);
         try
         {
