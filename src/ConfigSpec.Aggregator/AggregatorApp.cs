@@ -59,7 +59,8 @@ public static class AggregatorApp
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var store = new FleetStore(options.Database);
         var state = new FleetState();
-        var client = new MqttClient(options.Broker with { ClientId = options.Broker.ClientId.StartsWith("configspec-", StringComparison.Ordinal) ? "configspec-aggregator-" + Guid.NewGuid().ToString("N")[..8] : options.Broker.ClientId });
+        // A persistent session: what boards publish while the aggregator restarts waits on the broker (stored once by seq).
+        var client = new MqttClient(options.Broker with { PersistentSession = true });
         client.ConnectionChanged += connected => state.BrokerConnected = connected;
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(state);
@@ -119,16 +120,21 @@ public static class AggregatorApp
         var caFile = new Option<string?>("--ca-file") { Description = "CA certificate for mqtts://" };
         var certFile = new Option<string?>("--cert-file") { Description = "client certificate for mqtts://" };
         var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
+        var clientId = new Option<string>("--client-id")
+        {
+            Description = "MQTT client id; the broker keeps this id's session (and queues the fleet's messages) while the aggregator restarts",
+            DefaultValueFactory = _ => "configspec-aggregator",
+        };
         var root = new RootCommand("ConfigSpec aggregator: stores what the fleet publishes, ranks configurations per board model, recommends, serves a dashboard")
         {
-            broker, db, httpUrl, username, password, caFile, certFile, keyFile,
+            broker, db, httpUrl, username, password, caFile, certFile, keyFile, clientId,
         };
         root.SetAction(async (parse, token) =>
         {
             var options = new AggregatorOptions
             {
                 Broker = MqttClientOptions.FromSettings(parse.GetValue(broker)!, "--broker", parse.GetValue(username), parse.GetValue(password),
-                    parse.GetValue(caFile), parse.GetValue(certFile), parse.GetValue(keyFile)),
+                    parse.GetValue(caFile), parse.GetValue(certFile), parse.GetValue(keyFile)) with { ClientId = parse.GetValue(clientId)! },
                 Database = parse.GetValue(db)!,
                 Http = parse.GetValue(httpUrl)!,
             };

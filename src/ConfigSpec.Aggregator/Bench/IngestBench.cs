@@ -32,7 +32,7 @@ public static class IngestBench
         ArgumentNullException.ThrowIfNull(output);
         await using var app = AggregatorApp.Build(new AggregatorOptions
         {
-            Broker = new MqttClientOptions { Broker = o.Broker, ClientId = "bench-aggregator" },
+            Broker = new MqttClientOptions { Broker = o.Broker, ClientId = "bench-aggregator-" + Guid.NewGuid().ToString("N")[..6] },
             Database = o.Database,
             Http = "http://127.0.0.1:0",
         }, logging => logging.SetMinimumLevel(LogLevel.Error));

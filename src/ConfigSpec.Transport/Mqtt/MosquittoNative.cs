@@ -14,6 +14,7 @@ internal static unsafe partial class MosquittoNative
 
     public const int ProtocolVersionOption = 1; // MOSQ_OPT_PROTOCOL_VERSION
     public const int ProtocolV5 = 5;
+    public const int ProtocolV311 = 4;
     public const int TcpNoDelayOption = 11; // MOSQ_OPT_TCP_NODELAY
     public const int TlsUseOsCertsOption = 13; // MOSQ_OPT_TLS_USE_OS_CERTS
     public const int PropertyMessageExpiry = 2;

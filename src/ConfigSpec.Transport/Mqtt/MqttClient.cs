@@ -34,14 +34,15 @@ public sealed partial class MqttClient : IAsyncDisposable
         options.Validate();
         InitialiseLibrary();
         _self = GCHandle.Alloc(this);
-        _mosq = MosquittoNative.mosquitto_new(options.ClientId, options.CleanStart, GCHandle.ToIntPtr(_self));
+        _mosq = MosquittoNative.mosquitto_new(options.ClientId, options.CleanStart && !options.PersistentSession, GCHandle.ToIntPtr(_self));
         if (_mosq == 0)
         {
             _self.Free();
             throw new MqttException($"libmosquitto could not create a client '{options.ClientId}'");
         }
 
-        Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.ProtocolVersionOption, MosquittoNative.ProtocolV5), "select MQTT 5");
+        Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.ProtocolVersionOption,
+            options.PersistentSession ? MosquittoNative.ProtocolV311 : MosquittoNative.ProtocolV5), "select the MQTT version");
         // Small request/response messages: without this, Nagle's algorithm and delayed ACKs add ~40 ms per hop.
         Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.TcpNoDelayOption, 1), "disable Nagle's algorithm");
         if (options.Username is not null)

@@ -29,6 +29,14 @@ public sealed record MqttClientOptions
 
     public bool CleanStart { get; init; } = true;
 
+    /// <summary>
+    /// Keep the broker-side session (subscriptions and queued QoS 1 messages) across disconnects. libmosquitto 2.0 cannot
+    /// send an MQTT 5 session expiry on its reconnects, so a persistent session connects with MQTT 3.1.1 and a clean
+    /// session flag of false (the broker keeps it until its persistent_client_expiration); the client id must then be
+    /// fixed. MQTT 5 properties (response topic, correlation data) are not available on such a connection.
+    /// </summary>
+    public bool PersistentSession { get; init; }
+
     public MqttLastWill? LastWill { get; init; }
 
     /// <summary>First and largest reconnect delay; doubled after each failure.</summary>

@@ -12,11 +12,11 @@ namespace ConfigSpec.Tests.Infrastructure;
 /// <summary>Pieces of a fleet for tests: an aggregator in this process, edge daemons as child processes, polling helpers.</summary>
 public static class FleetHarness
 {
-    public static async Task<(WebApplication App, string Url)> StartAggregatorAsync(Uri broker, string db)
+    public static async Task<(WebApplication App, string Url)> StartAggregatorAsync(Uri broker, string db, string? clientId = null)
     {
         var app = AggregatorApp.Build(new AggregatorOptions
         {
-            Broker = new MqttClientOptions { Broker = broker, ClientId = "aggregator-" + Guid.NewGuid().ToString("N")[..6], ReconnectDelay = TimeSpan.FromSeconds(1), ReconnectDelayMax = TimeSpan.FromSeconds(1) },
+            Broker = new MqttClientOptions { Broker = broker, ClientId = clientId ?? "aggregator-" + Guid.NewGuid().ToString("N")[..6], ReconnectDelay = TimeSpan.FromSeconds(1), ReconnectDelayMax = TimeSpan.FromSeconds(1) },
             Database = db,
             Http = "http://127.0.0.1:0",
         }, logging => logging.SetMinimumLevel(LogLevel.Warning));
