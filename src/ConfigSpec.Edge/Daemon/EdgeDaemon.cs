@@ -431,7 +431,8 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
                 }
                 else if (m.Topic == generateTopic)
                 {
-                    _ = Task.Run(() => MqttGeneration.HandleAsync(m, server, publisher.Client, logger, cancellationToken), CancellationToken.None);
+                    // Not cancelled by stopping: a generation in progress finishes (StopAsync waits for it) and is answered.
+                    _ = Task.Run(() => MqttGeneration.HandleAsync(m, server, publisher.Client, logger, CancellationToken.None), CancellationToken.None);
                 }
                 else if (m.Topic == recommendationTopic && m.Payload.Length > 0)
                 {
@@ -486,8 +487,8 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
     {
         notifier.Stopping("stopping");
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await server.DisposeAsync().ConfigureAwait(false); // waits for the generation in progress
         await publisher.StopAsync(TimeSpan.FromSeconds(3), ObjectiveName).ConfigureAwait(false);
-        await server.DisposeAsync().ConfigureAwait(false);
         if (_connection is not null)
         {
             await _connection.DisposeAsync().ConfigureAwait(false);

@@ -196,13 +196,21 @@ public sealed class EdgeServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Refuses new requests, waits for the one in progress, and unloads the draft. Requests still queued are refused.</summary>
     public async ValueTask DisposeAsync()
     {
+        _unavailable = "stopping";
         await _gate.WaitAsync().ConfigureAwait(false);
-        _draft?.Dispose();
-        _draft = null;
-        _unavailable = "stopped";
-        _gate.Release();
-        _gate.Dispose();
+        try
+        {
+            _draft?.Dispose();
+            _draft = null;
+            _choice = null;
+        }
+        finally
+        {
+            // The semaphore is not disposed: requests queued behind this one still release it after being refused.
+            _gate.Release();
+        }
     }
 }
