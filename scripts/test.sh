@@ -12,6 +12,8 @@ command -v cc >/dev/null || ensure_apt gcc libc6-dev
 ensure_apt mosquitto libmosquitto1 openssl
 # Report pages are checked in a real headless Chromium.
 ensure_apt chromium fonts-dejavu-core
+# The aggregator's PostgreSQL store is tested against a throw-away cluster of the Debian server.
+ensure_apt postgresql
 log "building the solution"
 dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
 "$ROOT/scripts/fetch-models.sh"

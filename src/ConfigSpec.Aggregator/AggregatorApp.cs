@@ -113,7 +113,11 @@ public static class AggregatorApp
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var broker = new Option<string>("--broker") { Description = "MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
-        var db = new Option<string>("--db") { Description = "SQLite file for devices, profiles, configurations and metrics", DefaultValueFactory = _ => "configspec-fleet.db" };
+        var db = new Option<string>("--db")
+        {
+            Description = "the fleet database: a SQLite file, or a PostgreSQL connection string \"Host=H;Database=D;Username=U\" (password from PGPASSWORD or ~/.pgpass); default $CONFIGSPEC_DB, else configspec-fleet.db",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CONFIGSPEC_DB") is { Length: > 0 } fromEnvironment ? fromEnvironment : "configspec-fleet.db",
+        };
         var httpUrl = new Option<string>("--http") { Description = "API and dashboard address (loopback by default; put a TLS proxy in front to expose it)", DefaultValueFactory = _ => "http://127.0.0.1:8090" };
         var username = new Option<string?>("--username") { Description = "MQTT user name" };
         var password = new Option<string?>("--password") { Description = $"MQTT password (or {MqttClientOptions.PasswordVariable})" };
@@ -140,7 +144,7 @@ public static class AggregatorApp
             };
             await using var app = Build(options);
             await app.StartAsync(token).ConfigureAwait(false);
-            await output.WriteLineAsync($"configspec-aggregator: dashboard and API on {Address(app)}, database {Path.GetFullPath(options.Database)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"configspec-aggregator: dashboard and API on {Address(app)}, database {app.Services.GetRequiredService<FleetStore>().Description}").ConfigureAwait(false);
             await output.FlushAsync(token).ConfigureAwait(false);
             await app.WaitForShutdownAsync(token).ConfigureAwait(false);
             return 0;

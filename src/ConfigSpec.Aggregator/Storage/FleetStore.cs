@@ -1,7 +1,11 @@
 using System.Globalization;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Profiles;
+using System.Data;
+using System.Data.Common;
+using ConfigSpec.Interop;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace ConfigSpec.Aggregator.Storage;
 
@@ -17,83 +21,140 @@ public sealed record StoredProfile(string DeviceId, string Board, long Seq, Boar
 public sealed record MetricsRow(string DeviceId, long Seq, DateTimeOffset Time, double? Goodput, double? Acceptance, int K, double? Watts, double? JoulesPerToken, int Tokens);
 
 /// <summary>
-/// The fleet's SQLite file: devices, their latest profile and configuration, metrics, and what was refused.
-/// Every board message with a sequence number is stored once (a ledger of (device, kind, seq)), so a message the
-/// outbox sends again after a crash is not counted twice. Schema changes are numbered migrations (PRAGMA user_version).
-/// Not thread-safe: one writer (the ingestor) and readers through their own connections.
+/// The fleet's database: devices, their latest profile and configuration, metrics, and what was refused. SQLite (a
+/// file path) by default, PostgreSQL (an Npgsql connection string, <c>Host=...;Database=...</c>) when one machine's file
+/// is not enough; the SQL is the common subset of both, with dialect-specific table definitions. Every board message
+/// with a sequence number is stored once (a ledger of (device, kind, seq)), so a message sent again after a crash is not
+/// counted twice. Schema changes are numbered migrations recorded in <c>schema_version</c>.
+/// One writer (the ingestor) on the store's own connection; readers open their own.
 /// </summary>
 public sealed class FleetStore : IDisposable
 {
-    private static readonly string[] Migrations =
+    private static readonly string[] SqliteMigrations =
     [
         """
         CREATE TABLE devices (
             id TEXT PRIMARY KEY, board TEXT, hostname TEXT, state TEXT NOT NULL, software TEXT, objective TEXT, detail TEXT,
-            status_seq INTEGER NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);
-        CREATE TABLE seen (device_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (device_id, kind, seq)) WITHOUT ROWID;
-        CREATE TABLE profiles (device_id TEXT PRIMARY KEY, board TEXT NOT NULL, seq INTEGER NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
-        CREATE TABLE configs (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
-        CREATE TABLE metrics (device_id TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL, goodput REAL, acceptance REAL, k INTEGER NOT NULL,
-            watts REAL, joules_per_token REAL, tokens INTEGER NOT NULL, json TEXT NOT NULL);
+            status_seq BIGINT NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);
+        CREATE TABLE seen (device_id TEXT NOT NULL, kind TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (device_id, kind, seq)) WITHOUT ROWID;
+        CREATE TABLE profiles (device_id TEXT PRIMARY KEY, board TEXT NOT NULL, seq BIGINT NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE configs (device_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE metrics (device_id TEXT NOT NULL, seq BIGINT NOT NULL, time TEXT NOT NULL, goodput DOUBLE PRECISION, acceptance DOUBLE PRECISION,
+            k INTEGER NOT NULL, watts DOUBLE PRECISION, joules_per_token DOUBLE PRECISION, tokens INTEGER NOT NULL, json TEXT NOT NULL);
         CREATE INDEX metrics_device_time ON metrics (device_id, time);
         CREATE TABLE rejections (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
-        CREATE TABLE rejection_counts (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        CREATE TABLE rejection_counts (reason TEXT PRIMARY KEY, n BIGINT NOT NULL);
+        """,
+    ];
+
+    private static readonly string[] PostgresMigrations =
+    [
+        """
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY, board TEXT, hostname TEXT, state TEXT NOT NULL, software TEXT, objective TEXT, detail TEXT,
+            status_seq BIGINT NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);
+        CREATE TABLE seen (device_id TEXT NOT NULL, kind TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (device_id, kind, seq));
+        CREATE TABLE profiles (device_id TEXT PRIMARY KEY, board TEXT NOT NULL, seq BIGINT NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE configs (device_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, received TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE metrics (device_id TEXT NOT NULL, seq BIGINT NOT NULL, time TEXT NOT NULL, goodput DOUBLE PRECISION, acceptance DOUBLE PRECISION,
+            k INTEGER NOT NULL, watts DOUBLE PRECISION, joules_per_token DOUBLE PRECISION, tokens INTEGER NOT NULL, json TEXT NOT NULL);
+        CREATE INDEX metrics_device_time ON metrics (device_id, time);
+        CREATE TABLE rejections (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, time TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE TABLE rejection_counts (reason TEXT PRIMARY KEY, n BIGINT NOT NULL);
         """,
     ];
 
     private const int KeptRejections = 1000;
-    private readonly SqliteConnection _connection;
-    private readonly string _connectionString;
+    private readonly DbConnection _connection;
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly string? _sqlite;
 
-    public FleetStore(string path)
+    /// <param name="database">A SQLite file path, or a PostgreSQL connection string (<c>Host=...;Database=...;Username=...</c>).</param>
+    public FleetStore(string database)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        Path = System.IO.Path.GetFullPath(path);
-        if (System.IO.Path.GetDirectoryName(Path) is { } dir)
+        ArgumentException.ThrowIfNullOrWhiteSpace(database);
+        if (IsPostgres(database))
         {
-            Directory.CreateDirectory(dir);
+            try
+            {
+                _postgres = new NpgsqlSlimDataSourceBuilder(database).Build();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new ConfigSpecException($"--db: not a valid PostgreSQL connection string: {ex.Message}", ex);
+            }
+
+            var builder = new NpgsqlConnectionStringBuilder(database);
+            Description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
+        }
+        else
+        {
+            var path = System.IO.Path.GetFullPath(database);
+            if (System.IO.Path.GetDirectoryName(path) is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+            }
+
+            _sqlite = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString();
+            Description = "SQLite " + path;
         }
 
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString();
         _connection = Open();
-        Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+        if (_sqlite is not null)
+        {
+            Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+        }
+
         Migrate();
     }
 
-    public string Path { get; }
+    /// <summary>"SQLite /path" or "PostgreSQL host:port/db" (no credentials).</summary>
+    public string Description { get; }
 
-    public int SchemaVersion => Convert.ToInt32(Scalar("PRAGMA user_version"), CultureInfo.InvariantCulture);
+    public bool IsPostgresStore => _postgres is not null;
 
-    public static int LatestSchemaVersion => Migrations.Length;
+    public int SchemaVersion => Convert.ToInt32(Scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version"), CultureInfo.InvariantCulture);
 
-    private SqliteConnection Open()
+    public static int LatestSchemaVersion => SqliteMigrations.Length;
+
+    /// <summary>True for a PostgreSQL connection string (key=value pairs naming a host), false for a file path.</summary>
+    public static bool IsPostgres(string database) =>
+        database.Contains('=', StringComparison.Ordinal) && database.Contains("host", StringComparison.OrdinalIgnoreCase);
+
+    private DbConnection Open()
     {
-        var c = new SqliteConnection(_connectionString);
         try
         {
+            if (_postgres is not null)
+            {
+                return _postgres.OpenConnection();
+            }
+
+            var c = new SqliteConnection(_sqlite);
             c.Open();
             return c;
         }
-        catch (SqliteException ex)
+        catch (DbException ex)
         {
-            c.Dispose();
-            throw new ConfigSpec.Interop.ConfigSpecException($"--db {Path}: cannot open the SQLite file: {ex.Message}", ex);
+            throw new ConfigSpecException($"--db {Description}: cannot open the database: {ex.Message}", ex);
         }
     }
 
     private void Migrate()
     {
+        Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied TEXT NOT NULL)");
+        var migrations = _postgres is null ? SqliteMigrations : PostgresMigrations;
         var version = SchemaVersion;
-        if (version > Migrations.Length)
+        if (version > migrations.Length)
         {
-            throw new ConfigSpec.Interop.ConfigSpecException($"--db {Path}: schema version {version} is newer than this build knows ({Migrations.Length}); use a newer configspec-aggregator");
+            throw new ConfigSpecException($"--db {Description}: schema version {version} is newer than this build knows ({migrations.Length}); use a newer configspec-aggregator");
         }
 
-        for (var v = version; v < Migrations.Length; v++)
+        for (var v = version; v < migrations.Length; v++)
         {
             using var tx = _connection.BeginTransaction();
-            Execute(Migrations[v], tx);
-            Execute($"PRAGMA user_version = {v + 1}", tx);
+            Execute(migrations[v], tx);
+            Execute("INSERT INTO schema_version (version, applied) VALUES (@v, @t)", tx, ("@v", v + 1), ("@t", Iso(DateTimeOffset.UtcNow)));
             tx.Commit();
         }
     }
@@ -107,51 +168,51 @@ public sealed class FleetStore : IDisposable
         foreach (var m in batch)
         {
             var h = m.Header;
-            if (h.Seq > 0 && Execute("INSERT OR IGNORE INTO seen (device_id, kind, seq) VALUES ($d, $k, $s)", tx, ("$d", h.DeviceId), ("$k", m.Kind), ("$s", h.Seq)) == 0)
+            if (h.Seq > 0 && Execute("INSERT INTO seen (device_id, kind, seq) VALUES (@d, @k, @s) ON CONFLICT DO NOTHING", tx, ("@d", h.DeviceId), ("@k", m.Kind), ("@s", h.Seq)) == 0)
             {
                 continue;
             }
 
             var now = Iso(DateTimeOffset.UtcNow);
-            Execute("INSERT INTO devices (id, state, first_seen, last_seen) VALUES ($d, 'unknown', $n, $n) ON CONFLICT (id) DO UPDATE SET last_seen = $n",
-                tx, ("$d", h.DeviceId), ("$n", now));
+            Execute("INSERT INTO devices (id, state, first_seen, last_seen) VALUES (@d, 'unknown', @n, @n) ON CONFLICT (id) DO UPDATE SET last_seen = @n",
+                tx, ("@d", h.DeviceId), ("@n", now));
             switch (m.Kind)
             {
                 case "status" when m.Status is { } s:
                     // Newer births win; the last will (seq 0) only marks the device offline.
                     if (h.Seq == 0)
                     {
-                        Execute("UPDATE devices SET state = $st, detail = $de WHERE id = $d", tx, ("$d", h.DeviceId), ("$st", s.State), ("$de", s.Detail));
+                        Execute("UPDATE devices SET state = @st, detail = @de WHERE id = @d", tx, ("@d", h.DeviceId), ("@st", s.State), ("@de", s.Detail));
                     }
                     else
                     {
                         Execute("""
-                            UPDATE devices SET board = $b, hostname = $h, state = $st, software = $sw, objective = $o, detail = $de, status_seq = $s
-                            WHERE id = $d AND status_seq <= $s
-                            """, tx, ("$d", h.DeviceId), ("$b", s.Board), ("$h", s.Hostname), ("$st", s.State), ("$sw", s.Software), ("$o", s.Objective),
-                            ("$de", s.Detail), ("$s", h.Seq));
+                            UPDATE devices SET board = @b, hostname = @h, state = @st, software = @sw, objective = @o, detail = @de, status_seq = @s
+                            WHERE id = @d AND status_seq <= @s
+                            """, tx, ("@d", h.DeviceId), ("@b", s.Board), ("@h", s.Hostname), ("@st", s.State), ("@sw", s.Software), ("@o", s.Objective),
+                            ("@de", s.Detail), ("@s", h.Seq));
                     }
 
                     break;
                 case "profile":
                     Execute("""
-                        INSERT INTO profiles (device_id, board, seq, received, json) VALUES ($d, $b, $s, $n, $j)
-                        ON CONFLICT (device_id) DO UPDATE SET board = $b, seq = $s, received = $n, json = $j WHERE excluded.seq >= profiles.seq
-                        """, tx, ("$d", h.DeviceId), ("$b", m.Board), ("$s", h.Seq), ("$n", now), ("$j", m.Json));
-                    Execute("UPDATE devices SET board = $b WHERE id = $d AND board IS NULL", tx, ("$d", h.DeviceId), ("$b", m.Board));
+                        INSERT INTO profiles (device_id, board, seq, received, json) VALUES (@d, @b, @s, @n, @j)
+                        ON CONFLICT (device_id) DO UPDATE SET board = @b, seq = @s, received = @n, json = @j WHERE excluded.seq >= profiles.seq
+                        """, tx, ("@d", h.DeviceId), ("@b", m.Board), ("@s", h.Seq), ("@n", now), ("@j", m.Json));
+                    Execute("UPDATE devices SET board = @b WHERE id = @d AND board IS NULL", tx, ("@d", h.DeviceId), ("@b", m.Board));
                     break;
                 case "config":
                     Execute("""
-                        INSERT INTO configs (device_id, seq, received, json) VALUES ($d, $s, $n, $j)
-                        ON CONFLICT (device_id) DO UPDATE SET seq = $s, received = $n, json = $j WHERE excluded.seq >= configs.seq
-                        """, tx, ("$d", h.DeviceId), ("$s", h.Seq), ("$n", now), ("$j", m.Json));
+                        INSERT INTO configs (device_id, seq, received, json) VALUES (@d, @s, @n, @j)
+                        ON CONFLICT (device_id) DO UPDATE SET seq = @s, received = @n, json = @j WHERE excluded.seq >= configs.seq
+                        """, tx, ("@d", h.DeviceId), ("@s", h.Seq), ("@n", now), ("@j", m.Json));
                     break;
                 case "metrics" when m.Metrics is { } x:
                     Execute("""
                         INSERT INTO metrics (device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens, json)
-                        VALUES ($d, $s, $t, $g, $a, $k, $w, $e, $n, $j)
-                        """, tx, ("$d", h.DeviceId), ("$s", h.Seq), ("$t", Iso(h.Time)), ("$g", x.Goodput), ("$a", x.Acceptance), ("$k", x.K), ("$w", x.Watts),
-                        ("$e", x.JoulesPerToken), ("$n", x.Tokens), ("$j", m.Json));
+                        VALUES (@d, @s, @t, @g, @a, @k, @w, @e, @n, @j)
+                        """, tx, ("@d", h.DeviceId), ("@s", h.Seq), ("@t", Iso(h.Time)), ("@g", x.Goodput), ("@a", x.Acceptance), ("@k", x.K), ("@w", x.Watts),
+                        ("@e", x.JoulesPerToken), ("@n", x.Tokens), ("@j", m.Json));
                     break;
                 default:
                     break;
@@ -178,9 +239,9 @@ public sealed class FleetStore : IDisposable
         foreach (var (topic, reason, detail) in rejections)
         {
             var name = ReasonName(reason);
-            Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES ($t, $p, $r, $d)", tx, ("$t", now), ("$p", topic), ("$r", name),
-                ("$d", detail.Length > 500 ? detail[..500] : detail));
-            Execute("INSERT INTO rejection_counts (reason, n) VALUES ($r, 1) ON CONFLICT (reason) DO UPDATE SET n = n + 1", tx, ("$r", name));
+            Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES (@t, @p, @r, @d)", tx, ("@t", now), ("@p", topic), ("@r", name),
+                ("@d", detail.Length > 500 ? detail[..500] : detail));
+            Execute("INSERT INTO rejection_counts (reason, n) VALUES (@r, 1) ON CONFLICT (reason) DO UPDATE SET n = rejection_counts.n + 1", tx, ("@r", name));
         }
 
         Execute($"DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - {KeptRejections}", tx);
@@ -206,9 +267,12 @@ public sealed class FleetStore : IDisposable
             SELECT d.id, d.board, d.hostname, d.state, d.software, d.objective, d.detail, d.first_seen, d.last_seen, c.json,
                    (SELECT m.json FROM metrics m WHERE m.device_id = d.id ORDER BY m.time DESC, m.seq DESC LIMIT 1)
             FROM devices d LEFT JOIN configs c ON c.device_id = d.id
-            WHERE $id IS NULL OR d.id = $id ORDER BY d.id
-            """;
-        cmd.Parameters.AddWithValue("$id", (object?)id ?? DBNull.Value);
+            """ + (id is null ? string.Empty : " WHERE d.id = @id") + " ORDER BY d.id";
+        if (id is not null)
+        {
+            Add(cmd, "@id", id);
+        }
+
         using var r = cmd.ExecuteReader();
         var list = new List<DeviceRow>();
         while (r.Read())
@@ -225,8 +289,12 @@ public sealed class FleetStore : IDisposable
     {
         using var c = Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT device_id, board, seq, json FROM profiles WHERE $id IS NULL OR device_id = $id ORDER BY device_id";
-        cmd.Parameters.AddWithValue("$id", (object?)deviceId ?? DBNull.Value);
+        cmd.CommandText = "SELECT device_id, board, seq, json FROM profiles" + (deviceId is null ? string.Empty : " WHERE device_id = @id") + " ORDER BY device_id";
+        if (deviceId is not null)
+        {
+            Add(cmd, "@id", deviceId);
+        }
+
         using var r = cmd.ExecuteReader();
         var list = new List<StoredProfile>();
         while (r.Read())
@@ -242,9 +310,9 @@ public sealed class FleetStore : IDisposable
     {
         using var c = Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens FROM metrics WHERE device_id = $d ORDER BY time DESC, seq DESC LIMIT $n";
-        cmd.Parameters.AddWithValue("$d", deviceId);
-        cmd.Parameters.AddWithValue("$n", limit);
+        cmd.CommandText = "SELECT device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens FROM metrics WHERE device_id = @d ORDER BY time DESC, seq DESC LIMIT @n";
+        Add(cmd, "@d", deviceId);
+        Add(cmd, "@n", limit);
         using var r = cmd.ExecuteReader();
         var list = new List<MetricsRow>();
         while (r.Read())
@@ -266,7 +334,7 @@ public sealed class FleetStore : IDisposable
         {
             using var cmd = c.CreateCommand();
             cmd.CommandText = $"SELECT COUNT(*) FROM {t}";
-            tables[t] = (long)cmd.ExecuteScalar()!;
+            tables[t] = Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
         }
 
         var rejected = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -283,8 +351,8 @@ public sealed class FleetStore : IDisposable
         var list = new List<(string, string, string, string)>();
         using (var cmd = c.CreateCommand())
         {
-            cmd.CommandText = "SELECT time, topic, reason, detail FROM rejections ORDER BY id DESC LIMIT $n";
-            cmd.Parameters.AddWithValue("$n", recent);
+            cmd.CommandText = "SELECT time, topic, reason, detail FROM rejections ORDER BY id DESC LIMIT @n";
+            Add(cmd, "@n", recent);
             using var r = cmd.ExecuteReader();
             while (r.Read())
             {
@@ -301,9 +369,9 @@ public sealed class FleetStore : IDisposable
         return FleetMessages.ReadProfile(doc.RootElement, deviceId);
     }
 
-    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    private static string? Str(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
-    private static double? Dbl(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+    private static double? Dbl(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
 
     private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
@@ -314,18 +382,36 @@ public sealed class FleetStore : IDisposable
         return cmd.ExecuteScalar();
     }
 
-    private int Execute(string sql, SqliteTransaction? tx = null, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, DbTransaction? tx = null, params (string Name, object? Value)[] parameters)
     {
         using var cmd = _connection.CreateCommand();
         cmd.CommandText = sql;
         cmd.Transaction = tx;
         foreach (var (name, value) in parameters)
         {
-            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            Add(cmd, name, value);
         }
 
         return cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _connection.Dispose();
+    private static void Add(DbCommand cmd, string name, object? value)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        if (value is null)
+        {
+            // PostgreSQL needs a type for a null parameter; every nullable column here is text or double.
+            p.DbType = name is "@g" or "@a" or "@w" or "@e" ? DbType.Double : DbType.String;
+        }
+
+        cmd.Parameters.Add(p);
+    }
+
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _postgres?.Dispose();
+    }
 }

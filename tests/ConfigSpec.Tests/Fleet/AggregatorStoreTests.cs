@@ -20,24 +20,60 @@ public sealed class AggregatorStoreTests
 
     private static BoardProfile ProfileOf(string device, string board, double speedScale = 1, bool power = true)
     {
+        // Distinct file hashes (the fixture's are derived from a per-process string hash and may collide).
         var p = ProfileFixtures.Profile(
-            ProfileFixtures.Configuration("qwen-0.5b", "Q8_0", [0.9, 0.88, 0.86, 0.85, 0.84, 0.83, 0.82, 0.8], 20 * speedScale, 0.05, watts: power ? 6 : null),
-            ProfileFixtures.Configuration("tiny-draft", "Q4_0", [0.5, 0.45, 0.4, 0.4, 0.35, 0.3, 0.3, 0.3], 120 * speedScale, 0.05, watts: power ? 4 : null));
+            ProfileFixtures.Configuration("qwen-0.5b", "Q8_0", [0.9, 0.88, 0.86, 0.85, 0.84, 0.83, 0.82, 0.8], 20 * speedScale, 0.05, watts: power ? 6 : null)
+                with { Sha256 = new string('a', 64) },
+            ProfileFixtures.Configuration("tiny-draft", "Q4_0", [0.5, 0.45, 0.4, 0.4, 0.35, 0.3, 0.3, 0.3], 120 * speedScale, 0.05, watts: power ? 4 : null)
+                with { Sha256 = new string('b', 64) });
         return p with { Device = p.Device with { Id = device, Board = board } };
     }
 
-    private static (FleetIngestor Ingestor, FleetStore Store, FleetState State, MqttClient Client) NewAggregator(string? db = null)
+    private static (FleetIngestor Ingestor, FleetStore Store, FleetState State, MqttClient Client) NewAggregator(string db)
     {
-        var store = new FleetStore(db ?? Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db"));
+        var store = new FleetStore(db);
         var state = new FleetState();
         var client = new MqttClient(new MqttClientOptions { Broker = new Uri("mqtt://127.0.0.1:1") });
         return (new FleetIngestor(client, store, state, NullLogger<FleetIngestor>.Instance), store, state, client);
     }
 
+    private static string NewSqlite() => Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
+
     [Fact]
-    public async Task Each_message_is_stored_once_and_survives_a_restart()
+    public Task Each_message_is_stored_once_and_survives_a_restart() => StoredOnceAcrossRestart(NewSqlite());
+
+    [Fact]
+    public Task Older_messages_do_not_replace_newer_ones_and_the_last_will_marks_offline() => NewerWins(NewSqlite());
+
+    [Fact]
+    public Task Malformed_messages_are_counted_by_reason_and_never_stored() => MalformedCounted(NewSqlite());
+
+    [Fact]
+    public void A_database_from_a_newer_build_is_refused_and_a_bad_path_named()
     {
-        var db = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
+        var db = NewSqlite();
+        using (var store = new FleetStore(db))
+        {
+            Assert.Equal(FleetStore.LatestSchemaVersion, store.SchemaVersion);
+            Assert.Contains("SQLite", store.Description, StringComparison.Ordinal);
+        }
+
+        using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO schema_version (version, applied) VALUES (99, 'later')";
+            cmd.ExecuteNonQuery();
+        }
+
+        Assert.Contains("schema version 99", Assert.Throws<ConfigSpec.Interop.ConfigSpecException>(() => new FleetStore(db)).Message, StringComparison.Ordinal);
+        var notADirectory = Path.Combine(NewSqlite(), "under-a-file.db");
+        File.WriteAllText(Path.GetDirectoryName(notADirectory)!, "x");
+        Assert.ThrowsAny<Exception>(() => new FleetStore(notADirectory));
+    }
+
+    internal static async Task StoredOnceAcrossRestart(string db)
+    {
         var (ingestor, store, state, client) = NewAggregator(db);
         var status = Msg(FleetTopics.Status("pi-a"), FleetMessages.Status("pi-a", 1, T, new StatusMessage("serving", "Raspberry Pi 5", "h", "1.0", "goodput", null)));
         var metrics = Msg(FleetTopics.Metrics("pi-a"), FleetMessages.Metrics("pi-a", 2, T, new MetricsMessage(30, 3, 90, 40, 0.8, 3, 4, 5, 0.02, false)));
@@ -60,10 +96,9 @@ public sealed class AggregatorStoreTests
         Assert.Equal("pi-a", Assert.Single(reopened.Profiles()).Profile.Device.Id);
     }
 
-    [Fact]
-    public async Task Older_messages_do_not_replace_newer_ones_and_the_last_will_marks_offline()
+    internal static async Task NewerWins(string db)
     {
-        var (ingestor, store, _, client) = NewAggregator();
+        var (ingestor, store, _, client) = NewAggregator(db);
         await using var _ = client;
         using var __ = store;
         ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 5, T, new StatusMessage("serving", "B", "h", "1", null, "new")))]);
@@ -73,10 +108,9 @@ public sealed class AggregatorStoreTests
         Assert.Equal(("offline", "connection lost"), (store.Devices("d")[0].State, store.Devices("d")[0].Detail));
     }
 
-    [Fact]
-    public async Task Malformed_messages_are_counted_by_reason_and_never_stored()
+    internal static async Task MalformedCounted(string db)
     {
-        var (ingestor, store, state, client) = NewAggregator();
+        var (ingestor, store, state, client) = NewAggregator(db);
         await using var _ = client;
         using var __ = store;
         var good = Msg(FleetTopics.Status("ok"), FleetMessages.Status("ok", 1, T, new StatusMessage("serving", "B", "h", "1", null, null)));
