@@ -2,6 +2,7 @@ using System.CommandLine;
 using ConfigSpec.Aggregator.Ingest;
 using ConfigSpec.Aggregator.Storage;
 using ConfigSpec.Aggregator.Web;
+using ConfigSpec.Fleet;
 using ConfigSpec.Interop;
 using ConfigSpec.Transport.Mqtt;
 using Microsoft.AspNetCore.Builder;
@@ -38,25 +39,8 @@ public static class AggregatorApp
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Http);
-        builder.Logging.ClearProviders();
-        if (logging is not null)
-        {
-            logging(builder.Logging);
-        }
-        else if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
-        {
-            builder.Logging.AddSystemdConsole();
-        }
-        else
-        {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            });
-        }
-
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        ServiceLogging.Configure(builder.Logging);
+        logging?.Invoke(builder.Logging);
         var store = new FleetStore(options.Database);
         var state = new FleetState();
         // A persistent session: what boards publish while the aggregator restarts waits on the broker (stored once by seq).

@@ -184,14 +184,7 @@ public static class FleetApi
                 {
                     w.WriteStartObject();
                     w.WriteNumber("rank", r.Rank);
-                    w.WriteString("draft", r.Draft);
-                    w.WriteString("quant", r.Quant);
-                    w.WriteString("sha256", r.Sha256);
-                    w.WriteNumber("k", r.K);
-                    w.WriteNumber("value", r.Value);
-                    w.WriteString("unit", r.Unit);
-                    w.WriteNumber("devices", r.Devices);
-                    w.WriteNumber("spread", r.Spread);
+                    FleetMessages.WriteRecommended(w, new RecommendedConfig(r.Draft, r.Quant, r.Sha256, r.K, r.Value, r.Unit, r.Devices, r.Spread));
                     w.WriteBoolean("backed", r.Backed);
                     w.WriteBoolean("pareto", r.Pareto);
                     w.WriteEndObject();

@@ -384,13 +384,7 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
             w.WriteString("error", error);
             if (error is null && server.Choice is { } c)
             {
-                w.WriteStartObject("config");
-                w.WriteString("draft", c.Draft);
-                w.WriteString("quant", c.Quant);
-                w.WriteNumber("k", c.K);
-                w.WriteString("objective", c.Objective);
-                w.WriteString("source", c.Source);
-                w.WriteEndObject();
+                c.Write(w, "config");
             }
         });
         try

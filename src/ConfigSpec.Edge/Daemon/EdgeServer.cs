@@ -1,3 +1,4 @@
+using System.Text.Json;
 using ConfigSpec.Edge.Cli;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Interop;
@@ -12,6 +13,21 @@ public sealed record ServingChoice(string DraftPath, string Draft, string Quant,
     double? Goodput, double? TokensPerUsd, double? JoulesPerToken)
 {
     public ConfigMessage ToMessage() => new(Objective, Draft, Quant, Sha256, K, Goodput, TokensPerUsd, JoulesPerToken, Reason, Source);
+
+    /// <summary>Writes this choice as a JSON object property (for the status endpoint and command results).</summary>
+    public void Write(Utf8JsonWriter w, string name)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.WriteStartObject(name);
+        w.WriteString("draft", Draft);
+        w.WriteString("quant", Quant);
+        w.WriteString("sha256", Sha256);
+        w.WriteNumber("k", K);
+        w.WriteString("objective", Objective);
+        w.WriteString("source", Source);
+        w.WriteString("reason", Reason);
+        w.WriteEndObject();
+    }
 }
 
 /// <summary>Serving is paused (profiling, starting) or impossible; the message says why and whether to retry.</summary>

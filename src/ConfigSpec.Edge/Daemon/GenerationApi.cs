@@ -101,22 +101,13 @@ public static class EdgeHttpApi
             w.WriteString("unavailable", server.Unavailable);
             w.WriteNumber("outbox_pending", publisher.Outbox.Pending);
             w.WriteBoolean("broker_connected", publisher.Client.IsConnected);
-            w.WritePropertyName("config");
             if (server.Choice is { } c)
             {
-                w.WriteStartObject();
-                w.WriteString("draft", c.Draft);
-                w.WriteString("quant", c.Quant);
-                w.WriteString("sha256", c.Sha256);
-                w.WriteNumber("k", c.K);
-                w.WriteString("objective", c.Objective);
-                w.WriteString("source", c.Source);
-                w.WriteString("reason", c.Reason);
-                w.WriteEndObject();
+                c.Write(w, "config");
             }
             else
             {
-                w.WriteNullValue();
+                w.WriteNull("config");
             }
         }), "application/json"));
         app.MapPost("/v1/generate", GenerateAsync);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ConfigSpec.Edge.Cli;
+using ConfigSpec.Fleet;
 using ConfigSpec.Fleet.Systemd;
 using ConfigSpec.Profiling.Profiles;
 using Microsoft.AspNetCore.Builder;
@@ -58,22 +59,7 @@ internal static class RunCommand
     internal static WebApplication Build(EdgeSettings settings, PowerSession? power, SystemdNotifier notifier)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
-        {
-            builder.Logging.AddSystemdConsole();
-        }
-        else
-        {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            });
-        }
-
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        ServiceLogging.Configure(builder.Logging);
         if (settings.Http.StartsWith("unix:", StringComparison.Ordinal))
         {
             var socket = settings.Http["unix:".Length..];
