@@ -30,6 +30,13 @@ public sealed class FleetState
 
     public long Ignored => Interlocked.Read(ref _ignored);
 
+    /// <summary>Valid messages the database would not take even alone, after retries.</summary>
+    public long Failed => Interlocked.Read(ref _failed);
+
+    private long _failed;
+
+    internal void CountFailed() => Interlocked.Increment(ref _failed);
+
     /// <summary>Changes whenever something stored changes (the dashboard polls it).</summary>
     public long Version => Interlocked.Read(ref _version);
 
@@ -145,15 +152,41 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                 batch.Add(m);
             }
 
+            await ProcessWithRetryAsync(batch, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Stores a batch; when the database fails (busy, restarting, a full disk) the batch is retried with back-off
+    /// rather than dropped (the broker has already been acknowledged). After five failures each message is tried alone,
+    /// so one that cannot be stored does not hold back the rest; those are logged and counted as failed.
+    /// </summary>
+    internal async Task ProcessWithRetryAsync(List<MqttMessage> batch, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
             try
             {
                 Process(batch);
+                return;
             }
-#pragma warning disable CA1031 // one bad batch (a full disk, say) must not stop ingestion: log and go on
-            catch (Exception ex)
-#pragma warning restore CA1031
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or InvalidOperationException)
             {
-                Log.BatchFailed(logger, batch.Count, ex);
+                Log.BatchFailed(logger, batch.Count, attempt, ex);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var m in batch)
+        {
+            try
+            {
+                Process([m]);
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or InvalidOperationException)
+            {
+                state.CountFailed();
+                Log.MessageLost(logger, m.Topic, ex.Message);
             }
         }
     }
@@ -203,8 +236,11 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
         [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "subscription to {Filter} waits for the broker: {Reason}")]
         public static partial void SubscribeDeferred(ILogger logger, string filter, string reason);
 
-        [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "could not store a batch of {Count} messages")]
-        public static partial void BatchFailed(ILogger logger, int count, Exception ex);
+        [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "could not store a batch of {Count} messages (attempt {Attempt}); retrying")]
+        public static partial void BatchFailed(ILogger logger, int count, int attempt, Exception ex);
+
+        [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "could not store a message on {Topic}: {Reason}")]
+        public static partial void MessageLost(ILogger logger, string topic, string reason);
     }
 }
 

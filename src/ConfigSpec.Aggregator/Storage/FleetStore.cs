@@ -95,7 +95,8 @@ public sealed class FleetStore : IDisposable
                 Directory.CreateDirectory(dir);
             }
 
-            _sqlite = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString();
+            // A busy database fails a statement after 5 s (the ingestor retries the batch) rather than the default 30 s.
+            _sqlite = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 5 }.ToString();
             Description = "SQLite " + path;
         }
 
@@ -113,7 +114,19 @@ public sealed class FleetStore : IDisposable
 
     public bool IsPostgresStore => _postgres is not null;
 
-    public int SchemaVersion => Convert.ToInt32(Scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version"), CultureInfo.InvariantCulture);
+    /// <summary>The schema version after the migrations at open (read on the reader's own connection, so safe from any thread).</summary>
+    public int SchemaVersion
+    {
+        get
+        {
+            using var c = Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = VersionQuery;
+            return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+    }
+
+    private const string VersionQuery = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
 
     public static int LatestSchemaVersion => SqliteMigrations.Length;
 
@@ -144,7 +157,7 @@ public sealed class FleetStore : IDisposable
     {
         Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied TEXT NOT NULL)");
         var migrations = _postgres is null ? SqliteMigrations : PostgresMigrations;
-        var version = SchemaVersion;
+        var version = Convert.ToInt32(Scalar(VersionQuery), CultureInfo.InvariantCulture);
         if (version > migrations.Length)
         {
             throw new ConfigSpecException($"--db {Description}: schema version {version} is newer than this build knows ({migrations.Length}); use a newer configspec-aggregator");

@@ -48,6 +48,7 @@ public static class FleetApi
             w.WriteNumber("stored", state.Stored);
             w.WriteNumber("duplicates", state.Duplicates);
             w.WriteNumber("ignored", state.Ignored);
+            w.WriteNumber("failed", state.Failed);
             w.WriteNumber("rejected", rejected.Values.Sum());
             w.WriteStartObject("rejected_by_reason");
             foreach (var (reason, n) in rejected)

@@ -29,12 +29,22 @@ public sealed class AggregatorStoreTests
         return p with { Device = p.Device with { Id = device, Board = board } };
     }
 
-    private static (FleetIngestor Ingestor, FleetStore Store, FleetState State, MqttClient Client) NewAggregator(string db)
+    private static (FleetIngestor Ingestor, FleetStore Store, FleetState State, MqttClient Client) NewAggregator(string db, ListLogger? log = null)
     {
         var store = new FleetStore(db);
         var state = new FleetState();
         var client = new MqttClient(new MqttClientOptions { Broker = new Uri("mqtt://127.0.0.1:1") });
-        return (new FleetIngestor(client, store, state, NullLogger<FleetIngestor>.Instance), store, state, client);
+        return (new FleetIngestor(client, store, state, log is null ? NullLogger<FleetIngestor>.Instance : new TypedLogger(log)), store, state, client);
+    }
+
+    private sealed class TypedLogger(ListLogger inner) : Microsoft.Extensions.Logging.ILogger<FleetIngestor>
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception,
+            Func<TState, Exception?, string> formatter) => inner.Log(logLevel, eventId, state, exception, formatter);
     }
 
     private static string NewSqlite() => Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
@@ -70,6 +80,36 @@ public sealed class AggregatorStoreTests
         var notADirectory = Path.Combine(NewSqlite(), "under-a-file.db");
         File.WriteAllText(Path.GetDirectoryName(notADirectory)!, "x");
         Assert.ThrowsAny<Exception>(() => new FleetStore(notADirectory));
+    }
+
+    [Fact]
+    public async Task A_batch_the_database_refuses_for_a_while_is_retried_not_dropped()
+    {
+        var db = NewSqlite();
+        var log = new ListLogger();
+        var (ingestor, store, state, client) = NewAggregator(db, log);
+        await using var _ = client;
+        using var __ = store;
+        var messages = Enumerable.Range(1, 20).Select(i => Msg(FleetTopics.Metrics("busy"),
+            FleetMessages.Metrics("busy", i, T, new MetricsMessage(30, 1, 10, 5, 0.5, 1, 2, null, null, false)))).ToList();
+        using (var locker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            locker.Open();
+            using var begin = locker.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            begin.ExecuteNonQuery();
+            // The writer's busy timeout is 5 s: the first attempt fails while the lock is held 6.5 s, a retry succeeds.
+            var ingest = Task.Run(() => ingestor.ProcessWithRetryAsync(messages, CancellationToken.None));
+            await Task.Delay(TimeSpan.FromSeconds(6.5));
+            begin.CommandText = "ROLLBACK";
+            begin.ExecuteNonQuery();
+            await ingest;
+        }
+
+        Assert.Contains(log.Entries, e => e.Id.Id == 11); // the first attempt failed and was retried
+        Assert.Equal(20, state.Stored);
+        Assert.Equal(0, state.Failed);
+        Assert.Equal(20, store.Metrics("busy").Count);
     }
 
     internal static async Task StoredOnceAcrossRestart(string db)
