@@ -51,7 +51,8 @@ public static class IngestBench
                 await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            var devices = Enumerable.Range(0, o.Devices).Select(i => $"sim-{i:D5}").ToList();
+            var run = Guid.NewGuid().ToString("N")[..6]; // fresh ids: a reused database must not see these as repeats
+            var devices = Enumerable.Range(0, o.Devices).Select(i => $"sim-{run}-{i:D5}").ToList();
             var seqs = new long[o.Devices];
             var now = DateTimeOffset.UtcNow;
             var announce = Stopwatch.StartNew();
