@@ -273,11 +273,10 @@ public sealed record EdgeSettings
 
     private static List<string> ReadDrafts(IConfiguration c)
     {
-        var list = c.GetSection("drafts").GetChildren().Select(x => x.Value).Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v!.Trim()).ToList();
-        if (list.Count == 0 && c["drafts"] is { Length: > 0 } csv)
-        {
-            list = [.. csv.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
-        }
+        // A comma-separated value (environment, --set) replaces the file's array.
+        var list = c["drafts"] is { Length: > 0 } csv
+            ? [.. csv.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
+            : c.GetSection("drafts").GetChildren().Select(x => x.Value).Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v!.Trim()).ToList();
 
         return list.Count > 0 ? list : throw new ConfigSpecException("drafts: at least one draft GGUF file is required (a JSON array, or comma-separated)");
     }
