@@ -96,7 +96,7 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
         while (!cancellationToken.IsCancellationRequested)
         {
             using var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            tick.CancelAfter(TimeSpan.FromMinutes(1));
+            tick.CancelAfter(settings.ReprofileHours > 0 ? TimeSpan.FromHours(Math.Min(settings.ReprofileHours, 1.0 / 60)) : TimeSpan.FromMinutes(1));
             (CommandMessage Command, MqttMessage Source) next;
             try
             {

@@ -171,3 +171,46 @@ public sealed class FleetFaultTests
         return (list, list.Count);
     }
 }
+
+/// <summary>The daemon's schedule and its own verifier-in-process mode (lab use), with the broker it publishes to.</summary>
+public sealed class DaemonScheduleTests
+{
+    [Fact]
+    public async Task A_scheduled_reprofile_runs_and_serving_resumes_with_a_fresh_profile()
+    {
+        using var broker = new MosquittoBroker();
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var config = FleetHarness.DaemonConfig(dir, "pi-sched", broker.Uri, "Raspberry Pi 4 Model B", ["stories260K-Q8_0.gguf"], MosquittoBroker.FreePort(),
+            adopt: false, verifier: $"\"target\": \"{TestEnvironment.Model("stories260K.gguf")}\"",
+            profile: "\"max_rounds\": 12, \"min_rounds\": 6, \"timing_rounds\": 1, \"tokens_per_prompt\": 16, \"idle_baseline\": \"0s\", \"reprofile_hours\": 0.0015");
+        using var daemon = FleetHarness.StartDaemon(config);
+        await daemon.WaitForOutputAsync("serving ", TimeSpan.FromSeconds(120));
+        var first = ProfileJson.Load(Path.Combine(dir, "state", "profile.json")).Updated;
+        await daemon.WaitForOutputAsync("re-profiling (scheduled)", TimeSpan.FromSeconds(60));
+        await FleetHarness.EventuallyAsync(() => Task.FromResult(ProfileJson.Load(Path.Combine(dir, "state", "profile.json")).Updated),
+            t => t > first, TimeSpan.FromSeconds(60), "a newer profile");
+        await FleetHarness.EventuallyAsync(() => Task.FromResult(daemon.Log.Split("serving stories260K").Length - 1), n => n >= 2, TimeSpan.FromSeconds(60), "serving again");
+        daemon.Terminate();
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(30)));
+    }
+}
+
+public sealed class AggregatorCliTests
+{
+    [Theory]
+    [InlineData("--http", "ftp://127.0.0.1:1", "--http 'ftp://127.0.0.1:1'")]
+    [InlineData("--broker", "http://127.0.0.1:1", "--broker")]
+    [InlineData("--db", "Host=127.0.0.1;Port=1;Username=x;Database=y;Timeout=2", "--db PostgreSQL 127.0.0.1:1/y: cannot open the database")]
+    public async Task Bad_settings_exit_2_with_one_line_naming_the_setting(string option, string value, string mentions)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var db = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
+        string[] args = option == "--db" ? [option, value] : ["--db", db, option, value];
+        var code = await ConfigSpec.Aggregator.AggregatorApp.RunAsync(args, output, error);
+        Assert.Equal(2, code);
+        var line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("configspec-aggregator: error: ", line, StringComparison.Ordinal);
+        Assert.Contains(mentions, line, StringComparison.Ordinal);
+    }
+}
