@@ -28,8 +28,6 @@ public static class FleetTopics
     /// </summary>
     public static readonly string[] AggregatorSubscriptions = [EdgeRoot + "+/status", EdgeRoot + "+/profile", EdgeRoot + "+/config", EdgeRoot + "+/metrics"];
 
-    public const string AllRecommendations = FleetRoot + "+/recommendation";
-
     public static string Status(string deviceId) => Edge(deviceId, "status");
 
     public static string Profile(string deviceId) => Edge(deviceId, "profile");

@@ -24,7 +24,8 @@ namespace ConfigSpec.Edge.Daemon;
 /// fleet's retained recommendation for this board model or profile (resuming a profile that was interrupted); select
 /// for the objective; publish; serve; and act on commands (re-profile, set objective, apply) and the re-profile schedule.
 /// </summary>
-public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publisher, EdgeServer server, SystemdNotifier notifier, ILogger<EdgeDaemon> logger)
+public sealed partial class EdgeDaemon(
+    EdgeSettings settings, EdgePublisher publisher, EdgeServer server, SystemdNotifier notifier, IHostApplicationLifetime lifetime, ILogger<EdgeDaemon> logger)
     : BackgroundService
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
@@ -36,16 +37,9 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
     private VerifierConnection? _connection;
     private Objective _objective = settings.Objective;
     private LlamaRuntimeOptions? _runtime;
+    private string? _failure;
 
-    /// <summary>The profile in use (null when the configuration came from the fleet).</summary>
-    public BoardProfile? Profile => _profile;
-
-    public string ObjectiveName => Name(_objective);
-
-    /// <summary>Set once the first configuration serves (tests and the start-up benchmark wait on it).</summary>
-    public Task Serving => _serving.Task;
-
-    private readonly TaskCompletionSource _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private string ObjectiveName => Name(_objective);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -59,9 +53,13 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
         }
         catch (Exception ex) when (ex is ConfigSpecException or IOException)
         {
+            // Exit non-zero so the service manager restarts the daemon (Restart=on-failure); a profile in progress
+            // resumes from its last saved configuration.
             Log.Failed(logger, ex.Message);
+            _failure = ex.Message;
             SetState("error", ex.Message);
-            _serving.TrySetException(ex);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
         }
     }
 
@@ -90,7 +88,6 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
         _connection = await OpenVerifierAsync(cancellationToken).ConfigureAwait(false);
         var choice = await server.PauseAsync("choosing a configuration", () => DecideAsync(false, cancellationToken), cancellationToken).ConfigureAwait(false);
         await ActivateAsync(choice, cancellationToken).ConfigureAwait(false);
-        _serving.TrySetResult();
 
         var nextProfile = settings.ReprofileHours > 0 ? DateTimeOffset.UtcNow.AddHours(settings.ReprofileHours) : DateTimeOffset.MaxValue;
         while (!cancellationToken.IsCancellationRequested)
@@ -482,7 +479,7 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
         notifier.Stopping("stopping");
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         await server.DisposeAsync().ConfigureAwait(false); // waits for the generation in progress
-        await publisher.StopAsync(TimeSpan.FromSeconds(3), ObjectiveName).ConfigureAwait(false);
+        await publisher.StopAsync(TimeSpan.FromSeconds(3), ObjectiveName, _failure).ConfigureAwait(false);
         if (_connection is not null)
         {
             await _connection.DisposeAsync().ConfigureAwait(false);
@@ -528,7 +525,7 @@ public sealed partial class EdgeDaemon(EdgeSettings settings, EdgePublisher publ
         [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "kept the configuration applied by command: {Draft} K={K}")]
         public static partial void Kept(ILogger logger, string draft, int k);
 
-        [LoggerMessage(EventId = 12, Level = LogLevel.Error, Message = "the daemon cannot go on: {Reason}")]
+        [LoggerMessage(EventId = 12, Level = LogLevel.Error, Message = "the daemon cannot go on: {Reason}; exiting for a restart")]
         public static partial void Failed(ILogger logger, string reason);
     }
 }

@@ -136,10 +136,13 @@ public sealed class EdgePublisher : IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes "offline" and waits (up to <paramref name="drain"/>) for the outbox to empty, then disconnects cleanly.</summary>
-    public async Task StopAsync(TimeSpan drain, string? objective)
+    /// <summary>
+    /// Publishes "offline" (or "error" with <paramref name="failure"/>, which then stays retained for the fleet to see)
+    /// and waits (up to <paramref name="drain"/>) for the outbox to empty.
+    /// </summary>
+    public async Task StopAsync(TimeSpan drain, string? objective, string? failure = null)
     {
-        Status("offline", "stopped", objective);
+        Status(failure is null ? "offline" : "error", failure ?? "stopped", objective);
         await Outbox.DrainAsync(drain).ConfigureAwait(false);
     }
 

@@ -35,7 +35,7 @@ internal static class RunCommand
             }
 
             await RunAsync(settings, output, cancellationToken).ConfigureAwait(false);
-            return EdgeCli.ExitOk;
+            return Environment.ExitCode == 0 ? EdgeCli.ExitOk : EdgeCli.ExitUnexpected; // the daemon gave up: let systemd restart it
         });
         return command;
     }

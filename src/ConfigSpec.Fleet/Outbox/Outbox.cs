@@ -88,14 +88,6 @@ public sealed class Outbox : IAsyncDisposable
         }
     }
 
-    /// <summary>The last sequence number given out.</summary>
-    public long LastSeq => Interlocked.Read(ref _lastSeq);
-
-    /// <summary>Messages acknowledged by the broker since this outbox was opened.</summary>
-    public long Sent => Interlocked.Read(ref _sent);
-
-    private long _sent;
-
     private string SeqPath => Path.Combine(_directory, "seq");
 
     /// <summary>Starts sending in the background.</summary>
@@ -113,7 +105,7 @@ public sealed class Outbox : IAsyncDisposable
             AtomicFile.Write(SeqPath, Encoding.ASCII.GetBytes(seq.ToString(CultureInfo.InvariantCulture)));
             var header = Encoding.UTF8.GetBytes($"{topic}\n{(retain ? 1 : 0)}\n");
             AtomicFile.Write(FilePath(seq), [.. header, .. body]);
-            Interlocked.Exchange(ref _lastSeq, seq);
+            _lastSeq = seq;
             if (retain)
             {
                 foreach (var (older, entry) in _pending.Where(p => p.Value.Retain && p.Value.Topic == topic).ToList())
@@ -186,7 +178,6 @@ public sealed class Outbox : IAsyncDisposable
                     File.Delete(FilePath(next.Seq));
                 }
 
-                Interlocked.Increment(ref _sent);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -173,8 +173,28 @@ public sealed class FleetFaultTests
 }
 
 /// <summary>The daemon's schedule and its own verifier-in-process mode (lab use), with the broker it publishes to.</summary>
-public sealed class DaemonScheduleTests
+public sealed class DaemonLifecycleTests
 {
+    [Fact]
+    public async Task A_daemon_that_cannot_go_on_says_why_publishes_error_and_exits_for_a_restart()
+    {
+        using var broker = new MosquittoBroker();
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var corrupt = Path.Combine(dir, "corrupt-target.gguf");
+        await File.WriteAllBytesAsync(corrupt, [.. "GGUF"u8, 3, 0, 0, 0, 1, 2, 3]);
+        var config = FleetHarness.DaemonConfig(dir, "pi-broken", broker.Uri, "Raspberry Pi 4 Model B", ["stories260K-Q8_0.gguf"], MosquittoBroker.FreePort(),
+            adopt: false, verifier: $"\"target\": \"{corrupt}\"");
+        using var daemon = FleetHarness.StartDaemon(config);
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(60)), daemon.Log);
+        Assert.Equal(1, daemon.ExitCode);
+        Assert.Contains("cannot go on", daemon.Log, StringComparison.Ordinal);
+        Assert.Contains("corrupt-target.gguf", daemon.Log, StringComparison.Ordinal);
+        var status = await FleetHarness.FirstMessageAsync(broker.Uri, FleetTopics.Status("pi-broken"), TimeSpan.FromSeconds(10));
+        using var doc = JsonDocument.Parse(status.Payload);
+        Assert.Equal("error", doc.RootElement.GetProperty("state").GetString());
+        Assert.Contains("corrupt-target.gguf", doc.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_scheduled_reprofile_runs_and_serving_resumes_with_a_fresh_profile()
     {
