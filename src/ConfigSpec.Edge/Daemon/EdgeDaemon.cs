@@ -38,6 +38,13 @@ public sealed partial class EdgeDaemon(
     private Objective _objective = settings.Objective;
     private LlamaRuntimeOptions? _runtime;
     private string? _failure;
+    private Task? _dispatch;
+
+    /// <summary>
+    /// False once the MQTT dispatcher (commands, generation requests, recommendations) has stopped while the daemon is
+    /// still meant to run; the systemd watchdog is fed only while this is true, so a wedged daemon gets restarted.
+    /// </summary>
+    public bool Alive => _failure is null && (_dispatch is null || !_dispatch.IsCompleted);
 
     private string ObjectiveName => Name(_objective);
 
@@ -70,7 +77,7 @@ public sealed partial class EdgeDaemon(
         await publisher.SubscribeAsync(FleetTopics.Command(id), cancellationToken).ConfigureAwait(false);
         await publisher.SubscribeAsync(FleetTopics.Generate(id), cancellationToken).ConfigureAwait(false);
         await publisher.SubscribeAsync(FleetTopics.Recommendation(publisher.Board), cancellationToken).ConfigureAwait(false);
-        _ = Task.Run(() => DispatchAsync(cancellationToken), CancellationToken.None);
+        _dispatch = Task.Run(() => DispatchAsync(cancellationToken), CancellationToken.None);
         SetState("starting", "hashing drafts");
         if (settings.HomeAssistant)
         {

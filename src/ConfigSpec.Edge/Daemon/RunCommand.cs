@@ -52,7 +52,16 @@ internal static class RunCommand
         notifier.Ready($"started; HTTP {listening}");
         await output.WriteLineAsync($"configspec-edge: device {settings.DeviceId} running; {listening}; state in {settings.StateDirectory}").ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        using var watchdog = notifier.WatchdogInterval is { } interval ? new Timer(_ => notifier.Watchdog(), null, TimeSpan.Zero, interval / 2) : null;
+        var daemon = app.Services.GetRequiredService<EdgeDaemon>();
+        using var watchdog = notifier.WatchdogInterval is { } interval
+            ? new Timer(_ =>
+            {
+                if (daemon.Alive)
+                {
+                    notifier.Watchdog();
+                }
+            }, null, TimeSpan.Zero, interval / 2)
+            : null;
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
     }
 
