@@ -66,6 +66,7 @@ public static class EdgeCli
         root.Subcommands.Add(ValidateCommand.Create(output));
         root.Subcommands.Add(SelectionCommands.Report(output));
         root.Subcommands.Add(Daemon.RunCommand.Create(output));
+        root.Subcommands.Add(BenchPolicyCommand.Create(output));
 
         var parse = root.Parse(args);
         try

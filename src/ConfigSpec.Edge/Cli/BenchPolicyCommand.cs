@@ -1,0 +1,217 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling;
+using ConfigSpec.Profiling.Adaptive;
+using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Speculative.Policies;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary>
+/// <c>bench-policy</c>: draft-length policies against each other on the same delay trace, with the oracle and the best
+/// single static K in hindsight. Runs in simulation (<c>--simulate</c>) from a profile's acceptance and drafting speed.
+/// </summary>
+internal static class BenchPolicyCommand
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static Command Create(TextWriter output)
+    {
+        var simulate = new Option<bool>("--simulate") { Description = "drive the policies with the profile's acceptance and speed instead of real models" };
+        var profile = new Option<string>("--profile") { Description = "profile to take acceptance by position, drafting speed and overhead from", Required = true };
+        var draft = new Option<string?>("--draft") { Description = "the profiled draft (file name, name or sha256; default: the first)" };
+        var speed = new Option<double?>("--draft-tokens-per-s") { Description = "drafting speed to stand for another board (default: the profile's)" };
+        var verifyMs = new Option<double>("--verify-ms") { Description = "verifier time per round in ms (added to twice the one-way delay)", DefaultValueFactory = _ => 5 };
+        var policies = new Option<string>("--policies") { Description = $"comma-separated: {DraftPolicies.Help}", DefaultValueFactory = _ => "static:2,static:6,profile,confidence:0.6,ucb-specstop,oracle" };
+        var delay = new Option<string>("--delay") { Description = "one-way delay: fixed:MS, jitter:MS,J, markov:LOW,HIGH,DWELL_S or a time_s,delay_ms CSV", Required = true };
+        var tokens = new Option<int>("--tokens") { Description = "tokens generated per policy", DefaultValueFactory = _ => 20_000 };
+        var seed = new Option<ulong>("--seed") { Description = "random seed (the same for every policy)", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var csv = new Option<string?>("--csv") { Description = "write every round of every policy to this CSV" };
+        var svg = new Option<string?>("--svg") { Description = "write a chart of K over time against the delay to this SVG" };
+        var command = new Command("bench-policy", "compare draft-length policies (static, profile, confidence, ucb-specstop) with the oracle on one delay trace")
+        {
+            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg,
+        };
+        command.SetAction(parse =>
+        {
+            if (!parse.GetValue(simulate))
+            {
+                throw new ConfigSpecException("bench-policy runs in simulation for now: add --simulate (real models through the delay proxy are not wired to the policies yet)");
+            }
+
+            var p = ProfileJson.Load(parse.GetValue(profile)!);
+            var c = Pick(p, parse.GetValue(draft));
+            var alpha = c.AcceptanceByPosition.Select(a => a ?? 0).ToList();
+            var v = parse.GetValue(speed) ?? c.DraftTokensPerSecond.Mean;
+            if (v <= 0)
+            {
+                throw new ConfigSpecException("--draft-tokens-per-s must be positive");
+            }
+
+            var settings = new SimulationSettings
+            {
+                Alpha = alpha,
+                DraftTokensPerSecond = v,
+                OverheadSeconds = parse.GetValue(speed) is null ? c.DraftOverheadSeconds : 0,
+                VerifySeconds = parse.GetValue(verifyMs) / 1000,
+                Delay = DelayTrace.Parse(parse.GetValue(delay)!, parse.GetValue(seed)),
+                Tokens = parse.GetValue(tokens),
+                Seed = parse.GetValue(seed),
+            };
+            settings.Validate();
+            var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
+            var wait0 = (2 * settings.Delay.DelayMs(0) / 1000) + settings.VerifySeconds;
+            var makers = specs.Where(s => s != "oracle")
+                .Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, alpha.Count,
+                    () => new ProfilePolicy(alpha, settings.OverheadSeconds, 1 / v, wait0))))
+                .ToList();
+            _ = makers.Select(m => m()).ToList(); // bad specs fail before the runs
+            var result = PolicySimulator.Evaluate(makers, settings);
+            var shown = new List<PolicyRun>();
+            foreach (var s in specs)
+            {
+                shown.Add(s == "oracle" ? result.Oracle : result.Runs[shown.Count(r => r.Policy != "oracle")]);
+            }
+
+            if (parse.GetValue(csv) is { } csvPath)
+            {
+                AtomicFile.Write(csvPath, Csv(shown));
+            }
+
+            if (parse.GetValue(svg) is { } svgPath)
+            {
+                AtomicFile.Write(svgPath, Chart(shown, settings));
+            }
+
+            if (parse.GetValue(json))
+            {
+                JsonOutput.Write(output, w =>
+                {
+                    w.WriteArray("policies", shown, (w, r) =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("policy", r.Policy);
+                        w.WriteNumber("mean_ms_per_token", Math.Round(r.MeanMsPerToken, 4));
+                        w.WriteNumber("p95_ms_per_token", Math.Round(r.P95MsPerToken, 4));
+                        w.WriteNumber("mean_k", Math.Round(r.MeanK, 4));
+                        w.WriteNumber("acceptance", Math.Round(r.Acceptance, 4));
+                        w.WriteNumber("regret_pct", Math.Round(r.RegretPct ?? 0, 3));
+                        w.WriteEndObject();
+                    });
+                    w.WriteStartObject("best_static");
+                    w.WriteString("policy", result.BestStatic.Policy);
+                    w.WriteNumber("mean_ms_per_token", Math.Round(result.BestStatic.MeanMsPerToken, 4));
+                    w.WriteNumber("regret_pct", Math.Round(result.BestStatic.RegretPct ?? 0, 3));
+                    w.WriteEndObject();
+                });
+                return EdgeCli.ExitOk;
+            }
+
+            output.WriteLine(string.Create(C, $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
+            output.WriteLine(string.Create(C, $"{"policy",-26} {"ms/token",9} {"p95",9} {"mean K",7} {"accept",7} {"regret %",9}"));
+            foreach (var r in shown.Append(result.BestStatic with { Policy = "best static (" + result.BestStatic.Policy + ")" }))
+            {
+                output.WriteLine(string.Create(C, $"{r.Policy,-26} {r.MeanMsPerToken,9:0.000} {r.P95MsPerToken,9:0.000} {r.MeanK,7:0.00} {r.Acceptance,7:0.000} {r.RegretPct,9:+0.00;-0.00;0.00}"));
+            }
+
+            var advantage = result.BestStatic.MeanMsPerToken - result.Oracle.MeanMsPerToken;
+            foreach (var r in shown.Where(r => r.Policy.StartsWith("ucb", StringComparison.Ordinal)))
+            {
+                var captured = advantage > 0 ? (result.BestStatic.MeanMsPerToken - r.MeanMsPerToken) / advantage : double.NaN;
+                output.WriteLine(string.Create(C,
+                    $"{r.Policy}: {r.RegretPct:+0.00;-0.00}% from the oracle; the oracle is {100 * advantage / result.BestStatic.MeanMsPerToken:0.0}% ahead of the best static K and {r.Policy} captures {captured * 100:0}% of that"));
+            }
+
+            output.WriteLine("oracle K per delay state (round-trip wait): " + string.Join(", ", result.OracleTable.OrderBy(p => p.Key).Select(p => $"{DelayStates.Describe(p.Key)} → {p.Value}")));
+            return EdgeCli.ExitOk;
+        });
+        return command;
+    }
+
+    private static ConfigurationProfile Pick(BoardProfile profile, string? draft)
+    {
+        if (profile.Configurations.Count == 0)
+        {
+            throw new ConfigSpecException("the profile has no configurations");
+        }
+
+        if (draft is null)
+        {
+            return profile.Configurations[0];
+        }
+
+        return profile.Configurations.FirstOrDefault(c => c.Sha256 == draft || c.Draft == draft || Path.GetFileName(c.File) == draft)
+            ?? throw new ConfigSpecException($"--draft {draft}: not in the profile (has {string.Join(", ", profile.Configurations.Select(c => c.Draft))})");
+    }
+
+    private static string Csv(IEnumerable<PolicyRun> runs)
+    {
+        var sb = new StringBuilder("policy,time_s,k,drafted,accepted,round_ms,delay_ms\n");
+        foreach (var run in runs)
+        {
+            foreach (var r in run.Rounds)
+            {
+                sb.Append(C, $"{run.Policy},{r.Start:0.######},{r.K},{r.Drafted},{r.Accepted},{r.RoundSeconds * 1000:0.####},{r.DelayMs:0.###}\n");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>K chosen over time per adaptive policy (steps), with the one-way delay underneath, first 60 s.</summary>
+    private static string Chart(List<PolicyRun> runs, SimulationSettings s)
+    {
+        const double W = 900, H = 360, Pad = 50;
+        var span = Math.Min(60, runs.Max(r => r.Seconds));
+        var kMax = s.Alpha.Count;
+        var maxDelay = Math.Max(1, runs.SelectMany(r => r.Rounds).Where(r => r.Start <= span).Max(r => r.DelayMs));
+        double X(double t) => Pad + (t / span * (W - (2 * Pad)));
+        double Yk(double k) => H - Pad - (k / kMax * (H - (2 * Pad)));
+        double Yd(double d) => H - Pad - (d / maxDelay * (H - (2 * Pad)));
+        string[] colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+        var sb = new StringBuilder();
+        sb.Append(C, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n");
+        sb.Append(C, $"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n");
+        sb.Append(C, $"<line x1=\"{Pad}\" y1=\"{H - Pad}\" x2=\"{W - Pad}\" y2=\"{H - Pad}\" stroke=\"#888\"/><line x1=\"{Pad}\" y1=\"{Pad}\" x2=\"{Pad}\" y2=\"{H - Pad}\" stroke=\"#888\"/>\n");
+        sb.Append(C, $"<text x=\"{W / 2}\" y=\"{H - 12}\" text-anchor=\"middle\">time (s)</text><text x=\"12\" y=\"{Pad - 10}\">K (1..{kMax})</text><text x=\"{W - Pad}\" y=\"{Pad - 10}\" text-anchor=\"end\" fill=\"#999\">one-way delay, max {maxDelay:0} ms (grey)</text>\n");
+        var delayRun = runs[0];
+        sb.Append("<path class=\"delay\" fill=\"none\" stroke=\"#bbb\" stroke-width=\"1.5\" d=\"");
+        foreach (var (r, i) in delayRun.Rounds.Where(r => r.Start <= span).Select((r, i) => (r, i)))
+        {
+            sb.Append(C, $"{(i == 0 ? "M" : " L")}{X(r.Start):0.#},{Yd(r.DelayMs):0.#}");
+        }
+
+        sb.Append("\"/>\n");
+        var index = 0;
+        foreach (var run in runs.Where(r => !r.Policy.StartsWith("static", StringComparison.Ordinal)))
+        {
+            var color = colors[index % colors.Length];
+            sb.Append(C, $"<path class=\"k\" data-policy=\"{run.Policy}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" d=\"");
+            double? lastY = null;
+            foreach (var r in run.Rounds.Where(r => r.Start <= span))
+            {
+                var y = Yk(r.Drafted);
+                if (lastY is null)
+                {
+                    sb.Append(C, $"M{X(r.Start):0.#},{y:0.#}");
+                }
+                else
+                {
+                    sb.Append(C, $" L{X(r.Start):0.#},{lastY:0.#} L{X(r.Start):0.#},{y:0.#}");
+                }
+
+                lastY = y;
+            }
+
+            sb.Append("\"/>\n");
+            sb.Append(C, $"<text x=\"{W - Pad}\" y=\"{Pad + 14 + (14 * index)}\" text-anchor=\"end\" fill=\"{color}\">{System.Security.SecurityElement.Escape(run.Policy)}</text>\n");
+            index++;
+        }
+
+        sb.Append("</svg>\n");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,171 @@
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Measurement;
+using ConfigSpec.Speculative.Policies;
+using ConfigSpec.Speculative.Sampling;
+
+namespace ConfigSpec.Profiling.Adaptive;
+
+/// <summary>
+/// A board and link for the simulation: per-position acceptance and drafting speed (from a profile, or given), the
+/// verifier's own time, and the one-way delay over time.
+/// </summary>
+public sealed record SimulationSettings
+{
+    /// <summary>Conditional acceptance rate of each draft position (α_1..α_Kmax).</summary>
+    public required IReadOnlyList<double> Alpha { get; init; }
+
+    public required double DraftTokensPerSecond { get; init; }
+
+    /// <summary>Fixed drafting cost per block (the first token after a wait), seconds.</summary>
+    public double OverheadSeconds { get; init; }
+
+    /// <summary>The verifier's own time per round, seconds (added to twice the one-way delay).</summary>
+    public double VerifySeconds { get; init; } = 0.005;
+
+    public required DelayTrace Delay { get; init; }
+
+    /// <summary>Tokens to generate per policy.</summary>
+    public int Tokens { get; init; } = 20_000;
+
+    public ulong Seed { get; init; } = 1;
+
+    public void Validate()
+    {
+        if (Alpha.Count is < 1 or > 32 || Alpha.Any(a => a is < 0 or > 1 || double.IsNaN(a)))
+        {
+            throw new ConfigSpecException("simulation: 1..32 acceptance rates in [0, 1] are needed");
+        }
+
+        if (DraftTokensPerSecond <= 0 || OverheadSeconds < 0 || VerifySeconds < 0 || Tokens < 1)
+        {
+            throw new ConfigSpecException("simulation: drafting speed and tokens must be positive, overhead and verify time non-negative");
+        }
+    }
+}
+
+/// <summary>One simulated round.</summary>
+public sealed record SimulatedRound(double Start, int K, int Drafted, int Accepted, double RoundSeconds, double DelayMs, int TrueState);
+
+/// <summary>A policy's run: time per generated token (mean over all tokens, p95 over tokens), mean K, acceptance.</summary>
+public sealed record PolicyRun(string Policy, double MeanMsPerToken, double P95MsPerToken, double MeanK, double Acceptance, int Tokens, double Seconds,
+    IReadOnlyList<SimulatedRound> Rounds)
+{
+    /// <summary>Regret against the oracle's mean time per token, percent (null before the oracle is known).</summary>
+    public double? RegretPct { get; init; }
+}
+
+/// <summary>The policies of one evaluation, with the oracle and the best single static K found over every K.</summary>
+public sealed record PolicyEvaluation(IReadOnlyList<PolicyRun> Runs, PolicyRun Oracle, PolicyRun BestStatic, IReadOnlyDictionary<int, int> OracleTable);
+
+/// <summary>
+/// Drives the same policy code as generation with a model of the board and the link. Per drafted token the draft's
+/// probability of its own token is drawn as p ~ U(α − h, α + h), h = 0.9·min(α, 1 − α), and the token is accepted with
+/// probability p (a calibrated draft, so acceptance keeps rate α and the confidence policy has a real signal); the first
+/// rejection ends the accepted prefix. A round costs overhead + drafted / v_d + 2 × delay(t) + verifier time.
+/// </summary>
+public static class PolicySimulator
+{
+    public static PolicyRun Run(IDraftLengthPolicy policy, SimulationSettings s, Action<int>? trueState = null)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(s);
+        s.Validate();
+        var rng = new Xoshiro256(s.Seed);
+        var rounds = new List<SimulatedRound>();
+        double clock = 0;
+        var tokens = 0;
+        long drafted = 0, accepted = 0, kSum = 0;
+        while (tokens < s.Tokens)
+        {
+            var delayMs = s.Delay.DelayMs(clock);
+            var state = DelayStates.Of((2 * delayMs / 1000) + s.VerifySeconds);
+            trueState?.Invoke(state);
+            var k = Math.Clamp(policy.Choose(), 1, Math.Min(policy.KMax, s.Alpha.Count));
+            var n = 0;
+            var prefix = 0;
+            var rejected = false;
+            while (n < k)
+            {
+                var alpha = s.Alpha[n];
+                var h = 0.9 * Math.Min(alpha, 1 - alpha);
+                var p = alpha + (((rng.NextDouble() * 2) - 1) * h);
+                var accept = rng.NextDouble() < p;
+                n++;
+                if (!rejected && accept)
+                {
+                    prefix++;
+                }
+                else
+                {
+                    rejected = true;
+                }
+
+                if (policy.StopDrafting(n, p))
+                {
+                    break;
+                }
+            }
+
+            var draftSeconds = s.OverheadSeconds + (n / s.DraftTokensPerSecond);
+            var roundSeconds = draftSeconds + (2 * delayMs / 1000) + s.VerifySeconds;
+            policy.Observe(new RoundObservation(n, prefix, draftSeconds, roundSeconds));
+            rounds.Add(new SimulatedRound(clock, k, n, prefix, roundSeconds, delayMs, state));
+            clock += roundSeconds;
+            tokens += prefix + 1;
+            drafted += n;
+            accepted += prefix;
+            kSum += n;
+        }
+
+        return Summarise(policy.Name, rounds, clock, tokens, drafted, accepted, kSum);
+    }
+
+    /// <summary>
+    /// Runs every static K from 1 to K_max (for the best static K in hindsight and the oracle's table: the best K for each
+    /// true delay state over those runs), then the oracle, then the given policies; regrets are against the oracle.
+    /// </summary>
+    public static PolicyEvaluation Evaluate(IReadOnlyList<Func<IDraftLengthPolicy>> policies, SimulationSettings s)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(s);
+        var kMax = s.Alpha.Count;
+        var statics = Enumerable.Range(1, kMax).Select(k => Run(new StaticPolicy(k), s)).ToList();
+        var table = new Dictionary<int, int>();
+        foreach (var state in statics.SelectMany(r => r.Rounds).Select(r => r.TrueState).Distinct())
+        {
+            table[state] = statics
+                .Select((run, i) => (K: i + 1, Rate: Rate(run.Rounds.Where(r => r.TrueState == state).ToList())))
+                .Where(x => !double.IsNaN(x.Rate))
+                .MinBy(x => x.Rate).K;
+        }
+
+        var current = 0;
+        var oracle = Run(new OraclePolicy(table, () => current, kMax), s, state => current = state);
+        var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
+        var runs = policies.Select(make => make()).Select(p => Run(p, s)).Select(r => r with { RegretPct = Regret(r, oracle) }).ToList();
+        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, bestStatic with { RegretPct = Regret(bestStatic, oracle) }, table);
+    }
+
+    private static double Regret(PolicyRun run, PolicyRun oracle) => 100 * (run.MeanMsPerToken - oracle.MeanMsPerToken) / oracle.MeanMsPerToken;
+
+    /// <summary>Seconds per token over a set of rounds (NaN when empty).</summary>
+    private static double Rate(List<SimulatedRound> rounds) =>
+        rounds.Count == 0 ? double.NaN : rounds.Sum(r => r.RoundSeconds) / rounds.Sum(r => r.Accepted + 1);
+
+    private static PolicyRun Summarise(string name, List<SimulatedRound> rounds, double seconds, int tokens, long drafted, long accepted, long kSum)
+    {
+        // Every token of a round took the round's time per token: the p95 is over tokens, not rounds.
+        var perToken = new List<double>(tokens);
+        foreach (var r in rounds)
+        {
+            var ms = 1000 * r.RoundSeconds / (r.Accepted + 1);
+            for (var i = 0; i <= r.Accepted; i++)
+            {
+                perToken.Add(ms);
+            }
+        }
+
+        return new PolicyRun(name, 1000 * seconds / tokens, Statistics.Percentile(perToken, 0.95), (double)kSum / rounds.Count,
+            drafted > 0 ? (double)accepted / drafted : 0, tokens, seconds, rounds);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Globalization;
+using ConfigSpec.Interop;
+
+namespace ConfigSpec.Speculative.Policies;
+
+/// <summary>What a policy learns from one verification round.</summary>
+/// <param name="Drafted">Drafts sent (the K used, or fewer when the block stopped early).</param>
+/// <param name="Accepted">Length of the accepted prefix (0..Drafted).</param>
+/// <param name="DraftSeconds">Time spent drafting the block.</param>
+/// <param name="RoundSeconds">Drafting plus waiting for the verdict.</param>
+public readonly record struct RoundObservation(int Drafted, int Accepted, double DraftSeconds, double RoundSeconds)
+{
+    /// <summary>The wait for verification: network round trip plus the verifier's time.</summary>
+    public double WaitSeconds => Math.Max(0, RoundSeconds - DraftSeconds);
+
+    /// <summary>Tokens the round added: the accepted drafts and the verifier's own token.</summary>
+    public int Tokens => Accepted + 1;
+}
+
+/// <summary>
+/// Chooses the draft length K before each round and learns from its outcome. Implementations are not thread-safe:
+/// one policy per generation stream.
+/// </summary>
+public interface IDraftLengthPolicy
+{
+    /// <summary>Its spec, e.g. <c>static:4</c> or <c>ucb-specstop</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The largest K it may choose.</summary>
+    int KMax { get; }
+
+    /// <summary>K for the next round, in 1..<see cref="KMax"/>.</summary>
+    int Choose();
+
+    /// <summary>Learns from the round just verified.</summary>
+    void Observe(RoundObservation round);
+
+    /// <summary>
+    /// Called after each drafted token with the draft's probability of it; true stops the block there (the tokens drafted
+    /// so far are verified). The default never stops early.
+    /// </summary>
+    bool StopDrafting(int drafted, double topProbability) => false;
+}
+
+/// <summary>A fixed K (<c>static:K</c>).</summary>
+public sealed class StaticPolicy : IDraftLengthPolicy
+{
+    public StaticPolicy(int k)
+    {
+        if (k < 1 || k > 32)
+        {
+            throw new ConfigSpecException($"static:{k}: K must be 1..32");
+        }
+
+        KMax = k;
+    }
+
+    public string Name => "static:" + KMax.ToString(CultureInfo.InvariantCulture);
+
+    public int KMax { get; }
+
+    public int Choose() => KMax;
+
+    public void Observe(RoundObservation round)
+    {
+    }
+}
+
+/// <summary>
+/// <c>confidence:P</c>: drafts until the draft's probability of its own token falls below P (llama.cpp's <c>p_min</c>),
+/// at most K_max; the token that fell below P is still sent (it was drafted), and the block stops after it.
+/// </summary>
+public sealed class ConfidencePolicy : IDraftLengthPolicy
+{
+    public ConfidencePolicy(double threshold, int kMax)
+    {
+        if (threshold is <= 0 or >= 1 || double.IsNaN(threshold))
+        {
+            throw new ConfigSpecException($"confidence:{threshold.ToString(CultureInfo.InvariantCulture)}: P must lie strictly between 0 and 1");
+        }
+
+        if (kMax < 1 || kMax > 32)
+        {
+            throw new ConfigSpecException($"confidence: K_max {kMax} must be 1..32");
+        }
+
+        Threshold = threshold;
+        KMax = kMax;
+    }
+
+    public double Threshold { get; }
+
+    public string Name => "confidence:" + Threshold.ToString(CultureInfo.InvariantCulture);
+
+    public int KMax { get; }
+
+    public int Choose() => KMax;
+
+    public void Observe(RoundObservation round)
+    {
+    }
+
+    public bool StopDrafting(int drafted, double topProbability) => topProbability < Threshold;
+}

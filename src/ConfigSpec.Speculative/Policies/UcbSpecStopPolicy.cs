@@ -1,0 +1,226 @@
+using System.Globalization;
+using ConfigSpec.Interop;
+
+namespace ConfigSpec.Speculative.Policies;
+
+/// <summary>
+/// Delay states: the verification wait (network round trip plus verifier time) in log-spaced buckets, so a state spans
+/// a doubling of delay. Edges in milliseconds: 2, 5, 10, 20, 40, 80, 160, 320, 640 (state 0 below 2 ms, 9 above 640).
+/// </summary>
+public static class DelayStates
+{
+    public static readonly double[] EdgesMs = [2, 5, 10, 20, 40, 80, 160, 320, 640];
+
+    public static int Count => EdgesMs.Length + 1;
+
+    public static int Of(double waitSeconds)
+    {
+        var ms = waitSeconds * 1000;
+        var s = 0;
+        while (s < EdgesMs.Length && ms >= EdgesMs[s])
+        {
+            s++;
+        }
+
+        return s;
+    }
+
+    public static string Describe(int state) => state switch
+    {
+        0 => string.Create(CultureInfo.InvariantCulture, $"<{EdgesMs[0]} ms"),
+        _ when state >= EdgesMs.Length => string.Create(CultureInfo.InvariantCulture, $">={EdgesMs[^1]} ms"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{EdgesMs[state - 1]}-{EdgesMs[state]} ms"),
+    };
+}
+
+/// <summary>
+/// <c>ucb-specstop</c>: an upper-confidence-bound bandit over draft lengths 1..K_max, contextualised by the delay.
+/// <list type="bullet">
+/// <item>State: an EWMA of the observed verification wait w (round time minus drafting time), weight β on the newest round
+/// (default 1: the last wait, which reacts within one round to a delay switch; lower values smooth jitter), bucketed by
+/// <see cref="DelayStates"/>; each state keeps the mean wait seen in it.</item>
+/// <item>Reward: minus the time per generated token of a round, −(t_draft(K) + w) / (A + 1).</item>
+/// <item>Structure exploited: the reward's delay-free parts are learned once for all states. Every round tells, for each
+/// position it reached (all earlier drafts accepted), whether that position was accepted, so the conditional acceptance
+/// rate α̂_i of every position is learned from blocks of any length; drafting time is fitted as t0 + j·τ by least squares
+/// over rounds. The expected cost of K = j at wait w is (t0 + j·τ + w) / (E_j + 1), E_j = Σ_{i≤j} Π_{m≤i} α_m.</item>
+/// <item>Index: each α_i is replaced by its upper confidence bound min(1, α̂_i + c·√(ln N / r_i)) (N rounds so far, r_i rounds
+/// that reached position i; never reached = 1), and K = argmin of the resulting optimistic cost at the current wait.
+/// Exploration constant c = 0.1 by default.</item>
+/// <item>Threshold: the chosen K never falls below the choice for any lower-delay state already visited (K does not
+/// decrease as delay grows).</item>
+/// <item>Optional early stop: with a confidence threshold P &gt; 0 a block also stops once the draft's probability of its
+/// token falls below P.</item>
+/// </list>
+/// </summary>
+public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
+{
+    private readonly long[] _reached;
+    private readonly long[] _acceptedAt;
+    private readonly double[] _stateWaitSum;
+    private readonly long[] _stateRounds;
+    private double _ewmaWait = double.NaN;
+    private long _rounds;
+    private double _sx, _sy, _sxx, _sxy;
+    private long _fits;
+
+    public UcbSpecStopPolicy(int kMax, double exploration = 0.1, double confidenceStop = 0, double smoothing = 1)
+    {
+        if (smoothing is <= 0 or > 1 || double.IsNaN(smoothing))
+        {
+            throw new ConfigSpecException("ucb-specstop: the wait smoothing β must lie in (0, 1]");
+        }
+
+        Beta = smoothing;
+        if (kMax < 1 || kMax > 32)
+        {
+            throw new ConfigSpecException($"ucb-specstop: K_max {kMax} must be 1..32");
+        }
+
+        if (exploration < 0 || double.IsNaN(exploration))
+        {
+            throw new ConfigSpecException("ucb-specstop: the exploration constant must be zero or positive");
+        }
+
+        if (confidenceStop is < 0 or >= 1 || double.IsNaN(confidenceStop))
+        {
+            throw new ConfigSpecException("ucb-specstop: the early-stop confidence must lie in [0, 1)");
+        }
+
+        KMax = kMax;
+        Exploration = exploration;
+        ConfidenceStop = confidenceStop;
+        _reached = new long[kMax + 1];
+        _acceptedAt = new long[kMax + 1];
+        _stateWaitSum = new double[DelayStates.Count];
+        _stateRounds = new long[DelayStates.Count];
+    }
+
+    public string Name => ConfidenceStop > 0
+        ? string.Create(CultureInfo.InvariantCulture, $"ucb-specstop:stop={ConfidenceStop}")
+        : "ucb-specstop";
+
+    public int KMax { get; }
+
+    public double Exploration { get; }
+
+    public double ConfidenceStop { get; }
+
+    /// <summary>EWMA weight of the newest wait (1 = the last round's wait alone).</summary>
+    public double Beta { get; }
+
+    /// <summary>The current delay state (from the EWMA of the wait; state 0 before any round).</summary>
+    public int State => double.IsNaN(_ewmaWait) ? 0 : DelayStates.Of(_ewmaWait);
+
+    public int Choose()
+    {
+        if (_rounds == 0)
+        {
+            return KMax; // one full block first: it measures every position at once
+        }
+
+        var state = State;
+        var k = Best(_ewmaWait);
+        for (var lower = 0; lower < state; lower++)
+        {
+            if (_stateRounds[lower] > 0)
+            {
+                k = Math.Max(k, Best(_stateWaitSum[lower] / _stateRounds[lower]));
+            }
+        }
+
+        return k;
+    }
+
+    public void Observe(RoundObservation round)
+    {
+        if (round.Drafted < 0 || round.Accepted < 0 || round.Accepted > round.Drafted)
+        {
+            throw new ArgumentOutOfRangeException(nameof(round), round, "accepted must lie in 0..drafted");
+        }
+
+        _rounds++;
+        var drafted = Math.Min(round.Drafted, KMax);
+        for (var i = 1; i <= Math.Min(drafted, round.Accepted + 1); i++)
+        {
+            _reached[i]++;
+            if (i <= round.Accepted)
+            {
+                _acceptedAt[i]++;
+            }
+        }
+
+        if (round.Drafted > 0)
+        {
+            _sx += round.Drafted;
+            _sy += round.DraftSeconds;
+            _sxx += (double)round.Drafted * round.Drafted;
+            _sxy += round.Drafted * round.DraftSeconds;
+            _fits++;
+        }
+
+        var w = round.WaitSeconds;
+        _ewmaWait = double.IsNaN(_ewmaWait) ? w : ((1 - Beta) * _ewmaWait) + (Beta * w);
+        var s = DelayStates.Of(_ewmaWait);
+        _stateWaitSum[s] += _ewmaWait;
+        _stateRounds[s]++;
+    }
+
+    public bool StopDrafting(int drafted, double topProbability) => ConfidenceStop > 0 && topProbability < ConfidenceStop;
+
+    /// <summary>The optimistic expected seconds per token of K = <paramref name="k"/> at wait <paramref name="wait"/>.</summary>
+    public double OptimisticCost(int k, double wait)
+    {
+        var (t0, tau) = DraftTime();
+        double expected = 0, prefix = 1;
+        var bonus = Math.Log(_rounds + 1);
+        for (var i = 1; i <= k; i++)
+        {
+            var alpha = _reached[i] == 0 ? 1 : Math.Min(1, ((double)_acceptedAt[i] / _reached[i]) + (Exploration * Math.Sqrt(bonus / _reached[i])));
+            prefix *= alpha;
+            expected += prefix;
+        }
+
+        return (t0 + (k * tau) + wait) / (expected + 1);
+    }
+
+    private int Best(double wait)
+    {
+        var best = 1;
+        var bestCost = double.PositiveInfinity;
+        for (var k = 1; k <= KMax; k++)
+        {
+            var cost = OptimisticCost(k, wait);
+            if (cost < bestCost - 1e-15)
+            {
+                best = k;
+                bestCost = cost;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Drafting time t0 + K·τ by least squares over the rounds (τ alone while every block had the same length).</summary>
+    private (double T0, double Tau) DraftTime()
+    {
+        if (_fits == 0)
+        {
+            return (0, 0);
+        }
+
+        var n = (double)_fits;
+        var variance = _sxx - (_sx * _sx / n);
+        if (variance > 1e-9)
+        {
+            var tau = (_sxy - (_sx * _sy / n)) / variance;
+            var t0 = (_sy - (tau * _sx)) / n;
+            if (tau > 0 && t0 >= 0)
+            {
+                return (t0, tau);
+            }
+        }
+
+        return (0, _sx > 0 ? _sy / _sx : 0);
+    }
+}
