@@ -59,8 +59,9 @@ public sealed record PolicyEvaluation(IReadOnlyList<PolicyRun> Runs, PolicyRun O
 
 /// <summary>
 /// Drives the same policy code as generation with a model of the board and the link. Per drafted token the draft's
-/// probability of its own token is drawn as p ~ U(α − h, α + h), h = 0.9·min(α, 1 − α), and the token is accepted with
-/// probability p (a calibrated draft, so acceptance keeps rate α and the confidence policy has a real signal); the first
+/// probability of its own token is drawn as p ~ Beta(κα, κ(1 − α)) with κ = 2 (mean α, and the wide spread of real draft
+/// confidences), and the token is accepted with probability p — a calibrated draft, so acceptance keeps rate α and the
+/// confidence policy has a real signal (a modelling assumption: profiles do not record confidences). The first
 /// rejection ends the accepted prefix. A round costs overhead + drafted / v_d + 2 × delay(t) + verifier time.
 /// </summary>
 public static class PolicySimulator
@@ -86,9 +87,7 @@ public static class PolicySimulator
             var rejected = false;
             while (n < k)
             {
-                var alpha = s.Alpha[n];
-                var h = 0.9 * Math.Min(alpha, 1 - alpha);
-                var p = alpha + (((rng.NextDouble() * 2) - 1) * h);
+                var p = Beta(rng, Concentration * s.Alpha[n], Concentration * (1 - s.Alpha[n]));
                 var accept = rng.NextDouble() < p;
                 n++;
                 if (!rejected && accept)
@@ -144,6 +143,56 @@ public static class PolicySimulator
         var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
         var runs = policies.Select(make => make()).Select(p => Run(p, s)).Select(r => r with { RegretPct = Regret(r, oracle) }).ToList();
         return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, bestStatic with { RegretPct = Regret(bestStatic, oracle) }, table);
+    }
+
+    private const double Concentration = 2;
+
+    /// <summary>Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b); the edge cases a = 0 or b = 0 give 0 or 1.</summary>
+    private static double Beta(Xoshiro256 rng, double a, double b)
+    {
+        if (a <= 0)
+        {
+            return 0;
+        }
+
+        if (b <= 0)
+        {
+            return 1;
+        }
+
+        var x = Gamma(rng, a);
+        var y = Gamma(rng, b);
+        return x + y > 0 ? x / (x + y) : a / (a + b);
+    }
+
+    /// <summary>Gamma(shape, 1) by Marsaglia and Tsang's method (shape &lt; 1 through Gamma(shape + 1)·U^(1/shape)).</summary>
+    private static double Gamma(Xoshiro256 rng, double shape)
+    {
+        if (shape < 1)
+        {
+            return Gamma(rng, shape + 1) * Math.Pow(1 - rng.NextDouble(), 1 / shape);
+        }
+
+        var d = shape - (1.0 / 3);
+        var c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x, v;
+            do
+            {
+                // Box–Muller normal.
+                x = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                v = 1 + (c * x);
+            }
+            while (v <= 0);
+
+            v = v * v * v;
+            var u = 1 - rng.NextDouble();
+            if (Math.Log(u) < (0.5 * x * x) + d - (d * v) + (d * Math.Log(v)))
+            {
+                return d * v;
+            }
+        }
     }
 
     private static double Regret(PolicyRun run, PolicyRun oracle) => 100 * (run.MeanMsPerToken - oracle.MeanMsPerToken) / oracle.MeanMsPerToken;

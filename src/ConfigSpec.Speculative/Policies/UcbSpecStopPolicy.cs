@@ -44,8 +44,10 @@ public static class DelayStates
 /// position it reached (all earlier drafts accepted), whether that position was accepted, so the conditional acceptance
 /// rate α̂_i of every position is learned from blocks of any length; drafting time is fitted as t0 + j·τ by least squares
 /// over rounds. The expected cost of K = j at wait w is (t0 + j·τ + w) / (E_j + 1), E_j = Σ_{i≤j} Π_{m≤i} α_m.</item>
-/// <item>Index: each α_i is replaced by its upper confidence bound min(1, α̂_i + c·√(ln N / r_i)) (N rounds so far, r_i rounds
-/// that reached position i; never reached = 1), and K = argmin of the resulting optimistic cost at the current wait.
+/// <item>Index: each α_i is estimated as (a_i + m·α̃_{i−1}) / (r_i + m) — a_i acceptances in r_i rounds that reached position i,
+/// shrunk with m = 4 pseudo-observations towards the previous position's estimate (0.5 for position 1), since acceptance
+/// changes slowly with position and late positions are reached rarely — and replaced by its upper confidence bound
+/// min(1, α̃_i + c·√(ln N / (r_i + m))) (N rounds so far); K = argmin of the resulting optimistic cost at the current wait.
 /// Exploration constant c = 0.1 by default.</item>
 /// <item>Threshold: the chosen K never falls below the choice for any lower-delay state already visited (K does not
 /// decrease as delay grows).</item>
@@ -55,6 +57,8 @@ public static class DelayStates
 /// </summary>
 public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
 {
+    /// <summary>Pseudo-observations each position borrows from the one before it (position 1 from 0.5).</summary>
+    private const double PriorWeight = 4;
     private readonly long[] _reached;
     private readonly long[] _acceptedAt;
     private readonly double[] _stateWaitSum;
@@ -172,11 +176,14 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
     public double OptimisticCost(int k, double wait)
     {
         var (t0, tau) = DraftTime();
-        double expected = 0, prefix = 1;
-        var bonus = Math.Log(_rounds + 1);
+        double expected = 0, prefix = 1, previous = 0.5;
+        var log = Math.Log(_rounds + 1);
         for (var i = 1; i <= k; i++)
         {
-            var alpha = _reached[i] == 0 ? 1 : Math.Min(1, ((double)_acceptedAt[i] / _reached[i]) + (Exploration * Math.Sqrt(bonus / _reached[i])));
+            // Shrunk towards the previous position's rate (positions rarely reached borrow from their neighbour).
+            var shrunk = (_acceptedAt[i] + (PriorWeight * previous)) / (_reached[i] + PriorWeight);
+            previous = shrunk;
+            var alpha = Math.Min(1, shrunk + (Exploration * Math.Sqrt(log / (_reached[i] + PriorWeight))));
             prefix *= alpha;
             expected += prefix;
         }

@@ -1,0 +1,211 @@
+using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Adaptive;
+using ConfigSpec.Speculative.Policies;
+using ConfigSpec.Speculative.Sampling;
+
+namespace ConfigSpec.Tests.Adaptive;
+
+/// <summary>Deterministic (seeded) tests of the draft-length policies on synthetic rounds.</summary>
+public sealed class PolicyTests
+{
+    private static readonly double[] Alpha = [0.88, 0.87, 0.86, 0.85, 0.85, 0.84, 0.83, 0.82];
+
+    /// <summary>Seconds per token of K under the model, for the best-arm check.</summary>
+    private static double Cost(int k, double tau, double wait)
+    {
+        double e = 0, prefix = 1;
+        for (var i = 0; i < k; i++)
+        {
+            prefix *= Alpha[i];
+            e += prefix;
+        }
+
+        return ((k * tau) + wait) / (e + 1);
+    }
+
+    private static int BestK(double tau, double wait) => Enumerable.Range(1, Alpha.Length).MinBy(k => Cost(k, tau, wait));
+
+    /// <summary>Feeds a policy synthetic rounds: acceptance from <see cref="Alpha"/>, drafting tau per token, a fixed wait.</summary>
+    private static List<int> Drive(UcbSpecStopPolicy policy, Xoshiro256 rng, int rounds, double tau, Func<int, double> wait)
+    {
+        var chosen = new List<int>();
+        for (var r = 0; r < rounds; r++)
+        {
+            var k = policy.Choose();
+            chosen.Add(k);
+            var accepted = 0;
+            while (accepted < k && rng.NextDouble() < Alpha[accepted])
+            {
+                accepted++;
+            }
+
+            policy.Observe(new RoundObservation(k, accepted, k * tau, (k * tau) + wait(r)));
+        }
+
+        return chosen;
+    }
+
+    [Theory]
+    [InlineData(0.040, 0.045)]   // a small board, 20 ms each way: K = 1
+    [InlineData(0.040, 0.305)]   // the same at 150 ms each way: a long block
+    [InlineData(0.002, 0.020)]   // a fast board: a long block already at 10 ms each way
+    [InlineData(0.010, 0.0005)]  // verification nearly free: K = 1
+    public void The_bandit_settles_on_the_best_K_for_a_fixed_delay(double tau, double wait)
+    {
+        var policy = new UcbSpecStopPolicy(8);
+        var chosen = Drive(policy, new Xoshiro256(7), 600, tau, _ => wait);
+        var best = BestK(tau, wait);
+        var late = chosen.Skip(400).ToList();
+        var share = late.Count(k => k == best) / (double)late.Count;
+        // Near-ties are allowed: the K it settles on must cost within 1% of the best.
+        var settled = late.GroupBy(k => k).MaxBy(g => g.Count())!.Key;
+        Assert.True(Cost(settled, tau, wait) <= Cost(best, tau, wait) * 1.01,
+            $"settled on K={settled}, best K={best} (share of best {share:P0}); optimistic costs {string.Join(" ", Enumerable.Range(1, 8).Select(k => policy.OptimisticCost(k, wait).ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)))}; true {string.Join(" ", Enumerable.Range(1, 8).Select(k => Cost(k, tau, wait).ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.All(chosen, k => Assert.InRange(k, 1, 8));
+    }
+
+    [Fact]
+    public void The_bandit_never_chooses_zero_or_more_than_k_max()
+    {
+        foreach (var kMax in new[] { 1, 3, 8, 16 })
+        {
+            var policy = new UcbSpecStopPolicy(kMax);
+            var rng = new Xoshiro256(3);
+            for (var r = 0; r < 300; r++)
+            {
+                var k = policy.Choose();
+                Assert.InRange(k, 1, kMax);
+                var accepted = (int)(rng.NextDouble() * (k + 1));
+                policy.Observe(new RoundObservation(k, Math.Min(accepted, k), k * 0.01, (k * 0.01) + (r % 50 == 0 ? 1.0 : 0.02)));
+            }
+        }
+    }
+
+    [Fact]
+    public void The_bandit_follows_a_delay_switch_within_two_rounds_and_K_grows_with_delay()
+    {
+        const double Tau = 0.040;
+        var policy = new UcbSpecStopPolicy(8);
+        var rng = new Xoshiro256(11);
+        // Learn at low delay, then switch to high, then back.
+        var low = Drive(policy, rng, 300, Tau, _ => 0.045);
+        var high = Drive(policy, rng, 40, Tau, _ => 0.305);
+        var back = Drive(policy, rng, 40, Tau, _ => 0.045);
+        var bestLow = BestK(Tau, 0.045);
+        var bestHigh = BestK(Tau, 0.305);
+        Assert.True(bestHigh > bestLow);
+        // After a switch, at most two rounds keep the old choice (the first round after it reveals the new wait).
+        Assert.True(high.Skip(2).Take(20).All(k => k >= bestHigh - 1), $"after the switch up: {string.Join(",", high.Take(22))}");
+        Assert.True(back.Skip(2).Take(20).All(k => k <= bestLow + 1), $"after the switch down: {string.Join(",", back.Take(22))}");
+        // Threshold structure: the mean K in the high-delay phase exceeds the low-delay phase's.
+        Assert.True(high.Skip(2).Average() > low.Skip(100).Average());
+    }
+
+    [Fact]
+    public void The_choice_never_falls_as_the_delay_state_rises()
+    {
+        const double Tau = 0.030;
+        var policy = new UcbSpecStopPolicy(8);
+        var rng = new Xoshiro256(5);
+        Drive(policy, rng, 400, Tau, r => new[] { 0.003, 0.012, 0.05, 0.2, 0.7 }[r % 5]);
+        var byWait = new[] { 0.003, 0.012, 0.05, 0.2, 0.7 }.Select(w =>
+        {
+            policy.Observe(new RoundObservation(1, 1, Tau, Tau + w));
+            return policy.Choose();
+        }).ToList();
+        Assert.Equal(byWait.Order(), byWait);
+    }
+
+    [Fact]
+    public void The_confidence_policy_stops_at_the_first_token_below_its_threshold()
+    {
+        var policy = new ConfidencePolicy(0.6, 8);
+        Assert.Equal(8, policy.Choose());
+        Assert.False(policy.StopDrafting(1, 0.95));
+        Assert.False(policy.StopDrafting(2, 0.6));
+        Assert.True(policy.StopDrafting(3, 0.59));
+        Assert.Throws<ConfigSpecException>(() => new ConfidencePolicy(1.0, 8));
+        // In simulation it drafts fewer than K_max on average and never more.
+        var run = PolicySimulator.Run(policy, Settings("fixed:20", 2000));
+        Assert.InRange(run.MeanK, 1, 7.99);
+        Assert.All(run.Rounds, r => Assert.InRange(r.Drafted, 1, 8));
+    }
+
+    [Fact]
+    public void The_oracle_uses_the_best_static_K_of_each_delay_state_and_beats_every_static_K()
+    {
+        var s = Settings("markov:20,150,3", 6000);
+        var evaluation = PolicySimulator.Evaluate([() => new StaticPolicy(2), () => new UcbSpecStopPolicy(8)], s);
+        // The table: for each state, the K whose static run spent the least time per token in that state.
+        var statics = Enumerable.Range(1, 8).Select(k => PolicySimulator.Run(new StaticPolicy(k), s)).ToList();
+        foreach (var (state, k) in evaluation.OracleTable)
+        {
+            var rates = statics.Select(run => run.Rounds.Where(r => r.TrueState == state).ToList())
+                .Select(rs => rs.Count == 0 ? double.MaxValue : rs.Sum(r => r.RoundSeconds) / rs.Sum(r => r.Accepted + 1)).ToList();
+            Assert.Equal(rates.IndexOf(rates.Min()) + 1, k);
+        }
+
+        Assert.True(evaluation.OracleTable.Count >= 2);
+        Assert.True(evaluation.OracleTable.OrderBy(p => p.Key).Select(p => p.Value).Order().SequenceEqual(evaluation.OracleTable.OrderBy(p => p.Key).Select(p => p.Value)));
+        Assert.All(statics, st => Assert.True(evaluation.Oracle.MeanMsPerToken <= st.MeanMsPerToken, $"{st.Policy} {st.MeanMsPerToken} < oracle {evaluation.Oracle.MeanMsPerToken}"));
+        Assert.Equal(statics.Min(st => st.MeanMsPerToken), evaluation.BestStatic.MeanMsPerToken, 9);
+        Assert.Equal(0, evaluation.Oracle.RegretPct);
+        Assert.All(evaluation.Runs, r => Assert.True(r.RegretPct >= -1e-9));
+    }
+
+    [Fact]
+    public void The_simulation_is_deterministic_for_a_seed_and_its_acceptance_matches_the_profile()
+    {
+        var a = PolicySimulator.Run(new StaticPolicy(1), Settings("fixed:20", 20000));
+        var b = PolicySimulator.Run(new StaticPolicy(1), Settings("fixed:20", 20000));
+        Assert.Equal(a.MeanMsPerToken, b.MeanMsPerToken);
+        // K = 1 measures α_1 directly: within 1.5 points of 0.88 over ~10,000 rounds.
+        Assert.InRange(a.Acceptance, Alpha[0] - 0.015, Alpha[0] + 0.015);
+        // A round at K=1 costs 1/v_d + 2·20 ms + 5 ms: time per token = that over (1 + α_1).
+        Assert.InRange(a.MeanMsPerToken, (40 + 45) / 1.895, (40 + 45) / 1.865);
+    }
+
+    [Theory]
+    [InlineData("fixed:-1")]
+    [InlineData("markov:20,150")]
+    [InlineData("sometimes")]
+    [InlineData("file:/nonexistent/trace.csv")]
+    public void Bad_delay_traces_are_refused_naming_the_spec(string spec) =>
+        Assert.Contains(spec.Split(':')[0], Assert.Throws<ConfigSpecException>(() => DelayTrace.Parse(spec)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void Markov_and_file_traces_give_the_delays_they_describe()
+    {
+        var markov = DelayTrace.Parse("markov:20,150,3", 9);
+        var samples = Enumerable.Range(0, 6000).Select(i => markov.DelayMs(i * 0.1)).ToList();
+        Assert.All(samples, d => Assert.Contains(d, new[] { 20.0, 150.0 }));
+        var switches = samples.Zip(samples.Skip(1)).Count(p => p.First != p.Second);
+        Assert.InRange(switches, 100, 300); // 600 s at a mean dwell of 3 s: about 200 switches
+        var path = Path.Combine(Infrastructure.TestEnvironment.NewTemporaryDirectory(), "trace.csv");
+        File.WriteAllText(path, "time_s,delay_ms\n0,10\n2,100\n4,30\n");
+        var file = DelayTrace.Parse(path);
+        Assert.Equal([10.0, 10.0, 100.0, 30.0, 10.0], new[] { 0, 1.9, 2, 4.5, 6.1 }.Select(file.DelayMs));
+    }
+
+    [Fact]
+    public void Policy_specs_parse_with_their_options()
+    {
+        Assert.Equal(["static:2", "ucb-specstop:c=0.2,beta=0.5", "oracle"], DraftPolicies.SplitList("static:2, ucb-specstop:c=0.2,beta=0.5, oracle"));
+        var ucb = Assert.IsType<UcbSpecStopPolicy>(DraftPolicies.Parse("ucb-specstop:c=0.2,beta=0.5,stop=0.3", 6));
+        Assert.Equal((0.2, 0.5, 0.3, 6), (ucb.Exploration, ucb.Beta, ucb.ConfidenceStop, ucb.KMax));
+        Assert.Contains("unknown draft-length policy", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("greedy", 8)).Message, StringComparison.Ordinal);
+        Assert.Contains("needs a profile", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("profile", 8)).Message, StringComparison.Ordinal);
+        Assert.Contains("evaluation", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("oracle", 8)).Message, StringComparison.Ordinal);
+        Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("static:0", 8));
+    }
+
+    private static SimulationSettings Settings(string delay, int tokens) => new()
+    {
+        Alpha = Alpha,
+        DraftTokensPerSecond = 25,
+        VerifySeconds = 0.005,
+        Delay = DelayTrace.Parse(delay, 1),
+        Tokens = tokens,
+        Seed = 1,
+    };
+}
