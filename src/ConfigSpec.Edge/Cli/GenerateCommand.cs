@@ -30,10 +30,14 @@ internal static class GenerateCommand
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var policy = new Option<string?>("--k-policy")
+        {
+            Description = $"choose K per round instead of a fixed --k ({Speculative.Policies.DraftPolicies.Help}; not oracle); --k is then the most it drafts",
+        };
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle,
+            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle, policy,
         };
         board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -49,6 +53,16 @@ internal static class GenerateCommand
             var draftPath = parse.GetValue(draft);
             options.Validate(draftPath is not null);
             options = options with { DeviceId = parse.GetValue(board.DeviceId)! };
+            if (parse.GetValue(policy) is { } spec)
+            {
+                if (options.DraftLength < 1)
+                {
+                    throw new ConfigSpecException("--k-policy needs --k 1..32 (the most it may draft)");
+                }
+
+                options = options with { Policy = Speculative.Policies.DraftPolicies.Parse(spec, options.DraftLength) };
+            }
+
             await using var connection = await board.ConnectAsync(parse, options, cancellationToken).ConfigureAwait(false);
             using var draftModel = options.DraftLength > 0 || connection.Target is null ? EdgeCli.LoadModel(parse, draftPath ?? string.Empty, "--draft") : null;
             var tokenizer = connection.Target ?? draftModel!;

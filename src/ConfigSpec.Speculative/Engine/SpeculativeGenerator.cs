@@ -26,6 +26,12 @@ public sealed record GenerationOptions
     /// <summary>The board, for the verifier's per-board accounting.</summary>
     public string DeviceId { get; init; } = "local";
 
+    /// <summary>
+    /// Chooses K per round (and learns from each); <see cref="DraftLength"/> is then the most it may draft. Null: K is
+    /// always <see cref="DraftLength"/>.
+    /// </summary>
+    public Policies.IDraftLengthPolicy? Policy { get; init; }
+
     /// <summary>Called after every round with the tokens it added to the output (for streaming); runs on the generating thread.</summary>
     public Action<IReadOnlyList<int>>? OnTokens { get; init; }
 
@@ -205,7 +211,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                     break;
                 }
 
-                var k = Math.Min(Math.Min(options.DraftLength, options.MaxTokens - generated.Count - 1), room);
+                var wanted = options.Policy is { } policy ? Math.Clamp(policy.Choose(), 1, options.DraftLength) : options.DraftLength;
+                var k = Math.Min(Math.Min(wanted, options.MaxTokens - generated.Count - 1), room);
                 var t0 = Stopwatch.GetTimestamp();
                 drafter?.Draft(k, drafts, distributions);
                 var t1 = Stopwatch.GetTimestamp();
@@ -234,6 +241,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 committed.Add(result.NextToken);
                 var t2 = Stopwatch.GetTimestamp();
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
+                options.Policy?.Observe(new Policies.RoundObservation(drafts.Count, result.AcceptedCount,
+                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds));
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
                     Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency,
                     result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds, drafter is null ? null : [.. drafter.TokenTimes]));
