@@ -9,6 +9,7 @@
 #  7. power sampler: achieved rate and CPU cost at 10, 50 and 100 Hz (sysfs fixture, replay, estimate)
 #  8. model validation: profile over MQTT with 0/20/100 ms injected, then predicted against measured goodput
 #  9. the fleet: daemon start-up to READY, idle CPU and memory; aggregator ingest from 1,000 simulated boards, API latency
+# 10. draft-length policies in simulation: ucb-specstop, profile, confidence and static K against the oracle
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -211,5 +212,22 @@ JSON
   "$ROOT/out/bin/configspec-aggregator" bench --broker "$BROKER" --devices 1000 --connections 20 --seconds "$SECONDS_LOAD" --rate 1
   echo "-- aggregator: 1,000 boards publishing as fast as the broker acknowledges (saturation; the load runs on the same cores):"
   "$ROOT/out/bin/configspec-aggregator" bench --broker "$BROKER" --devices 1000 --connections 20 --seconds "$SECONDS_LOAD"
+  rm -rf "$WORK"
+fi
+
+if want 10; then
+  echo "== 10. draft-length policies in simulation (profile of the shipped Q4_0 draft, a 25 tokens/s board, 5 ms verifier) =="
+  WORK="$(mktemp -d)"
+  "$EDGE" profile --target "$M/stories260K.gguf" --drafts "$M/stories260K-Q4_0.gguf" --max-rounds 400 --timing-rounds 4 \
+    --out "$WORK/profile.json" --force >/dev/null
+  for seed in 1 2 3; do
+    echo "-- two-state delay 20 ms <-> 150 ms one way, mean dwell 3 s, seed $seed:"
+    "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens 20000 --seed "$seed" | tail -n +2
+  done
+  echo "-- fixed delays: the K ucb-specstop settles on against the best static K"
+  for d in 0 20 50 100 200; do
+    "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay "fixed:$d" --tokens 20000 \
+      --policies ucb-specstop,oracle --csv "$WORK/fixed-$d.csv" | awk -v d="$d" '/^ucb-specstop /{printf "  %3d ms: ucb-specstop mean K %s, regret %s%%;", d, $4, $6} /^best static/{printf " best static %s\n", $3}'
+  done
   rm -rf "$WORK"
 fi
