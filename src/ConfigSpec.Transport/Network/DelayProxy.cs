@@ -20,6 +20,12 @@ public sealed record DelayProxyOptions
     /// <summary>Uniform jitter ± this much on top of the delay (order is kept: a chunk never overtakes the one before it).</summary>
     public TimeSpan Jitter { get; init; }
 
+    /// <summary>
+    /// A delay that changes over time (fixed, jitter, two-state Markov or a CSV trace; seconds since the proxy started);
+    /// when set it replaces <see cref="Delay"/>, and <see cref="Jitter"/> is still added.
+    /// </summary>
+    public ConfigSpec.Speculative.Policies.DelayTrace? Schedule { get; init; }
+
     /// <summary>CSV of every forwarded chunk (time, connection, direction, bytes, delay), or null.</summary>
     public string? TraceFile { get; init; }
 
@@ -203,7 +209,9 @@ public sealed class DelayProxy : IAsyncDisposable
     /// <summary>This chunk's delay in milliseconds (fractions kept).</summary>
     private double NextDelay()
     {
-        var delay = _options.Delay.TotalMilliseconds;
+        var delay = _options.Schedule is { } schedule
+            ? schedule.DelayMs(Stopwatch.GetElapsedTime(_started).TotalSeconds)
+            : _options.Delay.TotalMilliseconds;
         if (_options.Jitter > TimeSpan.Zero)
         {
             lock (_random)

@@ -68,6 +68,41 @@ public class DelayProxyTests
     }
 
     [Fact]
+    public async Task A_delay_schedule_changes_the_delay_over_time()
+    {
+        var (listener, echo) = await StartEcho();
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var schedule = Path.Combine(dir, "delay.csv");
+        await File.WriteAllTextAsync(schedule, "time_s,delay_ms\n0,10\n1,60\n30,60\n");
+        var trace = Path.Combine(dir, "trace.csv");
+        await using (var proxy = new DelayProxy(new DelayProxyOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Upstream = new DnsEndPoint("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port),
+            Schedule = ConfigSpec.Speculative.Policies.DelayTrace.Parse(schedule),
+            TraceFile = trace,
+        }))
+        {
+            proxy.Start();
+            using var client = new TcpClient { NoDelay = true };
+            await client.ConnectAsync(proxy.LocalEndpoint);
+            var stream = client.GetStream();
+            var buffer = new byte[1];
+            await stream.WriteAsync(new byte[] { 1 });
+            await stream.ReadExactlyAsync(buffer);
+            await Task.Delay(1500); // past the schedule's step at 1 s
+            await stream.WriteAsync(new byte[] { 2 });
+            await stream.ReadExactlyAsync(buffer);
+        }
+
+        // The proxy's own record of each chunk's delay: 10 ms before the step, 60 ms after.
+        var delays = (await File.ReadAllLinesAsync(trace)).Skip(1).Select(l => l.Split(','))
+            .Where(f => f[2] == "up").Select(f => double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal([10.0, 60.0], delays);
+        listener.Stop();
+    }
+
+    [Fact]
     public async Task Jitter_never_reorders_or_loses_bytes()
     {
         var (listener, echo) = await StartEcho();
