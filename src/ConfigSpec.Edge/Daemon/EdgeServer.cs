@@ -41,7 +41,8 @@ public sealed class ServiceUnavailableException : ConfigSpecException
 }
 
 /// <summary>One generation: the result, its configuration, and the drafting energy charged to it (null without power).</summary>
-public sealed record GenerationReply(GenerationResult Result, ServingChoice Choice, double? DraftJoules, bool PowerEstimated);
+/// <param name="Policy">The draft-length policy that chose K per round (null: the configuration's K every round).</param>
+public sealed record GenerationReply(GenerationResult Result, ServingChoice Choice, double? DraftJoules, bool PowerEstimated, string? Policy = null);
 
 /// <summary>
 /// Generation with the chosen configuration: one request at a time on the board's single draft context (others
@@ -55,6 +56,7 @@ public sealed class EdgeServer : IAsyncDisposable
     private LlamaModel? _draft;
     private VerifierConnection? _connection;
     private ServingChoice? _choice;
+    private Speculative.Policies.IDraftLengthPolicy? _policy;
     private volatile string? _unavailable = "starting";
     private int _requests;
     private int _tokens;
@@ -98,6 +100,8 @@ public sealed class EdgeServer : IAsyncDisposable
 
             _connection = connection;
             _choice = choice;
+            // A fresh policy for each configuration: what it learned belongs to the draft it learned it with.
+            _policy = _settings.KPolicy is { } spec ? Speculative.Policies.DraftPolicies.Parse(spec, _settings.KMax) : null;
             _unavailable = null;
         }
         finally
@@ -151,7 +155,8 @@ public sealed class EdgeServer : IAsyncDisposable
             var tokens = draft.Tokenize(prompt);
             var options = new GenerationOptions
             {
-                DraftLength = choice.K,
+                DraftLength = _policy is null ? choice.K : _settings.KMax,
+                Policy = _policy,
                 MaxTokens = maxTokens,
                 ContextLength = _settings.ContextLength,
                 Threads = _settings.Threads,
@@ -183,7 +188,7 @@ public sealed class EdgeServer : IAsyncDisposable
                 _wallSeconds += result.WallSeconds;
             }
 
-            return new GenerationReply(result, choice, joules, Power?.Source.IsEstimate ?? false);
+            return new GenerationReply(result, choice, joules, Power?.Source.IsEstimate ?? false, _policy?.Name);
         }
         finally
         {
@@ -201,7 +206,7 @@ public sealed class EdgeServer : IAsyncDisposable
                 _wallSeconds > 0 ? _tokens / _wallSeconds : null,
                 _drafted > 0 ? (double)_accepted / _drafted : null,
                 _rounds > 0 ? (double)_accepted / _rounds : null,
-                _choice?.K ?? 0,
+                _policy is null || _rounds == 0 ? _choice?.K ?? 0 : (int)Math.Round((double)_drafted / _rounds),
                 _draftSeconds > 0 ? _draftJoules / _draftSeconds : null,
                 _energyRequests > 0 && _tokens > 0 ? _draftJoules / _tokens : null,
                 Power?.Source.IsEstimate ?? false);

@@ -20,7 +20,7 @@ public sealed record EdgeSettings
     public static readonly string[] Keys =
     [
         "device_id", "board", "state_dir", "broker", "verifier", "drafts", "objective", "weights", "k_max", "power", "power_interval", "profile", "fleet",
-        "http", "metrics_interval_s", "home_assistant", "threads", "ctx", "max_tokens", "llama_dir", "gpu_layers",
+        "http", "metrics_interval_s", "home_assistant", "threads", "ctx", "max_tokens", "llama_dir", "gpu_layers", "k_policy",
     ];
 
     private static readonly string[] SectionKeys =
@@ -54,6 +54,12 @@ public sealed record EdgeSettings
     public (double Goodput, double Cost, double Energy) Weights { get; init; } = (1, 1, 1);
 
     public int KMax { get; init; } = 8;
+
+    /// <summary>
+    /// A draft-length policy choosing K per round up to <see cref="KMax"/> (static:K, confidence:P, ucb-specstop[...]); null
+    /// serves every round with the selected configuration's K.
+    /// </summary>
+    public string? KPolicy { get; init; }
 
     /// <summary>Power source spec, "auto" or null (none).</summary>
     public string? Power { get; init; } = "auto";
@@ -262,7 +268,13 @@ public sealed record EdgeSettings
             MaxTokens = Int(c, "max_tokens", 256, 1, 1 << 20),
             LlamaDirectory = c["llama_dir"] is { Length: > 0 } l ? l : null,
             GpuLayers = Int(c, "gpu_layers", 0, -1, 10_000),
+            KPolicy = c["k_policy"] is { Length: > 0 } policy && policy != "profile" ? policy : null,
         };
+        if (settings.KPolicy is { } spec)
+        {
+            _ = Parse(() => Speculative.Policies.DraftPolicies.Parse(spec, settings.KMax), "k_policy");
+        }
+
         if (settings.MinRounds > settings.MaxRounds)
         {
             throw new ConfigSpecException($"profile:min_rounds {settings.MinRounds} exceeds profile:max_rounds {settings.MaxRounds}");

@@ -71,6 +71,8 @@ public sealed record GenerationRequest(string Prompt, int MaxTokens, bool Stream
         w.WriteString("quant", reply.Choice.Quant);
         w.WriteNumber("k", reply.Choice.K);
         w.WriteString("config_source", reply.Choice.Source);
+        w.WriteString("k_policy", reply.Policy);
+        w.WriteNumber("mean_k", r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Drafted), 3) : 0);
         w.WriteNumber("rounds", r.Rounds.Count);
         w.WriteNumber("drafted", r.DraftedTokens);
         w.WriteNumber("accepted", r.Rounds.Sum(x => x.Accepted));

@@ -37,6 +37,9 @@ public sealed class DaemonSettingsTests
         Assert.Equal("mqtt://127.0.0.1:1883/", s.Broker.Broker.ToString());
         Assert.Equal([Draft], s.Drafts);
         Assert.Equal("http://127.0.0.1:8089", s.Http);
+        Assert.Null(s.KPolicy);
+        Assert.Equal("ucb-specstop:c=0.2", EdgeSettings.Load(Valid(""", "k_policy": "ucb-specstop:c=0.2" """), [], NoEnvironment).KPolicy);
+        Assert.Null(EdgeSettings.Load(Valid(""", "k_policy": "profile" """), [], NoEnvironment).KPolicy); // the selected K: the default
     }
 
     [Fact]
@@ -60,6 +63,8 @@ public sealed class DaemonSettingsTests
     [InlineData(""", "profile": {"min_rounds": 50, "max_rounds": 10} """, "profile:min_rounds")]
     [InlineData(""", "broker": {"url": "http://x"} """, "broker:url")]
     [InlineData(""", "fleet": {"adopt": "perhaps"} """, "fleet:adopt")]
+    [InlineData(""", "k_policy": "greedy" """, "k_policy: unknown draft-length policy 'greedy'")]
+    [InlineData(""", "k_policy": "static:40" """, "k_policy: static:40")]
     public void Bad_settings_are_refused_naming_the_setting(string extra, string mentions)
     {
         var ex = Assert.ThrowsAny<ConfigSpecException>(() => EdgeSettings.Load(Valid(extra), [], NoEnvironment));

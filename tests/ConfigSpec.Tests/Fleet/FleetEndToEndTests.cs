@@ -77,7 +77,8 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
         await FleetHarness.EventuallyAsync(() => FleetHarness.GetJsonAsync(Http, AggregatorUrl + "api/rankings"),
             r => r.GetProperty("boards").GetArrayLength() == 1 && r.GetProperty("boards")[0].GetProperty("recommendation").ValueKind == JsonValueKind.Object,
             TimeSpan.FromSeconds(30), "a fleet recommendation");
-        DaemonB = FleetHarness.StartDaemon(FleetHarness.DaemonConfig(DirB, "pi5-b", Broker.Uri, Board, ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], HttpB));
+        DaemonB = FleetHarness.StartDaemon(FleetHarness.DaemonConfig(DirB, "pi5-b", Broker.Uri, Board, ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], HttpB,
+            """, "k_policy": "ucb-specstop" """));
         await WaitServingAsync("pi5-b", TimeSpan.FromSeconds(120));
     }
 
@@ -195,6 +196,7 @@ public sealed class FleetEndToEndTests(FleetFixture fleet) : IClassFixture<Fleet
         Assert.InRange(r.GetProperty("acceptance").GetDouble(), 0, 1);
         Assert.True(r.GetProperty("draft_joules").GetDouble() > 0);
         Assert.True(r.GetProperty("power_estimated").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("k_policy").ValueKind); // board A serves its selected K every round
 
         using var streamed = await FleetHarness.PostJsonAsync(fleet.Http, Daemon("pi5-a") + "v1/generate", """{"prompt": "Once upon a time", "max_tokens": 24, "stream": true}""");
         Assert.Equal("application/x-ndjson", streamed.Content.Headers.ContentType?.MediaType);
@@ -246,6 +248,9 @@ public sealed class FleetEndToEndTests(FleetFixture fleet) : IClassFixture<Fleet
             Assert.Equal(doc.RootElement.GetProperty("text").GetString(), tokens.ToString());
             Assert.Equal(16, doc.RootElement.GetProperty("tokens").GetInt32());
             Assert.Equal("fleet", doc.RootElement.GetProperty("config_source").GetString());
+            // Board B chooses K per round with the bandit (its first block drafts K_max = 4).
+            Assert.Equal("ucb-specstop", doc.RootElement.GetProperty("k_policy").GetString());
+            Assert.InRange(doc.RootElement.GetProperty("mean_k").GetDouble(), 1, 4);
             break;
         }
 
