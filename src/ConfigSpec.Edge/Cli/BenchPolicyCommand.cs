@@ -20,7 +20,11 @@ internal static class BenchPolicyCommand
     public static Command Create(TextWriter output)
     {
         var simulate = new Option<bool>("--simulate") { Description = "drive the policies with the profile's acceptance and speed instead of real models" };
-        var profile = new Option<string>("--profile") { Description = "profile to take acceptance by position, drafting speed and overhead from", Required = true };
+        var profile = new Option<string?>("--profile") { Description = "profile: acceptance by position, drafting speed and overhead (simulation), the profile policy's model (both modes)" };
+        var verifier = new Option<string?>("--verifier") { Description = "real mode: the broker a configspec-verifier serves on; a delay proxy in this process goes in front of it" };
+        var targetId = new Option<string>("--target-id") { Description = "real mode: the target the verifier serves", DefaultValueFactory = _ => "stories260K" };
+        var draftFile = new Option<string?>("--draft-file") { Description = "real mode: the draft GGUF" };
+        var kMaxOption = new Option<int>("--k-max") { Description = "real mode without a profile: the largest K", DefaultValueFactory = _ => 8 };
         var draft = new Option<string?>("--draft") { Description = "the profiled draft (file name, name or sha256; default: the first)" };
         var speed = new Option<double?>("--draft-tokens-per-s") { Description = "drafting speed to stand for another board (default: the profile's)" };
         var verifyMs = new Option<double>("--verify-ms") { Description = "verifier time per round in ms (added to twice the one-way delay)", DefaultValueFactory = _ => 5 };
@@ -33,16 +37,17 @@ internal static class BenchPolicyCommand
         var svg = new Option<string?>("--svg") { Description = "write a chart of K over time against the delay to this SVG" };
         var command = new Command("bench-policy", "compare draft-length policies (static, profile, confidence, ucb-specstop) with the oracle on one delay trace")
         {
-            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg,
+            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg, verifier, targetId, draftFile, kMaxOption,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             if (!parse.GetValue(simulate))
             {
-                throw new ConfigSpecException("bench-policy runs in simulation for now: add --simulate (real models through the delay proxy are not wired to the policies yet)");
+                return await RealAsync(parse, output, verifier, targetId, draftFile, kMaxOption, profile, draft, verifyMs, policies, delay, tokens, seed, json, csv, svg,
+                    cancellationToken).ConfigureAwait(false);
             }
 
-            var p = ProfileJson.Load(parse.GetValue(profile)!);
+            var p = ProfileJson.Load(parse.GetValue(profile) ?? throw new ConfigSpecException("--simulate needs --profile FILE"));
             var c = Pick(p, parse.GetValue(draft));
             var alpha = c.AcceptanceByPosition.Select(a => a ?? 0).ToList();
             var v = parse.GetValue(speed) ?? c.DraftTokensPerSecond.Mean;
@@ -70,65 +75,115 @@ internal static class BenchPolicyCommand
                 .ToList();
             _ = makers.Select(m => m()).ToList(); // bad specs fail before the runs
             var result = PolicySimulator.Evaluate(makers, settings);
-            var shown = new List<PolicyRun>();
-            foreach (var s in specs)
-            {
-                shown.Add(s == "oracle" ? result.Oracle : result.Runs[shown.Count(r => r.Policy != "oracle")]);
-            }
-
-            if (parse.GetValue(csv) is { } csvPath)
-            {
-                AtomicFile.Write(csvPath, Csv(shown));
-            }
-
-            if (parse.GetValue(svg) is { } svgPath)
-            {
-                AtomicFile.Write(svgPath, Chart(shown, settings));
-            }
-
-            if (parse.GetValue(json))
-            {
-                JsonOutput.Write(output, w =>
-                {
-                    w.WriteArray("policies", shown, (w, r) =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("policy", r.Policy);
-                        w.WriteNumber("mean_ms_per_token", Math.Round(r.MeanMsPerToken, 4));
-                        w.WriteNumber("p95_ms_per_token", Math.Round(r.P95MsPerToken, 4));
-                        w.WriteNumber("mean_k", Math.Round(r.MeanK, 4));
-                        w.WriteNumber("acceptance", Math.Round(r.Acceptance, 4));
-                        w.WriteNumber("regret_pct", Math.Round(r.RegretPct ?? 0, 3));
-                        w.WriteEndObject();
-                    });
-                    w.WriteStartObject("best_static");
-                    w.WriteString("policy", result.BestStatic.Policy);
-                    w.WriteNumber("mean_ms_per_token", Math.Round(result.BestStatic.MeanMsPerToken, 4));
-                    w.WriteNumber("regret_pct", Math.Round(result.BestStatic.RegretPct ?? 0, 3));
-                    w.WriteEndObject();
-                });
-                return EdgeCli.ExitOk;
-            }
-
-            output.WriteLine(string.Create(C, $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
-            output.WriteLine(string.Create(C, $"{"policy",-26} {"ms/token",9} {"p95",9} {"mean K",7} {"accept",7} {"regret %",9}"));
-            foreach (var r in shown.Append(result.BestStatic with { Policy = "best static (" + result.BestStatic.Policy + ")" }))
-            {
-                output.WriteLine(string.Create(C, $"{r.Policy,-26} {r.MeanMsPerToken,9:0.000} {r.P95MsPerToken,9:0.000} {r.MeanK,7:0.00} {r.Acceptance,7:0.000} {r.RegretPct,9:+0.00;-0.00;0.00}"));
-            }
-
-            var advantage = result.BestStatic.MeanMsPerToken - result.Oracle.MeanMsPerToken;
-            foreach (var r in shown.Where(r => r.Policy.StartsWith("ucb", StringComparison.Ordinal)))
-            {
-                var captured = advantage > 0 ? (result.BestStatic.MeanMsPerToken - r.MeanMsPerToken) / advantage : double.NaN;
-                output.WriteLine(string.Create(C,
-                    $"{r.Policy}: {r.RegretPct:+0.00;-0.00}% from the oracle; the oracle is {100 * advantage / result.BestStatic.MeanMsPerToken:0.0}% ahead of the best static K and {r.Policy} captures {captured * 100:0}% of that"));
-            }
-
-            output.WriteLine("oracle K per delay state (round-trip wait): " + string.Join(", ", result.OracleTable.OrderBy(p => p.Key).Select(p => $"{DelayStates.Describe(p.Key)} → {p.Value}")));
-            return EdgeCli.ExitOk;
+            return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), alpha.Count, string.Create(C,
+                $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
         });
         return command;
+    }
+
+    private static int Report(TextWriter output, List<string> specs, PolicyEvaluation result, bool json, string? csv, string? svg, int kMax, string header)
+    {
+        var shown = new List<PolicyRun>();
+        foreach (var s in specs)
+        {
+            shown.Add(s == "oracle" ? result.Oracle : result.Runs[shown.Count(r => r.Policy != "oracle")]);
+        }
+
+        if (csv is not null)
+        {
+            AtomicFile.Write(csv, Csv(shown));
+        }
+
+        if (svg is not null)
+        {
+            AtomicFile.Write(svg, Chart(shown, kMax));
+        }
+
+        if (json)
+        {
+            JsonOutput.Write(output, w =>
+            {
+                w.WriteArray("policies", shown, (w, r) =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("policy", r.Policy);
+                    w.WriteNumber("mean_ms_per_token", Math.Round(r.MeanMsPerToken, 4));
+                    w.WriteNumber("p95_ms_per_token", Math.Round(r.P95MsPerToken, 4));
+                    w.WriteNumber("mean_k", Math.Round(r.MeanK, 4));
+                    w.WriteNumber("acceptance", Math.Round(r.Acceptance, 4));
+                    w.WriteNumber("regret_pct", Math.Round(r.RegretPct ?? 0, 3));
+                    w.WriteEndObject();
+                });
+                w.WriteStartObject("best_static");
+                w.WriteString("policy", result.BestStatic.Policy);
+                w.WriteNumber("mean_ms_per_token", Math.Round(result.BestStatic.MeanMsPerToken, 4));
+                w.WriteNumber("regret_pct", Math.Round(result.BestStatic.RegretPct ?? 0, 3));
+                w.WriteEndObject();
+            });
+            return EdgeCli.ExitOk;
+        }
+
+        output.WriteLine(header);
+        output.WriteLine(string.Create(C, $"{"policy",-26} {"ms/token",9} {"p95",9} {"mean K",7} {"accept",7} {"regret %",9}"));
+        foreach (var r in shown.Append(result.BestStatic with { Policy = "best static (" + result.BestStatic.Policy + ")" }))
+        {
+            output.WriteLine(string.Create(C, $"{r.Policy,-26} {r.MeanMsPerToken,9:0.000} {r.P95MsPerToken,9:0.000} {r.MeanK,7:0.00} {r.Acceptance,7:0.000} {r.RegretPct,9:+0.00;-0.00;0.00}"));
+        }
+
+        var advantage = result.BestStatic.MeanMsPerToken - result.Oracle.MeanMsPerToken;
+        foreach (var r in shown.Where(r => r.Policy.StartsWith("ucb", StringComparison.Ordinal)))
+        {
+            if (advantage <= 0)
+            {
+                output.WriteLine(string.Create(C, $"{r.Policy}: {r.RegretPct:+0.00;-0.00}% from the oracle, which is no better than the best static K on this trace"));
+                continue;
+            }
+
+            var captured = (result.BestStatic.MeanMsPerToken - r.MeanMsPerToken) / advantage;
+            output.WriteLine(string.Create(C,
+                $"{r.Policy}: {r.RegretPct:+0.00;-0.00}% from the oracle; the oracle is {100 * advantage / result.BestStatic.MeanMsPerToken:0.0}% ahead of the best static K and {r.Policy} captures {captured * 100:0}% of that"));
+        }
+
+        output.WriteLine("oracle K per delay state (round-trip wait): " + string.Join(", ", result.OracleTable.OrderBy(p => p.Key).Select(p => $"{DelayStates.Describe(p.Key)} → {p.Value}")));
+        return EdgeCli.ExitOk;
+    }
+
+    /// <summary>Real mode: the shipped draft drafts, a configspec-verifier verifies through a delay proxy in this process.</summary>
+    private static async Task<int> RealAsync(ParseResult parse, TextWriter output, Option<string?> verifier, Option<string> targetId, Option<string?> draftFile,
+        Option<int> kMaxOption, Option<string?> profile, Option<string?> draft, Option<double> verifyMs, Option<string> policies, Option<string> delay,
+        Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, CancellationToken cancellationToken)
+    {
+        var url = parse.GetValue(verifier) ?? throw new ConfigSpecException("real mode needs --verifier mqtt://HOST:PORT (or --simulate with --profile)");
+        var draftPath = parse.GetValue(draftFile) ?? throw new ConfigSpecException("real mode needs --draft-file FILE");
+        var p = parse.GetValue(profile) is { } pf ? ProfileJson.Load(pf) : null;
+        var c = p is null ? null : Pick(p, parse.GetValue(draft));
+        var kMax = c?.AcceptanceByPosition.Count ?? parse.GetValue(kMaxOption);
+        if (kMax is < 1 or > 32)
+        {
+            throw new ConfigSpecException($"--k-max {kMax} must be 1..32");
+        }
+
+        var verifySeconds = parse.GetValue(verifyMs) / 1000;
+        var delaySpec = parse.GetValue(delay)!;
+        var trace = DelayTrace.Parse(delaySpec, parse.GetValue(seed));
+        var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
+        var wait0 = (2 * trace.DelayMs(0) / 1000) + verifySeconds;
+        var makers = specs.Where(s => s != "oracle")
+            .Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, c is null ? null
+                : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], c.DraftOverheadSeconds, 1 / c.DraftTokensPerSecond.Mean, wait0))))
+            .ToList();
+        _ = makers.Select(m => m()).ToList();
+        var n = parse.GetValue(tokens);
+        if (n < 1)
+        {
+            throw new ConfigSpecException("--tokens must be positive");
+        }
+
+        using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
+        var result = await RealPolicyBench.RunAsync(EdgeCli.Broker(parse, url, "--verifier"), parse.GetValue(targetId)!, draftModel, delaySpec, parse.GetValue(seed),
+            n, kMax, verifySeconds, makers, cancellationToken).ConfigureAwait(false);
+        return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
+            $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process), {n} tokens per policy, K_max {kMax}");
     }
 
     private static ConfigurationProfile Pick(BoardProfile profile, string? draft)
@@ -162,11 +217,10 @@ internal static class BenchPolicyCommand
     }
 
     /// <summary>K chosen over time per adaptive policy (steps), with the one-way delay underneath, first 60 s.</summary>
-    private static string Chart(List<PolicyRun> runs, SimulationSettings s)
+    private static string Chart(List<PolicyRun> runs, int kMax)
     {
         const double W = 900, H = 360, Pad = 50;
         var span = Math.Min(60, runs.Max(r => r.Seconds));
-        var kMax = s.Alpha.Count;
         var maxDelay = Math.Max(1, runs.SelectMany(r => r.Rounds).Where(r => r.Start <= span).Max(r => r.DelayMs));
         double X(double t) => Pad + (t / span * (W - (2 * Pad)));
         double Yk(double k) => H - Pad - (k / kMax * (H - (2 * Pad)));

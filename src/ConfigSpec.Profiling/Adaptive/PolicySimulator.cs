@@ -129,15 +129,7 @@ public static class PolicySimulator
         ArgumentNullException.ThrowIfNull(s);
         var kMax = s.Alpha.Count;
         var statics = Enumerable.Range(1, kMax).Select(k => Run(new StaticPolicy(k), s)).ToList();
-        var table = new Dictionary<int, int>();
-        foreach (var state in statics.SelectMany(r => r.Rounds).Select(r => r.TrueState).Distinct())
-        {
-            table[state] = statics
-                .Select((run, i) => (K: i + 1, Rate: Rate(run.Rounds.Where(r => r.TrueState == state).ToList())))
-                .Where(x => !double.IsNaN(x.Rate))
-                .MinBy(x => x.Rate).K;
-        }
-
+        var table = OracleTable(statics);
         var current = 0;
         var oracle = Run(new OraclePolicy(table, () => current, kMax), s, state => current = state);
         var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
@@ -200,6 +192,38 @@ public static class PolicySimulator
     /// <summary>Seconds per token over a set of rounds (NaN when empty).</summary>
     private static double Rate(List<SimulatedRound> rounds) =>
         rounds.Count == 0 ? double.NaN : rounds.Sum(r => r.RoundSeconds) / rounds.Sum(r => r.Accepted + 1);
+
+    /// <summary>A run's figures from its rounds (also used for runs with real models).</summary>
+    public static PolicyRun Summarise(string name, IReadOnlyList<SimulatedRound> rounds)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        return Summarise(name, [.. rounds], rounds.Sum(r => r.RoundSeconds), rounds.Sum(r => r.Accepted + 1), rounds.Sum(r => (long)r.Drafted),
+            rounds.Sum(r => (long)r.Accepted), rounds.Sum(r => (long)r.Drafted));
+    }
+
+    /// <summary>The oracle's table from runs at every static K: for each true state, the K with the least time per token there.</summary>
+    public static Dictionary<int, int> OracleTable(IReadOnlyList<PolicyRun> statics)
+    {
+        ArgumentNullException.ThrowIfNull(statics);
+        var table = new Dictionary<int, int>();
+        foreach (var state in statics.SelectMany(r => r.Rounds).Select(r => r.TrueState).Distinct())
+        {
+            table[state] = statics
+                .Select((run, i) => (K: i + 1, Rate: Rate(run.Rounds.Where(r => r.TrueState == state).ToList())))
+                .Where(x => !double.IsNaN(x.Rate))
+                .MinBy(x => x.Rate).K;
+        }
+
+        return table;
+    }
+
+    /// <summary>Regret of each run against the oracle, percent.</summary>
+    public static PolicyRun WithRegret(PolicyRun run, PolicyRun oracle)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(oracle);
+        return run with { RegretPct = Regret(run, oracle) };
+    }
 
     private static PolicyRun Summarise(string name, List<SimulatedRound> rounds, double seconds, int tokens, long drafted, long accepted, long kSum)
     {

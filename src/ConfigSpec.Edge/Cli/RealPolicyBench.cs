@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Net;
+using ConfigSpec.Interop.Llama;
+using ConfigSpec.Profiling.Adaptive;
+using ConfigSpec.Profiling.Measurement;
+using ConfigSpec.Profiling.Prompts;
+using ConfigSpec.Speculative.Engine;
+using ConfigSpec.Speculative.Policies;
+using ConfigSpec.Transport.Mqtt;
+using ConfigSpec.Transport.Network;
+using ConfigSpec.Transport.Remote;
+
+namespace ConfigSpec.Edge.Cli;
+
+/// <summary>
+/// bench-policy with real models: every run gets its own delay proxy (in this process, in front of the broker) whose
+/// schedule starts at the run's start, so every policy meets the same delay trace; the true delay state of each round
+/// is read from that schedule when the round's K is chosen (the oracle is told it; the others only record it).
+/// </summary>
+internal static class RealPolicyBench
+{
+    public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
+        int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, CancellationToken cancellationToken)
+    {
+        var statics = new List<PolicyRun>();
+        for (var k = 1; k <= kMax; k++)
+        {
+            statics.Add(await RunOneAsync(new StaticPolicy(k), null).ConfigureAwait(false));
+        }
+
+        var table = PolicySimulator.OracleTable(statics);
+        var oracleState = 0;
+        var oracle = await RunOneAsync(new OraclePolicy(table, () => oracleState, kMax), s => oracleState = s).ConfigureAwait(false);
+        var runs = new List<PolicyRun>();
+        foreach (var make in policies)
+        {
+            runs.Add(PolicySimulator.WithRegret(await RunOneAsync(make(), null).ConfigureAwait(false), oracle));
+        }
+
+        var best = statics.MinBy(r => r.MeanMsPerToken)!;
+        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, PolicySimulator.WithRegret(best, oracle), table);
+
+        async Task<PolicyRun> RunOneAsync(IDraftLengthPolicy policy, Action<int>? tellState)
+        {
+            var schedule = DelayTrace.Parse(delaySpec, seed);
+            await using var proxy = new DelayProxy(new DelayProxyOptions
+            {
+                Listen = new IPEndPoint(IPAddress.Loopback, 0),
+                Upstream = new DnsEndPoint(broker.Broker.Host, broker.Port),
+                Schedule = schedule,
+            });
+            proxy.Start();
+            var started = Stopwatch.GetTimestamp();
+            var viaProxy = broker with { Broker = new Uri($"mqtt://127.0.0.1:{proxy.LocalEndpoint.Port}"), ClientId = "bench-policy-" + Guid.NewGuid().ToString("N")[..6] };
+            await using var verifier = await MqttVerifierClient.ConnectAsync(viaProxy, new RemoteVerifierOptions { TargetId = targetId, DeviceId = "bench-policy" },
+                cancellationToken).ConfigureAwait(false);
+            var recording = new StateRecordingPolicy(policy, () =>
+            {
+                var delay = schedule.DelayMs(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                var state = DelayStates.Of((2 * delay / 1000) + verifySecondsGuess);
+                tellState?.Invoke(state);
+                return (state, delay);
+            });
+            var generator = new SpeculativeGenerator(verifier, draft);
+            var prompts = PromptSet.BuiltIn().Prompts;
+            var rounds = new List<SimulatedRound>();
+            var produced = 0;
+            for (var i = 0; produced < tokens; i++)
+            {
+                var prompt = Profiler.PromptTokens(draft, prompts[i % prompts.Count], 512, kMax);
+                var before = recording.Recorded.Count;
+                var result = await generator.GenerateAsync(prompt, new GenerationOptions
+                {
+                    DraftLength = kMax,
+                    Policy = recording,
+                    MaxTokens = Math.Min(96, tokens - produced + 1),
+                    DeviceId = "bench-policy",
+                }, draft, cancellationToken).ConfigureAwait(false);
+                for (var r = 0; r < result.Rounds.Count; r++)
+                {
+                    var round = result.Rounds[r];
+                    var (state, delay) = recording.Recorded[before + r];
+                    rounds.Add(new SimulatedRound(round.DraftStart, round.Drafted, round.Drafted, round.Accepted, round.RoundSeconds, delay, state));
+                }
+
+                produced += result.Tokens.Count;
+            }
+
+            return PolicySimulator.Summarise(policy.Name, rounds);
+        }
+    }
+
+    /// <summary>Passes through to a policy and records the true delay (and state) when each round's K is chosen.</summary>
+    private sealed class StateRecordingPolicy(IDraftLengthPolicy inner, Func<(int State, double DelayMs)> now) : IDraftLengthPolicy
+    {
+        public List<(int State, double DelayMs)> Recorded { get; } = [];
+
+        public string Name => inner.Name;
+
+        public int KMax => inner.KMax;
+
+        public int Choose()
+        {
+            Recorded.Add(now()); // before the inner choice, so the oracle is told this round's state
+            return inner.Choose();
+        }
+
+        public void Observe(RoundObservation round) => inner.Observe(round);
+
+        public bool StopDrafting(int drafted, double topProbability) => inner.StopDrafting(drafted, topProbability);
+    }
+}
