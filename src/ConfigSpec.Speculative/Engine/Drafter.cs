@@ -55,9 +55,10 @@ public sealed class Drafter : IDisposable
 
     /// <summary>
     /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>; for stochastic sampling also
-    /// their sparse draft distributions.
+    /// their sparse draft distributions. <paramref name="stop"/>, when given, is asked after each token with the number
+    /// drafted so far and the draft's probability of that token; true ends the block early (what was drafted is kept).
     /// </summary>
-    public void Draft(int k, List<int> tokens, List<SparseDistribution>? distributions)
+    public void Draft(int k, List<int> tokens, List<SparseDistribution>? distributions, Func<int, double, bool>? stop = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         tokens.Clear();
@@ -82,6 +83,11 @@ public sealed class Drafter : IDisposable
             var token = Choose(distributions);
             tokens.Add(token);
             _tokenTimes.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (stop is not null && stop(i + 1, Probability(token)))
+            {
+                break;
+            }
+
             if (i < k - 1)
             {
                 _context.Decode([token], position++);
@@ -89,6 +95,7 @@ public sealed class Drafter : IDisposable
             }
         }
 
+        _lastDrafted = tokens.Count; // the KV cache holds all but the last drafted token
         _kvCount = _committed.Count;
     }
 
@@ -112,6 +119,30 @@ public sealed class Drafter : IDisposable
         }
 
         _lastDrafted = 0;
+    }
+
+    /// <summary>The draft's probability of <paramref name="token"/> at the current position (softmax of the logits; the sampling distribution when sampling).</summary>
+    private double Probability(int token)
+    {
+        if (!_sampling.IsGreedy)
+        {
+            return _probabilities[token];
+        }
+
+        var logits = _context.GetLogits(-1);
+        var max = float.NegativeInfinity;
+        foreach (var l in logits)
+        {
+            max = Math.Max(max, l);
+        }
+
+        double sum = 0;
+        foreach (var l in logits)
+        {
+            sum += Math.Exp(l - max);
+        }
+
+        return Math.Exp(logits[token] - max) / sum;
     }
 
     private int Choose(List<SparseDistribution>? distributions)

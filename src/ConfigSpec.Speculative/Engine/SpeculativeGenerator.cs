@@ -214,7 +214,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var wanted = options.Policy is { } policy ? Math.Clamp(policy.Choose(), 1, options.DraftLength) : options.DraftLength;
                 var k = Math.Min(Math.Min(wanted, options.MaxTokens - generated.Count - 1), room);
                 var t0 = Stopwatch.GetTimestamp();
-                drafter?.Draft(k, drafts, distributions);
+                drafter?.Draft(k, drafts, distributions, options.Policy is { } stopper ? stopper.StopDrafting : null);
                 var t1 = Stopwatch.GetTimestamp();
                 VerifyResult result;
                 try
