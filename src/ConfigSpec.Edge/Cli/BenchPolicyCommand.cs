@@ -69,11 +69,7 @@ internal static class BenchPolicyCommand
             settings.Validate();
             var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
             var wait0 = (2 * settings.Delay.DelayMs(0) / 1000) + settings.VerifySeconds;
-            var makers = specs.Where(s => s != "oracle")
-                .Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, alpha.Count,
-                    () => new ProfilePolicy(alpha, settings.OverheadSeconds, 1 / v, wait0))))
-                .ToList();
-            _ = makers.Select(m => m()).ToList(); // bad specs fail before the runs
+            var makers = Makers(specs, alpha.Count, () => new ProfilePolicy(alpha, settings.OverheadSeconds, 1 / v, wait0));
             var result = PolicySimulator.Evaluate(makers, settings);
             return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), alpha.Count, string.Create(C,
                 $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
@@ -168,11 +164,8 @@ internal static class BenchPolicyCommand
         var trace = DelayTrace.Parse(delaySpec, parse.GetValue(seed));
         var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
         var wait0 = (2 * trace.DelayMs(0) / 1000) + verifySeconds;
-        var makers = specs.Where(s => s != "oracle")
-            .Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, c is null ? null
-                : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], c.DraftOverheadSeconds, 1 / c.DraftTokensPerSecond.Mean, wait0))))
-            .ToList();
-        _ = makers.Select(m => m()).ToList();
+        var makers = Makers(specs, kMax, c is null ? null
+            : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], c.DraftOverheadSeconds, 1 / c.DraftTokensPerSecond.Mean, wait0));
         var n = parse.GetValue(tokens);
         if (n < 1)
         {
@@ -184,6 +177,14 @@ internal static class BenchPolicyCommand
             n, kMax, verifySeconds, makers, cancellationToken).ConfigureAwait(false);
         return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
             $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process), {n} tokens per policy, K_max {kMax}");
+    }
+
+    /// <summary>A fresh policy per run for every spec but the oracle (the evaluation adds it); bad specs fail here, before any run.</summary>
+    private static List<Func<IDraftLengthPolicy>> Makers(List<string> specs, int kMax, Func<IDraftLengthPolicy>? profile)
+    {
+        var makers = specs.Where(s => s != "oracle").Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, profile))).ToList();
+        _ = makers.Select(m => m()).ToList();
+        return makers;
     }
 
     private static ConfigurationProfile Pick(BoardProfile profile, string? draft)

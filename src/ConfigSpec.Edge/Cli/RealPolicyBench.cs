@@ -22,23 +22,7 @@ internal static class RealPolicyBench
     public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
         int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, CancellationToken cancellationToken)
     {
-        var statics = new List<PolicyRun>();
-        for (var k = 1; k <= kMax; k++)
-        {
-            statics.Add(await RunOneAsync(new StaticPolicy(k), null).ConfigureAwait(false));
-        }
-
-        var table = PolicySimulator.OracleTable(statics);
-        var oracleState = 0;
-        var oracle = await RunOneAsync(new OraclePolicy(table, () => oracleState, kMax), s => oracleState = s).ConfigureAwait(false);
-        var runs = new List<PolicyRun>();
-        foreach (var make in policies)
-        {
-            runs.Add(PolicySimulator.WithRegret(await RunOneAsync(make(), null).ConfigureAwait(false), oracle));
-        }
-
-        var best = statics.MinBy(r => r.MeanMsPerToken)!;
-        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, PolicySimulator.WithRegret(best, oracle), table);
+        return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync).ConfigureAwait(false);
 
         async Task<PolicyRun> RunOneAsync(IDraftLengthPolicy policy, Action<int>? tellState)
         {

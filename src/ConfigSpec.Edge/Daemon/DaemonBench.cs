@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using ConfigSpec.Edge.Cli;
 using ConfigSpec.Interop;
+using ConfigSpec.Profiling.Profiles;
 
 namespace ConfigSpec.Edge.Daemon;
 
@@ -145,16 +146,5 @@ internal static class DaemonBench
         return (long.Parse(fields[11], C) + long.Parse(fields[12], C)) / 100.0;
     }
 
-    private static double Rss(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], C) / 1024.0;
-            }
-        }
-
-        return 0;
-    }
+    private static double Rss(int pid) => DeviceIdentity.ResidentMegabytes(process: pid.ToString(C)) ?? 0;
 }

@@ -108,7 +108,7 @@ public sealed class Outbox : IAsyncDisposable
             _lastSeq = seq;
             if (retain)
             {
-                foreach (var (older, entry) in _pending.Where(p => p.Value.Retain && p.Value.Topic == topic).ToList())
+                foreach (var older in _pending.Where(p => p.Value.Retain && p.Value.Topic == topic).Select(p => p.Key).ToList())
                 {
                     _pending.Remove(older);
                     File.Delete(FilePath(older));

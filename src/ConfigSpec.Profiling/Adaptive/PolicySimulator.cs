@@ -125,16 +125,36 @@ public static class PolicySimulator
     /// </summary>
     public static PolicyEvaluation Evaluate(IReadOnlyList<Func<IDraftLengthPolicy>> policies, SimulationSettings s)
     {
-        ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(s);
-        var kMax = s.Alpha.Count;
-        var statics = Enumerable.Range(1, kMax).Select(k => Run(new StaticPolicy(k), s)).ToList();
+        return EvaluateAsync(policies, s.Alpha.Count, (policy, tellState) => Task.FromResult(Run(policy, s, tellState))).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The evaluation with any way of running a policy (simulated or with real models): <paramref name="run"/> runs one
+    /// policy over the whole trace, telling the second argument (when given) the true delay state before each round's K.
+    /// </summary>
+    public static async Task<PolicyEvaluation> EvaluateAsync(IReadOnlyList<Func<IDraftLengthPolicy>> policies, int kMax,
+        Func<IDraftLengthPolicy, Action<int>?, Task<PolicyRun>> run)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(run);
+        var statics = new List<PolicyRun>();
+        for (var k = 1; k <= kMax; k++)
+        {
+            statics.Add(await run(new StaticPolicy(k), null).ConfigureAwait(false));
+        }
+
         var table = OracleTable(statics);
         var current = 0;
-        var oracle = Run(new OraclePolicy(table, () => current, kMax), s, state => current = state);
+        var oracle = await run(new OraclePolicy(table, () => current, kMax), state => current = state).ConfigureAwait(false);
+        var runs = new List<PolicyRun>();
+        foreach (var make in policies)
+        {
+            runs.Add(WithRegret(await run(make(), null).ConfigureAwait(false), oracle));
+        }
+
         var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
-        var runs = policies.Select(make => make()).Select(p => Run(p, s)).Select(r => r with { RegretPct = Regret(r, oracle) }).ToList();
-        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, bestStatic with { RegretPct = Regret(bestStatic, oracle) }, table);
+        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, WithRegret(bestStatic, oracle), table);
     }
 
     private const double Concentration = 2;

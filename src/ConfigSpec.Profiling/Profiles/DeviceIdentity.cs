@@ -65,12 +65,12 @@ public static class DeviceIdentity
         return RuntimeInformation.OSDescription;
     }
 
-    /// <summary>Resident memory of this process in megabytes (VmRSS), or null where /proc is absent.</summary>
-    public static double? ResidentMegabytes(string procRoot = "/proc")
+    /// <summary>Resident memory of a process (this one by default) in megabytes (VmRSS), or null where /proc is absent.</summary>
+    public static double? ResidentMegabytes(string procRoot = "/proc", string process = "self")
     {
         try
         {
-            foreach (var line in File.ReadLines(Path.Combine(procRoot, "self", "status")))
+            foreach (var line in File.ReadLines(Path.Combine(procRoot, process, "status")))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 {
