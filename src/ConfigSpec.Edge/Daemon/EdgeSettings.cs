@@ -200,10 +200,11 @@ public sealed record EdgeSettings
         }
 
         var brokerUrl = c["broker:url"] ?? "mqtt://127.0.0.1:1883";
-        var broker = MqttClientOptions.FromSettings(brokerUrl, "broker:url", c["broker:username"], c["broker:password"], c["broker:ca_file"], c["broker:cert_file"], c["broker:key_file"])
+        var (caFile, certFile, keyFile) = (ExistingFile(c, "broker:ca_file"), ExistingFile(c, "broker:cert_file"), ExistingFile(c, "broker:key_file"));
+        var broker = MqttClientOptions.FromSettings(brokerUrl, "broker:url", c["broker:username"], c["broker:password"], caFile, certFile, keyFile)
             with { ClientId = "configspec-edge-" + deviceId };
         var verifierBroker = c["verifier:broker"] is { Length: > 0 } vb
-            ? MqttClientOptions.FromSettings(vb, "verifier:broker", c["broker:username"], c["broker:password"], c["broker:ca_file"], c["broker:cert_file"], c["broker:key_file"])
+            ? MqttClientOptions.FromSettings(vb, "verifier:broker", c["broker:username"], c["broker:password"], caFile, certFile, keyFile)
             : broker with { ClientId = "configspec-edge-" + deviceId + "-verify" };
         var target = c["verifier:target"];
         var targetId = c["verifier:target_id"];
@@ -282,6 +283,14 @@ public sealed record EdgeSettings
 
         return settings;
     }
+
+    /// <summary>An optional file setting: null when absent or empty, refused (naming the setting) when the file is missing.</summary>
+    private static string? ExistingFile(IConfiguration c, string key) => c[key] switch
+    {
+        null or "" => null,
+        var path when File.Exists(path) => path,
+        var path => throw new ConfigSpecException($"{key} {path}: no such file"),
+    };
 
     private static List<string> ReadDrafts(IConfiguration c)
     {

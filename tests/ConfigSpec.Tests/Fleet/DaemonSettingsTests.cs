@@ -63,6 +63,7 @@ public sealed class DaemonSettingsTests
     [InlineData(""", "profile": {"min_rounds": 50, "max_rounds": 10} """, "profile:min_rounds")]
     [InlineData(""", "broker": {"url": "http://x"} """, "broker:url")]
     [InlineData(""", "fleet": {"adopt": "perhaps"} """, "fleet:adopt")]
+    [InlineData(""", "broker": {"ca_file": "/nonexistent/ca.crt"} """, "broker:ca_file /nonexistent/ca.crt: no such file")]
     [InlineData(""", "k_policy": "greedy" """, "k_policy: unknown draft-length policy 'greedy'")]
     [InlineData(""", "k_policy": "static:40" """, "k_policy: static:40")]
     public void Bad_settings_are_refused_naming_the_setting(string extra, string mentions)
