@@ -26,9 +26,9 @@ internal static class BenchPolicyCommand
         var draftFile = new Option<string?>("--draft-file") { Description = "real mode: the draft GGUF" };
         var kMaxOption = new Option<int>("--k-max") { Description = "real mode without a profile: the largest K", DefaultValueFactory = _ => 8 };
         var draft = new Option<string?>("--draft") { Description = "the profiled draft (file name, name or sha256; default: the first)" };
-        var speed = new Option<double?>("--draft-tokens-per-s") { Description = "drafting speed to stand for another board (default: the profile's)" };
+        var speed = new Option<double?>("--draft-tokens-per-s") { Description = "drafting speed to stand for another board (simulation: default the profile's; real mode: drafting is held to this pace)" };
         var verifyMs = new Option<double>("--verify-ms") { Description = "verifier time per round in ms (added to twice the one-way delay)", DefaultValueFactory = _ => 5 };
-        var policies = new Option<string>("--policies") { Description = $"comma-separated: {DraftPolicies.Help}", DefaultValueFactory = _ => "static:2,static:6,profile,confidence:0.6,ucb-specstop,oracle" };
+        var policies = new Option<string>("--policies") { Description = $"comma-separated: {DraftPolicies.Help}", DefaultValueFactory = _ => "static:2,static:6,profile,confidence:0.6,ucb-specstop,ucb-specstop:probe,oracle" };
         var delay = new Option<string>("--delay") { Description = "one-way delay: fixed:MS, jitter:MS,J, markov:LOW,HIGH,DWELL_S or a time_s,delay_ms CSV", Required = true };
         var tokens = new Option<int>("--tokens") { Description = "tokens generated per policy", DefaultValueFactory = _ => 20_000 };
         var seed = new Option<ulong>("--seed") { Description = "random seed (the same for every policy)", DefaultValueFactory = _ => 1 };
@@ -43,7 +43,7 @@ internal static class BenchPolicyCommand
         {
             if (!parse.GetValue(simulate))
             {
-                return await RealAsync(parse, output, verifier, targetId, draftFile, kMaxOption, profile, draft, verifyMs, policies, delay, tokens, seed, json, csv, svg,
+                return await RealAsync(parse, output, verifier, targetId, draftFile, kMaxOption, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg,
                     cancellationToken).ConfigureAwait(false);
             }
 
@@ -146,7 +146,7 @@ internal static class BenchPolicyCommand
 
     /// <summary>Real mode: the shipped draft drafts, a configspec-verifier verifies through a delay proxy in this process.</summary>
     private static async Task<int> RealAsync(ParseResult parse, TextWriter output, Option<string?> verifier, Option<string> targetId, Option<string?> draftFile,
-        Option<int> kMaxOption, Option<string?> profile, Option<string?> draft, Option<double> verifyMs, Option<string> policies, Option<string> delay,
+        Option<int> kMaxOption, Option<string?> profile, Option<string?> draft, Option<double?> speed, Option<double> verifyMs, Option<string> policies, Option<string> delay,
         Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, CancellationToken cancellationToken)
     {
         var url = parse.GetValue(verifier) ?? throw new ConfigSpecException("real mode needs --verifier mqtt://HOST:PORT (or --simulate with --profile)");
@@ -172,11 +172,18 @@ internal static class BenchPolicyCommand
             throw new ConfigSpecException("--tokens must be positive");
         }
 
+        var pace = parse.GetValue(speed);
+        if (pace is <= 0)
+        {
+            throw new ConfigSpecException("--draft-tokens-per-s must be positive");
+        }
+
         using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
         var result = await RealPolicyBench.RunAsync(EdgeCli.Broker(parse, url, "--verifier"), parse.GetValue(targetId)!, draftModel, delaySpec, parse.GetValue(seed),
-            n, kMax, verifySeconds, makers, cancellationToken).ConfigureAwait(false);
+            n, kMax, verifySeconds, makers, pace, cancellationToken).ConfigureAwait(false);
+        var paced = pace is { } v ? string.Create(C, $", drafting held to {v:0.#} tokens/s") : string.Empty;
         return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
-            $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process), {n} tokens per policy, K_max {kMax}");
+            $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process){paced}, {n} tokens per policy, K_max {kMax}");
     }
 
     /// <summary>A fresh policy per run for every spec but the oracle (the evaluation adds it); bad specs fail here, before any run.</summary>

@@ -20,7 +20,7 @@ namespace ConfigSpec.Edge.Cli;
 internal static class RealPolicyBench
 {
     public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
-        int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, CancellationToken cancellationToken)
+        int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, double? paceTokensPerSecond, CancellationToken cancellationToken)
     {
         return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync).ConfigureAwait(false);
 
@@ -44,7 +44,7 @@ internal static class RealPolicyBench
                 var state = DelayStates.Of((2 * delay / 1000) + verifySecondsGuess);
                 tellState?.Invoke(state);
                 return (state, delay);
-            });
+            }, paceTokensPerSecond, () => verifier.ProbeRoundTripSeconds);
             var generator = new SpeculativeGenerator(verifier, draft);
             var prompts = PromptSet.BuiltIn().Prompts;
             var rounds = new List<SimulatedRound>();
@@ -74,8 +74,12 @@ internal static class RealPolicyBench
         }
     }
 
-    /// <summary>Passes through to a policy and records the true delay (and state) when each round's K is chosen.</summary>
-    private sealed class StateRecordingPolicy(IDraftLengthPolicy inner, Func<(int State, double DelayMs)> now) : IDraftLengthPolicy
+    /// <summary>
+    /// Passes through to a policy and records the true delay (and state) when each round's K is chosen. With a pace, each
+    /// drafted token is held until its time at that many tokens per second has come (a stand-in for a slower board), and
+    /// the policy is asked with the time and the probe's news as they are then.
+    /// </summary>
+    private sealed class StateRecordingPolicy(IDraftLengthPolicy inner, Func<(int State, double DelayMs)> now, double? pace, Func<double?> probe) : IDraftLengthPolicy
     {
         public List<(int State, double DelayMs)> Recorded { get; } = [];
 
@@ -91,6 +95,26 @@ internal static class RealPolicyBench
 
         public void Observe(RoundObservation round) => inner.Observe(round);
 
-        public bool StopDrafting(int drafted, double topProbability) => inner.StopDrafting(drafted, topProbability);
+        public bool StopDrafting(in DraftProgress progress)
+        {
+            if (pace is not { } v)
+            {
+                return inner.StopDrafting(progress);
+            }
+
+            var due = progress.Drafted / v;
+            if (due > progress.ElapsedSeconds)
+            {
+                Thread.Sleep(TimeSpan.FromSeconds(due - progress.ElapsedSeconds));
+            }
+
+            return inner.StopDrafting(progress with
+            {
+                ElapsedSeconds = Math.Max(due, progress.ElapsedSeconds),
+                LinkRoundTripSeconds = inner.WantsLinkProbe ? probe() : null,
+            });
+        }
+
+        public bool WantsLinkProbe => inner.WantsLinkProbe;
     }
 }

@@ -62,7 +62,10 @@ public sealed record PolicyEvaluation(IReadOnlyList<PolicyRun> Runs, PolicyRun O
 /// probability of its own token is drawn as p ~ Beta(κα, κ(1 − α)) with κ = 2 (mean α, and the wide spread of real draft
 /// confidences), and the token is accepted with probability p — a calibrated draft, so acceptance keeps rate α and the
 /// confidence policy has a real signal (a modelling assumption: profiles do not record confidences). The first
-/// rejection ends the accepted prefix. A round costs overhead + drafted / v_d + 2 × delay(t) + verifier time.
+/// rejection ends the accepted prefix. The draws are common random numbers: each is fixed by the seed, the output
+/// position its block starts at and its position in the block, so two policies that draft the same block there meet
+/// the same outcome and their difference is not buried in sampling noise. A policy that reads a link probe gets one
+/// back twice the one-way delay after the round begins. A round costs overhead + drafted / v_d + 2 × delay(t) + verifier time.
 /// </summary>
 public static class PolicySimulator
 {
@@ -71,7 +74,6 @@ public static class PolicySimulator
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(s);
         s.Validate();
-        var rng = new Xoshiro256(s.Seed);
         var rounds = new List<SimulatedRound>();
         double clock = 0;
         var tokens = 0;
@@ -82,11 +84,16 @@ public static class PolicySimulator
             var state = DelayStates.Of((2 * delayMs / 1000) + s.VerifySeconds);
             trueState?.Invoke(state);
             var k = Math.Clamp(policy.Choose(), 1, Math.Min(policy.KMax, s.Alpha.Count));
+            // A link probe sent as the round begins comes back after the link's round trip (no verifier time).
+            double? probe = policy.WantsLinkProbe ? 2 * delayMs / 1000 : null;
             var n = 0;
             var prefix = 0;
             var rejected = false;
             while (n < k)
             {
+                // Common random numbers: the draw for a draft depends only on the seed, the output position the block
+                // starts at and the position in the block, so policies meet the same luck wherever their blocks line up.
+                var rng = Xoshiro256.ForStream(s.Seed, ((ulong)tokens * 64) + (ulong)n);
                 var p = Beta(rng, Concentration * s.Alpha[n], Concentration * (1 - s.Alpha[n]));
                 var accept = rng.NextDouble() < p;
                 n++;
@@ -99,7 +106,8 @@ public static class PolicySimulator
                     rejected = true;
                 }
 
-                if (policy.StopDrafting(n, p))
+                var elapsed = s.OverheadSeconds + (n / s.DraftTokensPerSecond);
+                if (policy.StopDrafting(new DraftProgress(n, p, elapsed, probe <= elapsed ? probe : null)))
                 {
                     break;
                 }
@@ -107,7 +115,7 @@ public static class PolicySimulator
 
             var draftSeconds = s.OverheadSeconds + (n / s.DraftTokensPerSecond);
             var roundSeconds = draftSeconds + (2 * delayMs / 1000) + s.VerifySeconds;
-            policy.Observe(new RoundObservation(n, prefix, draftSeconds, roundSeconds));
+            policy.Observe(new RoundObservation(n, prefix, draftSeconds, roundSeconds, probe));
             rounds.Add(new SimulatedRound(clock, k, n, prefix, roundSeconds, delayMs, state));
             clock += roundSeconds;
             tokens += prefix + 1;

@@ -199,6 +199,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         var stop = StopReason.MaxTokens;
         var committed = new List<int>(prompt); // everything the verifier has committed: prompt, accepted drafts, its own tokens
         var round = 0;
+        // A policy that reads the link's delay as each round begins gets a probe when the verifier's link can echo one.
+        var linkProbe = options.Policy is { WantsLinkProbe: true } && _verifier is Policies.ILinkProbe echo ? echo : null;
         try
         {
             while (generated.Count < options.MaxTokens)
@@ -214,7 +216,10 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var wanted = options.Policy is { } policy ? Math.Clamp(policy.Choose(), 1, options.DraftLength) : options.DraftLength;
                 var k = Math.Min(Math.Min(wanted, options.MaxTokens - generated.Count - 1), room);
                 var t0 = Stopwatch.GetTimestamp();
-                drafter?.Draft(k, drafts, distributions, options.Policy is { } stopper ? stopper.StopDrafting : null);
+                linkProbe?.SendProbe();
+                drafter?.Draft(k, drafts, distributions, options.Policy is { } stopper
+                    ? (n, p) => stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, linkProbe?.ProbeRoundTripSeconds))
+                    : null);
                 var t1 = Stopwatch.GetTimestamp();
                 VerifyResult result;
                 try
@@ -242,7 +247,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 var t2 = Stopwatch.GetTimestamp();
                 drafter?.Commit(drafts, result.AcceptedCount, result.NextToken);
                 options.Policy?.Observe(new Policies.RoundObservation(drafts.Count, result.AcceptedCount,
-                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds));
+                    Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds, linkProbe?.ProbeRoundTripSeconds));
                 rounds.Add(new RoundMetrics(drafts.Count, result.AcceptedCount,
                     Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, t0 / (double)Stopwatch.Frequency,
                     result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(t0).TotalSeconds, drafter is null ? null : [.. drafter.TokenTimes]));

@@ -8,13 +8,36 @@ namespace ConfigSpec.Speculative.Policies;
 /// <param name="Accepted">Length of the accepted prefix (0..Drafted).</param>
 /// <param name="DraftSeconds">Time spent drafting the block.</param>
 /// <param name="RoundSeconds">Drafting plus waiting for the verdict.</param>
-public readonly record struct RoundObservation(int Drafted, int Accepted, double DraftSeconds, double RoundSeconds)
+/// <param name="LinkRoundTripSeconds">The round trip of the link probe sent when the round began, when one was sent and
+/// came back before the verdict (see <see cref="ILinkProbe"/>).</param>
+public readonly record struct RoundObservation(int Drafted, int Accepted, double DraftSeconds, double RoundSeconds, double? LinkRoundTripSeconds = null)
 {
     /// <summary>The wait for verification: network round trip plus the verifier's time.</summary>
     public double WaitSeconds => Math.Max(0, RoundSeconds - DraftSeconds);
 
     /// <summary>Tokens the round added: the accepted drafts and the verifier's own token.</summary>
     public int Tokens => Accepted + 1;
+}
+
+/// <summary>Where a block stands after a drafted token: what <see cref="IDraftLengthPolicy.StopDrafting"/> decides on.</summary>
+/// <param name="Drafted">Tokens drafted in this block so far (from 1).</param>
+/// <param name="TopProbability">The draft's probability of the token just drafted.</param>
+/// <param name="ElapsedSeconds">Time since the round began (drafting so far).</param>
+/// <param name="LinkRoundTripSeconds">The round trip of this round's link probe once it is back; null while it is still
+/// out (the round trip is then at least <paramref name="ElapsedSeconds"/>) or when no probe was sent.</param>
+public readonly record struct DraftProgress(int Drafted, double TopProbability, double ElapsedSeconds = 0, double? LinkRoundTripSeconds = null);
+
+/// <summary>
+/// A probe of the link to the verifier: a tiny message sent when a round begins that the link echoes back, so the delay
+/// in force now is known while the block is still being drafted, instead of one round late from the verdict.
+/// </summary>
+public interface ILinkProbe
+{
+    /// <summary>Sends a probe now; the previous one, if still out, is forgotten.</summary>
+    void SendProbe();
+
+    /// <summary>The round trip of the latest probe once it is back, else null.</summary>
+    double? ProbeRoundTripSeconds { get; }
 }
 
 /// <summary>
@@ -36,10 +59,13 @@ public interface IDraftLengthPolicy
     void Observe(RoundObservation round);
 
     /// <summary>
-    /// Called after each drafted token with the draft's probability of it; true stops the block there (the tokens drafted
-    /// so far are verified). The default never stops early.
+    /// Called after each drafted token with the draft's probability of it, the time so far and the link probe's news;
+    /// true stops the block there (the tokens drafted so far are verified). The default never stops early.
     /// </summary>
-    bool StopDrafting(int drafted, double topProbability) => false;
+    bool StopDrafting(in DraftProgress progress) => false;
+
+    /// <summary>Whether it reads a link probe: the generator then sends one as each round begins (when the link can).</summary>
+    bool WantsLinkProbe => false;
 }
 
 /// <summary>A fixed K (<c>static:K</c>).</summary>
@@ -100,5 +126,5 @@ public sealed class ConfidencePolicy : IDraftLengthPolicy
     {
     }
 
-    public bool StopDrafting(int drafted, double topProbability) => topProbability < Threshold;
+    public bool StopDrafting(in DraftProgress progress) => progress.TopProbability < Threshold;
 }

@@ -113,7 +113,7 @@ public sealed class OraclePolicy(IReadOnlyDictionary<int, int> bestByState, Func
 /// <summary>Policy specs as the command line and settings give them.</summary>
 public static class DraftPolicies
 {
-    public const string Help = "static:K, profile, confidence:P, ucb-specstop[:c=0.1,beta=1,stop=P], oracle";
+    public const string Help = "static:K, profile, confidence:P, ucb-specstop[:c=0.1,beta=1,stop=P,probe], oracle";
 
     /// <summary>
     /// Splits a comma-separated list of specs, keeping a policy's own comma-separated options with it
@@ -160,6 +160,7 @@ public static class DraftPolicies
     private static UcbSpecStopPolicy Ucb(string spec, string? arg, int kMax)
     {
         double c = 0.1, stop = 0, beta = 1;
+        var probe = false;
         foreach (var part in (arg ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var eq = part.IndexOf('=', StringComparison.Ordinal);
@@ -175,11 +176,14 @@ public static class DraftPolicies
                 case "beta" when !double.IsNaN(value):
                     beta = value;
                     break;
+                case "probe" when eq < 0:
+                    probe = true;
+                    break;
                 default:
-                    throw new ConfigSpecException($"policy '{spec}': '{part}' is not c=NUMBER, beta=NUMBER or stop=P");
+                    throw new ConfigSpecException($"policy '{spec}': '{part}' is not c=NUMBER, beta=NUMBER, stop=P or probe");
             }
         }
 
-        return new UcbSpecStopPolicy(kMax, c, stop, beta);
+        return new UcbSpecStopPolicy(kMax, c, stop, beta, probe);
     }
 }

@@ -53,6 +53,15 @@ public static class DelayStates
 /// decrease as delay grows).</item>
 /// <item>Optional early stop: with a confidence threshold P &gt; 0 a block also stops once the draft's probability of its
 /// token falls below P.</item>
+/// <item>Optional link probe (<c>probe</c>): the wait of the last round is one round late when the delay switches, which
+/// no policy that learns the delay from its own rounds can avoid (the oracle knows the state at once). With a probe —
+/// a tiny message the link echoes, sent as the round begins (<see cref="ILinkProbe"/>) — the block's length is decided
+/// while drafting: K is drafted up to K_max and, after each token, once the probe is back the block stops at the K
+/// chosen for the wait it implies (its round trip plus the learned difference between the verdict's wait and the
+/// probe's round trip); while it is still out, the wait is at least the time elapsed plus that difference, and the
+/// block goes on to the K chosen for the last wait while that is consistent with the bound, or, once the probe is
+/// overdue, for the mean wait of the lowest delay state seen above the bound. Without probes seen it behaves as without
+/// the option.</item>
 /// </list>
 /// </summary>
 public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
@@ -67,9 +76,13 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
     private long _rounds;
     private double _sx, _sy, _sxx, _sxy;
     private long _fits;
+    private int _plannedK = 1;
+    private double _probeOffset;
+    private long _probes;
 
-    public UcbSpecStopPolicy(int kMax, double exploration = 0.1, double confidenceStop = 0, double smoothing = 1)
+    public UcbSpecStopPolicy(int kMax, double exploration = 0.1, double confidenceStop = 0, double smoothing = 1, bool probe = false)
     {
+        UsesProbe = probe;
         if (smoothing is <= 0 or > 1 || double.IsNaN(smoothing))
         {
             throw new ConfigSpecException("ucb-specstop: the wait smoothing β must lie in (0, 1]");
@@ -100,9 +113,21 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
         _stateRounds = new long[DelayStates.Count];
     }
 
-    public string Name => ConfidenceStop > 0
-        ? string.Create(CultureInfo.InvariantCulture, $"ucb-specstop:stop={ConfidenceStop}")
-        : "ucb-specstop";
+    public string Name => (ConfidenceStop > 0, UsesProbe) switch
+    {
+        (true, true) => string.Create(CultureInfo.InvariantCulture, $"ucb-specstop:stop={ConfidenceStop},probe"),
+        (true, false) => string.Create(CultureInfo.InvariantCulture, $"ucb-specstop:stop={ConfidenceStop}"),
+        (false, true) => "ucb-specstop:probe",
+        _ => "ucb-specstop",
+    };
+
+    /// <summary>Decides the block's length while drafting from a link probe (see the class remarks).</summary>
+    public bool UsesProbe { get; }
+
+    public bool WantsLinkProbe => UsesProbe;
+
+    /// <summary>The learned difference between a round's wait and its probe's round trip (verifier time, the far hop), seconds.</summary>
+    public double ProbeOffsetSeconds => _probeOffset;
 
     public int KMax { get; }
 
@@ -120,11 +145,19 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
     {
         if (_rounds == 0)
         {
+            _plannedK = KMax;
             return KMax; // one full block first: it measures every position at once
         }
 
-        var state = State;
-        var k = Best(_ewmaWait);
+        _plannedK = KFor(_ewmaWait);
+        return UsesProbe && _probes > 0 ? KMax : _plannedK;
+    }
+
+    /// <summary>The K for a wait: the best at that wait, and no less than the choice for any lower-delay state visited.</summary>
+    private int KFor(double wait)
+    {
+        var state = DelayStates.Of(wait);
+        var k = Best(wait);
         for (var lower = 0; lower < state; lower++)
         {
             if (_stateRounds[lower] > 0)
@@ -164,13 +197,62 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
         }
 
         var w = round.WaitSeconds;
+        if (UsesProbe && round.LinkRoundTripSeconds is { } probe && probe >= 0)
+        {
+            // The wait the verdict saw beyond the probe's round trip (verifier time and the hop past the broker).
+            _probes++;
+            var gap = Math.Max(0, w - probe);
+            _probeOffset = _probes == 1 ? gap : _probeOffset + ((gap - _probeOffset) / Math.Min(_probes, 20));
+        }
+
         _ewmaWait = double.IsNaN(_ewmaWait) ? w : ((1 - Beta) * _ewmaWait) + (Beta * w);
         var s = DelayStates.Of(_ewmaWait);
         _stateWaitSum[s] += _ewmaWait;
         _stateRounds[s]++;
     }
 
-    public bool StopDrafting(int drafted, double topProbability) => ConfidenceStop > 0 && topProbability < ConfidenceStop;
+    public bool StopDrafting(in DraftProgress progress)
+    {
+        if (ConfidenceStop > 0 && progress.TopProbability < ConfidenceStop)
+        {
+            return true;
+        }
+
+        if (!UsesProbe || _probes == 0 || _rounds == 0)
+        {
+            return false; // the block is as long as chosen
+        }
+
+        var target = progress.LinkRoundTripSeconds is { } rtt
+            ? KFor(rtt + _probeOffset)
+            : KFor(WaitAtLeast(progress.ElapsedSeconds + _probeOffset));
+        return progress.Drafted >= Math.Max(1, target);
+    }
+
+    /// <summary>
+    /// The wait to plan for while the probe is out and the wait is known to be at least <paramref name="bound"/>: the last
+    /// wait while that is consistent with the bound (a quarter and 1 ms of slack for jitter); once the probe is overdue, the
+    /// mean wait of the lowest delay state visited that lies above the bound (the delay rose, most likely to a level seen
+    /// before), or the bound itself.
+    /// </summary>
+    private double WaitAtLeast(double bound)
+    {
+        if (bound <= (1.25 * _ewmaWait) + 0.001)
+        {
+            return Math.Max(_ewmaWait, bound);
+        }
+
+        var next = double.PositiveInfinity;
+        for (var s = 0; s < _stateRounds.Length; s++)
+        {
+            if (_stateRounds[s] > 0 && _stateWaitSum[s] / _stateRounds[s] is var mean && mean >= bound && mean < next)
+            {
+                next = mean;
+            }
+        }
+
+        return double.IsPositiveInfinity(next) ? bound : next;
+    }
 
     /// <summary>The optimistic expected seconds per token of K = <paramref name="k"/> at wait <paramref name="wait"/>.</summary>
     public double OptimisticCost(int k, double wait)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using ConfigSpec.Speculative.Policies;
 using ConfigSpec.Speculative.Sampling;
 using ConfigSpec.Speculative.Verification;
 using ConfigSpec.Transport.Mqtt;
@@ -29,9 +30,12 @@ public sealed record RemoteVerifierOptions
 /// session. A lost replica (offline status, time-out, eviction, shutdown) is replaced transparently: the session is
 /// re-opened through the pool with its full committed context and the round is repeated, so greedy output is
 /// unchanged. The caller's session id stays the same throughout.
+/// It is also a <see cref="ILinkProbe"/>: a probe is an empty QoS 0 message to the board's own reply topic (correlation
+/// data <c>probe-N</c>), which the broker echoes back over the same link the verdicts take.
 /// </summary>
-public sealed class MqttVerifierClient : IVerifier
+public sealed class MqttVerifierClient : IVerifier, ILinkProbe
 {
+    private const string ProbePrefix = "probe-";
     private readonly MqttClient _client;
     private readonly RemoteVerifierOptions _options;
     private readonly string _replyTopic;
@@ -43,6 +47,9 @@ public sealed class MqttVerifierClient : IVerifier
     private Task? _loop;
     private long _nextLocal;
     private bool _ownsClient;
+    private long _probeSeq;
+    private long _probeSent;
+    private long _probeBack = -1;
 
     public MqttVerifierClient(MqttClient client, RemoteVerifierOptions options)
     {
@@ -57,6 +64,42 @@ public sealed class MqttVerifierClient : IVerifier
 
     /// <summary>Requests sent again after a time-out.</summary>
     public int Resent { get; private set; }
+
+    /// <summary>Probes that could not be sent (the broker was unreachable at the time).</summary>
+    public int ProbesFailed { get; private set; }
+
+    public void SendProbe()
+    {
+        var seq = Interlocked.Increment(ref _probeSeq);
+        Interlocked.Exchange(ref _probeBack, -1);
+        Interlocked.Exchange(ref _probeSent, Stopwatch.GetTimestamp());
+        var sent = _client.PublishAsync(_replyTopic, ReadOnlyMemory<byte>.Empty, 0, false,
+            new MqttPublishProperties(CorrelationData: Encoding.ASCII.GetBytes(ProbePrefix + seq.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        if (sent.IsFaulted)
+        {
+            _ = sent.Exception; // observed: a probe lost is no news, the round goes on without it
+            ProbesFailed++;
+        }
+    }
+
+    public double? ProbeRoundTripSeconds
+    {
+        get
+        {
+            var back = Interlocked.Read(ref _probeBack);
+            return back < 0 ? null : Stopwatch.GetElapsedTime(Interlocked.Read(ref _probeSent), back).TotalSeconds;
+        }
+    }
+
+    private void OnProbe(string key)
+    {
+        // Only the latest probe counts; an echo of an earlier one (a round that ended first) is ignored.
+        if (long.TryParse(key.AsSpan(ProbePrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
+            && seq == Interlocked.Read(ref _probeSeq))
+        {
+            Interlocked.CompareExchange(ref _probeBack, Stopwatch.GetTimestamp(), -1);
+        }
+    }
 
     private const int MaxRoundTimes = 100_000;
     private const int MaxEvictionsPerRound = 200;
@@ -326,6 +369,12 @@ public sealed class MqttVerifierClient : IVerifier
                 }
 
                 var key = Encoding.ASCII.GetString(message.CorrelationData);
+                if (key.StartsWith(ProbePrefix, StringComparison.Ordinal))
+                {
+                    OnProbe(key);
+                    continue;
+                }
+
                 if (!_waiting.TryGetValue(key, out var signal))
                 {
                     continue; // a late reply to a request already given up on

@@ -121,9 +121,9 @@ public sealed class PolicyTests
     {
         var policy = new ConfidencePolicy(0.6, 8);
         Assert.Equal(8, policy.Choose());
-        Assert.False(policy.StopDrafting(1, 0.95));
-        Assert.False(policy.StopDrafting(2, 0.6));
-        Assert.True(policy.StopDrafting(3, 0.59));
+        Assert.False(policy.StopDrafting(new DraftProgress(1, 0.95)));
+        Assert.False(policy.StopDrafting(new DraftProgress(2, 0.6)));
+        Assert.True(policy.StopDrafting(new DraftProgress(3, 0.59)));
         Assert.Throws<ConfigSpecException>(() => new ConfidencePolicy(1.0, 8));
         // In simulation it drafts fewer than K_max on average and never more.
         var run = PolicySimulator.Run(policy, Settings("fixed:20", 2000));
@@ -197,6 +197,103 @@ public sealed class PolicyTests
         Assert.Contains("needs a profile", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("profile", 8)).Message, StringComparison.Ordinal);
         Assert.Contains("evaluation", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("oracle", 8)).Message, StringComparison.Ordinal);
         Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("static:0", 8));
+        var probe = Assert.IsType<UcbSpecStopPolicy>(DraftPolicies.Parse("ucb-specstop:probe", 8));
+        Assert.True(probe.UsesProbe && probe.WantsLinkProbe);
+        Assert.Equal("ucb-specstop:probe", probe.Name);
+        Assert.False(Assert.IsType<UcbSpecStopPolicy>(DraftPolicies.Parse("ucb-specstop", 8)).WantsLinkProbe);
+        Assert.Contains("probe", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("ucb-specstop:probe=1", 8)).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Drafts one block as the generator does: up to Choose(), asking StopDrafting after each token with the time so far and
+    /// the probe's round trip once it is back (probeRtt after the round began). Returns the block's length.
+    /// </summary>
+    private static int DraftBlock(UcbSpecStopPolicy policy, Xoshiro256 rng, double tau, double wait, double probeRtt)
+    {
+        var k = policy.Choose();
+        var n = 0;
+        while (n < k)
+        {
+            n++;
+            var elapsed = n * tau;
+            if (policy.StopDrafting(new DraftProgress(n, 0.9, elapsed, probeRtt <= elapsed ? probeRtt : null)))
+            {
+                break;
+            }
+        }
+
+        var accepted = 0;
+        while (accepted < n && rng.NextDouble() < Alpha[accepted])
+        {
+            accepted++;
+        }
+
+        policy.Observe(new RoundObservation(n, accepted, n * tau, (n * tau) + wait, probeRtt));
+        return n;
+    }
+
+    [Theory]
+    [InlineData(0.040)] // 25 tokens/s: the first token ends as a fast probe would be back, so a rise shows one round late
+    [InlineData(0.080)] // 12.5 tokens/s: a probe still out after the first token means the delay rose, in the same round
+    public void With_a_link_probe_the_block_follows_a_delay_switch_in_the_same_round(double tau)
+    {
+        // Verifier 5 ms; 20 ms or 150 ms each way (waits 45 and 305 ms, probes back after 40 and 300 ms).
+        var (lowK, highK) = (BestK(tau, 0.045), BestK(tau, 0.305));
+        Assert.True(highK > lowK + 2);
+        var policy = new UcbSpecStopPolicy(8, probe: true);
+        var plain = new UcbSpecStopPolicy(8);
+        var rng = new Xoshiro256(11);
+        for (var r = 0; r < 600; r++)
+        {
+            var high = r / 50 % 2 == 1;
+            DraftBlock(policy, rng, tau, high ? 0.305 : 0.045, high ? 0.300 : 0.040);
+            DraftBlock(plain, rng, tau, high ? 0.305 : 0.045, high ? 0.300 : 0.040);
+        }
+
+        Assert.InRange(policy.ProbeOffsetSeconds, 0.0049, 0.0051); // the verifier's 5 ms beyond the probe's round trip
+        Feed(0.045, 0.040);
+        // The delay rises. Without a probe the block is the fast state's, one round late.
+        Assert.Equal(lowK, DraftBlock(plain, rng, tau, 0.305, 0.300));
+        var rising = DraftBlock(policy, rng, tau, 0.305, 0.300);
+        if (tau > 0.045)
+        {
+            Assert.InRange(rising, highK - 1, highK + 1); // the probe was overdue after the first token: drafting went on
+        }
+        else
+        {
+            Assert.Equal(lowK, rising);
+        }
+
+        Feed(0.305, 0.300);
+        // The delay falls. Without a probe the long block is drafted once more; with it the block stops at the first token
+        // drafted after the probe is back.
+        Assert.InRange(DraftBlock(plain, rng, tau, 0.045, 0.040), highK - 1, highK + 1);
+        Assert.Equal(Math.Max(lowK, (int)Math.Ceiling(0.040 / tau)), DraftBlock(policy, rng, tau, 0.045, 0.040));
+        Assert.Equal(lowK, DraftBlock(policy, rng, tau, 0.045, 0.040));
+        // Never K = 0 and never above K_max, whatever the probe says.
+        Assert.Equal(1, DraftBlock(policy, rng, tau, 0.0, 0.0));
+        Assert.InRange(DraftBlock(policy, rng, tau, 5.0, 4.9), 1, 8);
+
+        void Feed(double wait, double probe)
+        {
+            for (var r = 0; r < 5; r++)
+            {
+                DraftBlock(policy, rng, tau, wait, probe);
+                DraftBlock(plain, rng, tau, wait, probe);
+            }
+        }
+    }
+
+    [Fact]
+    public void In_simulation_the_probe_closes_most_of_the_gap_to_the_oracle_under_a_switching_delay()
+    {
+        var s = Settings("markov:20,150,3", 20_000);
+        var result = PolicySimulator.Evaluate([() => new UcbSpecStopPolicy(8), () => new UcbSpecStopPolicy(8, probe: true)], s);
+        var (plain, probe) = (result.Runs[0], result.Runs[1]);
+        Assert.True(probe.MeanMsPerToken < plain.MeanMsPerToken, $"probe {probe.MeanMsPerToken} ms/token, without {plain.MeanMsPerToken}");
+        // Without a probe every delay switch costs a round planned for the old delay; the probe removes most of that.
+        Assert.True(probe.RegretPct < 3 && probe.RegretPct < plain.RegretPct * 2 / 3, $"regret with the probe {probe.RegretPct} %, without {plain.RegretPct} %");
+        Assert.True(probe.MeanMsPerToken < result.BestStatic.MeanMsPerToken);
     }
 
     private static SimulationSettings Settings(string delay, int tokens) => new()

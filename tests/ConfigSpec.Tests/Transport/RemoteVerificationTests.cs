@@ -66,6 +66,41 @@ public sealed class RemoteVerificationTests(ModelFixture models) : IDisposable
     }
 
     [Fact]
+    public async Task A_link_probe_measures_the_boards_link_during_drafting_and_output_is_unchanged()
+    {
+        // The board reaches the broker through a delay proxy (25 ms each way); the verifier does not.
+        var (engine, server) = await StartReplica("replica-probe");
+        await using var proxy = new ConfigSpec.Transport.Network.DelayProxy(new ConfigSpec.Transport.Network.DelayProxyOptions
+        {
+            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
+            Upstream = new System.Net.DnsEndPoint("127.0.0.1", _broker.Port),
+            Delay = TimeSpan.FromMilliseconds(25),
+        });
+        proxy.Start();
+        await using var mqtt = new MqttClient(new MqttClientOptions { Broker = new Uri($"mqtt://127.0.0.1:{proxy.LocalEndpoint.Port}"), ClientId = "board-probe" });
+        await using var verifier = new MqttVerifierClient(mqtt, new RemoteVerifierOptions { TargetId = "stories260K", DeviceId = "board-probe" });
+        await verifier.StartAsync();
+        Assert.Null(verifier.ProbeRoundTripSeconds);
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var options = new GenerationOptions { DraftLength = 8, MaxTokens = 80, ContextLength = 256 };
+        var local = await LocalGeneration.RunAsync(models.Target, models.Drafts["stories260K-Q4_0.gguf"], prompt, options);
+        var policy = new ConfigSpec.Speculative.Policies.UcbSpecStopPolicy(8, probe: true);
+        var remote = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(prompt, options with { Policy = policy }, models.Target);
+        Assert.Equal(local.Tokens, remote.Tokens);
+        // The last round's probe came back over the delayed link: at least the 50 ms round trip, less than the verdict's wait.
+        var rtt = Assert.NotNull(verifier.ProbeRoundTripSeconds);
+        Assert.InRange(rtt, 0.050, 0.5);
+        Assert.InRange(policy.ProbeOffsetSeconds, 0, 0.05);
+        Assert.Equal(0, verifier.ProbesFailed);
+        // A plain policy sends no probes: its rounds leave the last probe's figure untouched.
+        var before = verifier.ProbeRoundTripSeconds;
+        await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(prompt, options with { Policy = new ConfigSpec.Speculative.Policies.UcbSpecStopPolicy(8) }, models.Target);
+        Assert.Equal(before, verifier.ProbeRoundTripSeconds);
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Bad_payloads_are_answered_with_errors_counted_by_kind_and_service_continues()
     {
         var (engine, server) = await StartReplica("replica-b");
