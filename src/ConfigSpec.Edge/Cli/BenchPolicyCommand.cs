@@ -164,18 +164,20 @@ internal static class BenchPolicyCommand
         var trace = DelayTrace.Parse(delaySpec, parse.GetValue(seed));
         var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
         var wait0 = (2 * trace.DelayMs(0) / 1000) + verifySeconds;
-        var makers = Makers(specs, kMax, c is null ? null
-            : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], c.DraftOverheadSeconds, 1 / c.DraftTokensPerSecond.Mean, wait0));
-        var n = parse.GetValue(tokens);
-        if (n < 1)
-        {
-            throw new ConfigSpecException("--tokens must be positive");
-        }
-
         var pace = parse.GetValue(speed);
         if (pace is <= 0)
         {
             throw new ConfigSpecException("--draft-tokens-per-s must be positive");
+        }
+
+        // The profile policy's model drafts at the profile's speed, or at the pace drafting is held to.
+        var makers = Makers(specs, kMax, c is null ? null
+            : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], pace is null ? c.DraftOverheadSeconds : 0,
+                1 / (pace ?? c.DraftTokensPerSecond.Mean), wait0));
+        var n = parse.GetValue(tokens);
+        if (n < 1)
+        {
+            throw new ConfigSpecException("--tokens must be positive");
         }
 
         using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
@@ -224,55 +226,79 @@ internal static class BenchPolicyCommand
         return sb.ToString();
     }
 
-    /// <summary>K chosen over time per adaptive policy (steps), with the one-way delay underneath, first 60 s.</summary>
+    /// <summary>
+    /// K drafted per round over the first 60 s: one panel per policy other than the static ones (a step line, K axis on the
+    /// left), each over the one-way delay of its own run (grey area, delay axis on the right), with a shared time axis.
+    /// </summary>
     private static string Chart(List<PolicyRun> runs, int kMax)
     {
-        const double W = 900, H = 360, Pad = 50;
-        var span = Math.Min(60, runs.Max(r => r.Seconds));
-        var maxDelay = Math.Max(1, runs.SelectMany(r => r.Rounds).Where(r => r.Start <= span).Max(r => r.DelayMs));
-        double X(double t) => Pad + (t / span * (W - (2 * Pad)));
-        double Yk(double k) => H - Pad - (k / kMax * (H - (2 * Pad)));
-        double Yd(double d) => H - Pad - (d / maxDelay * (H - (2 * Pad)));
-        string[] colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
-        var sb = new StringBuilder();
-        sb.Append(C, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n");
-        sb.Append(C, $"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n");
-        sb.Append(C, $"<line x1=\"{Pad}\" y1=\"{H - Pad}\" x2=\"{W - Pad}\" y2=\"{H - Pad}\" stroke=\"#888\"/><line x1=\"{Pad}\" y1=\"{Pad}\" x2=\"{Pad}\" y2=\"{H - Pad}\" stroke=\"#888\"/>\n");
-        sb.Append(C, $"<text x=\"{W / 2}\" y=\"{H - 12}\" text-anchor=\"middle\">time (s)</text><text x=\"12\" y=\"{Pad - 10}\">K (1..{kMax})</text><text x=\"{W - Pad}\" y=\"{Pad - 10}\" text-anchor=\"end\" fill=\"#999\">one-way delay, max {maxDelay:0} ms (grey)</text>\n");
-        var delayRun = runs[0];
-        sb.Append("<path class=\"delay\" fill=\"none\" stroke=\"#bbb\" stroke-width=\"1.5\" d=\"");
-        foreach (var (r, i) in delayRun.Rounds.Where(r => r.Start <= span).Select((r, i) => (r, i)))
+        const double W = 900, Left = 60, Right = 70, Top = 40, PanelH = 110, Gap = 22, Bottom = 45;
+        var shown = runs.Where(r => !r.Policy.StartsWith("static", StringComparison.Ordinal)).ToList();
+        if (shown.Count == 0)
         {
-            sb.Append(C, $"{(i == 0 ? "M" : " L")}{X(r.Start):0.#},{Yd(r.DelayMs):0.#}");
+            shown = runs;
         }
 
-        sb.Append("\"/>\n");
-        var index = 0;
-        foreach (var run in runs.Where(r => !r.Policy.StartsWith("static", StringComparison.Ordinal)))
+        var span = Math.Max(1e-3, Math.Min(60, runs.Max(r => r.Seconds)));
+        var maxDelay = Math.Max(1, runs.SelectMany(r => r.Rounds).Where(r => r.Start <= span).Select(r => r.DelayMs).DefaultIfEmpty(1).Max());
+        var h = Top + (shown.Count * (PanelH + Gap)) - Gap + Bottom;
+        double X(double t) => Left + (Math.Min(t, span) / span * (W - Left - Right));
+        string[] colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"];
+        var sb = new StringBuilder();
+        sb.Append(C, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" font-family=\"sans-serif\" font-size=\"11\">\n");
+        sb.Append(C, $"<rect width=\"{W}\" height=\"{h}\" fill=\"white\"/>\n");
+        sb.Append(C, $"<text class=\"title\" x=\"{Left}\" y=\"22\" font-size=\"13\">K drafted per round (line, left axis) against the one-way delay (grey, right axis), first {span:0.#} s</text>\n");
+        for (var i = 0; i < shown.Count; i++)
         {
-            var color = colors[index % colors.Length];
-            sb.Append(C, $"<path class=\"k\" data-policy=\"{run.Policy}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" d=\"");
-            double? lastY = null;
-            foreach (var r in run.Rounds.Where(r => r.Start <= span))
+            var run = shown[i];
+            var top = Top + (i * (PanelH + Gap));
+            var bottom = top + PanelH;
+            double Yk(double k) => bottom - (k / kMax * PanelH);
+            double Yd(double d) => bottom - (d / maxDelay * PanelH);
+            var color = colors[i % colors.Length];
+            var name = System.Security.SecurityElement.Escape(run.Policy);
+            sb.Append(C, $"<g class=\"panel\" data-policy=\"{name}\">\n");
+            sb.Append(C, $"<rect class=\"frame\" x=\"{Left}\" y=\"{top}\" width=\"{W - Left - Right}\" height=\"{PanelH}\" fill=\"none\" stroke=\"#ccc\"/>\n");
+            var rounds = run.Rounds.Where(r => r.Start <= span).ToList();
+            if (rounds.Count > 0)
             {
-                var y = Yk(r.Drafted);
-                if (lastY is null)
+                // The delay as a step area: it holds from each round's start to the next.
+                sb.Append(C, $"<path class=\"delay\" fill=\"#e6e6e6\" stroke=\"#bbb\" d=\"M{X(rounds[0].Start):0.#},{bottom}");
+                for (var j = 0; j < rounds.Count; j++)
                 {
-                    sb.Append(C, $"M{X(r.Start):0.#},{y:0.#}");
-                }
-                else
-                {
-                    sb.Append(C, $" L{X(r.Start):0.#},{lastY:0.#} L{X(r.Start):0.#},{y:0.#}");
+                    var next = j + 1 < rounds.Count ? rounds[j + 1].Start : Math.Min(span, rounds[j].Start + rounds[j].RoundSeconds);
+                    sb.Append(C, $" L{X(rounds[j].Start):0.#},{Yd(rounds[j].DelayMs):0.#} L{X(next):0.#},{Yd(rounds[j].DelayMs):0.#}");
                 }
 
-                lastY = y;
+                sb.Append(C, $" L{X(Math.Min(span, rounds[^1].Start + rounds[^1].RoundSeconds)):0.#},{bottom} Z\"/>\n");
+                sb.Append(C, $"<path class=\"k\" data-policy=\"{name}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" d=\"");
+                for (var j = 0; j < rounds.Count; j++)
+                {
+                    var next = j + 1 < rounds.Count ? rounds[j + 1].Start : Math.Min(span, rounds[j].Start + rounds[j].RoundSeconds);
+                    sb.Append(C, $"{(j == 0 ? "M" : " L")}{X(rounds[j].Start):0.#},{Yk(rounds[j].Drafted):0.#} L{X(next):0.#},{Yk(rounds[j].Drafted):0.#}");
+                }
+
+                sb.Append("\"/>\n");
             }
 
-            sb.Append("\"/>\n");
-            sb.Append(C, $"<text x=\"{W - Pad}\" y=\"{Pad + 14 + (14 * index)}\" text-anchor=\"end\" fill=\"{color}\">{System.Security.SecurityElement.Escape(run.Policy)}</text>\n");
-            index++;
+            foreach (var k in new[] { 1, (kMax + 1) / 2, kMax }.Distinct())
+            {
+                sb.Append(C, $"<text class=\"k-tick\" x=\"{Left - 6}\" y=\"{Yk(k) + 4:0.#}\" text-anchor=\"end\">{k}</text><line x1=\"{Left - 3}\" x2=\"{Left}\" y1=\"{Yk(k):0.#}\" y2=\"{Yk(k):0.#}\" stroke=\"#888\"/>\n");
+            }
+
+            sb.Append(C, $"<text class=\"delay-tick\" x=\"{W - Right + 6}\" y=\"{top + 10}\" fill=\"#888\">{maxDelay:0} ms</text><text class=\"delay-tick\" x=\"{W - Right + 6}\" y=\"{bottom}\" fill=\"#888\">0 ms</text>\n");
+            sb.Append(C, $"<text class=\"label\" x=\"{Left + 6}\" y=\"{top - 5}\" fill=\"{color}\" font-weight=\"bold\">{name}</text><text x=\"{W - Right}\" y=\"{top - 5}\" text-anchor=\"end\" fill=\"#555\">mean K {run.MeanK:0.00}, {run.MeanMsPerToken:0.0} ms/token</text>\n");
+            sb.Append("</g>\n");
         }
 
+        var axis = Top + (shown.Count * (PanelH + Gap)) - Gap;
+        var step = span > 30 ? 10 : span > 10 ? 5 : span > 2 ? 1 : span / 4;
+        for (var t = 0.0; t <= span + 1e-9; t += step)
+        {
+            sb.Append(C, $"<line x1=\"{X(t):0.#}\" x2=\"{X(t):0.#}\" y1=\"{axis}\" y2=\"{axis + 4}\" stroke=\"#888\"/><text class=\"t-tick\" x=\"{X(t):0.#}\" y=\"{axis + 16}\" text-anchor=\"middle\">{t:0.##}</text>\n");
+        }
+
+        sb.Append(C, $"<text x=\"{(Left + W - Right) / 2}\" y=\"{axis + 34}\" text-anchor=\"middle\">time (s)</text>\n");
         sb.Append("</svg>\n");
         return sb.ToString();
     }

@@ -31,6 +31,55 @@ public sealed class BenchPolicyCliTests
     }
 
     [Fact]
+    public async Task Simulation_reports_every_policy_and_its_chart_lays_out_one_panel_per_adaptive_policy_in_a_browser()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var profilePath = Path.Combine(dir, "board.json");
+        var (exit, output, error) = await Cli.EdgeCliTests.Run("profile", "--target", TestEnvironment.Model("stories260K.gguf"),
+            "--drafts", TestEnvironment.Model("stories260K-Q4_0.gguf"), "--k-max", "8", "--max-rounds", "150", "--timing-rounds", "0", "--out", profilePath);
+        Assert.True(exit == 0, error + output);
+        var (csv, svg) = (Path.Combine(dir, "rounds.csv"), Path.Combine(dir, "k.svg"));
+        (exit, output, error) = await Cli.EdgeCliTests.Run("bench-policy", "--simulate", "--profile", profilePath, "--draft-tokens-per-s", "25",
+            "--delay", "markov:20,150,3", "--tokens", "3000", "--csv", csv, "--svg", svg);
+        Assert.True(exit == 0, error + output);
+        string[] policies = ["static:2", "static:6", "profile", "confidence:0.6", "ucb-specstop", "ucb-specstop:probe", "oracle"];
+        foreach (var policy in policies)
+        {
+            Assert.Matches($"(?m)^{System.Text.RegularExpressions.Regex.Escape(policy)} +[0-9.]+ ", output);
+        }
+
+        Assert.Matches("ucb-specstop:probe: [+-][0-9.]+% from the oracle", output);
+        var rows = File.ReadAllLines(csv);
+        Assert.Equal("policy,time_s,k,drafted,accepted,round_ms,delay_ms", rows[0]);
+        Assert.Equal(policies, rows.Skip(1).Select(r => r.Split(',')[0]).Distinct());
+        Assert.Equal(["150", "20"], rows.Skip(1).Select(r => r.Split(',')[6]).Distinct().Order(StringComparer.Ordinal));
+
+        await using var browser = await HeadlessChromium.OpenAsync(new Uri(svg).AbsoluteUri);
+        Assert.Equal("profile|confidence:0.6|ucb-specstop|ucb-specstop:probe|oracle",
+            await browser.EvaluateAsync("[...document.querySelectorAll('g.panel')].map(g => g.dataset.policy).join('|')"));
+        // Each panel: its K line and its delay area lie inside its frame and span most of its width; the delay area
+        // has height (the delay switches); panels do not overlap; the time axis is labelled 0..60 s.
+        var check = await browser.EvaluateAsync("""
+            (() => {
+              const panels = [...document.querySelectorAll('g.panel')];
+              const bad = [];
+              let previousBottom = -1;
+              for (const g of panels) {
+                const f = g.querySelector('rect.frame').getBBox(), k = g.querySelector('path.k').getBBox(), d = g.querySelector('path.delay').getBBox();
+                const inside = b => b.x >= f.x - 1 && b.y >= f.y - 1 && b.x + b.width <= f.x + f.width + 1 && b.y + b.height <= f.y + f.height + 1;
+                if (!inside(k) || !inside(d)) bad.push(g.dataset.policy + ': outside');
+                if (k.width < 0.8 * f.width || d.height < 0.5 * f.height) bad.push(g.dataset.policy + ': too small');
+                if (f.y <= previousBottom) bad.push(g.dataset.policy + ': overlaps');
+                previousBottom = f.y + f.height;
+              }
+              const ticks = [...document.querySelectorAll('text.t-tick')].map(t => t.textContent).join(',');
+              return bad.length ? bad.join('; ') : ticks;
+            })()
+            """);
+        Assert.Equal("0,10,20,30,40,50,60", check);
+    }
+
+    [Fact]
     public async Task Bad_input_names_the_option()
     {
         using var output = new StringWriter();
