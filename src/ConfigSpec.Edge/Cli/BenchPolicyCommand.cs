@@ -33,18 +33,19 @@ internal static class BenchPolicyCommand
         var tokens = new Option<int>("--tokens") { Description = "tokens generated per policy", DefaultValueFactory = _ => 20_000 };
         var seed = new Option<ulong>("--seed") { Description = "random seed (the same for every policy)", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var parallel = new Option<int>("--parallel") { Description = "real mode: runs at once (each with its own proxy and connection; the verifier serves them together)", DefaultValueFactory = _ => 1 };
         var csv = new Option<string?>("--csv") { Description = "write every round of every policy to this CSV" };
         var svg = new Option<string?>("--svg") { Description = "write a chart of K over time against the delay to this SVG" };
         var command = new Command("bench-policy", "compare draft-length policies (static, profile, confidence, ucb-specstop) with the oracle on one delay trace")
         {
-            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg, verifier, targetId, draftFile, kMaxOption,
+            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg, verifier, targetId, draftFile, kMaxOption, parallel,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!parse.GetValue(simulate))
             {
                 return await RealAsync(parse, output, verifier, targetId, draftFile, kMaxOption, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg,
-                    cancellationToken).ConfigureAwait(false);
+                    parallel, cancellationToken).ConfigureAwait(false);
             }
 
             var p = ProfileJson.Load(parse.GetValue(profile) ?? throw new ConfigSpecException("--simulate needs --profile FILE"));
@@ -147,7 +148,7 @@ internal static class BenchPolicyCommand
     /// <summary>Real mode: the shipped draft drafts, a configspec-verifier verifies through a delay proxy in this process.</summary>
     private static async Task<int> RealAsync(ParseResult parse, TextWriter output, Option<string?> verifier, Option<string> targetId, Option<string?> draftFile,
         Option<int> kMaxOption, Option<string?> profile, Option<string?> draft, Option<double?> speed, Option<double> verifyMs, Option<string> policies, Option<string> delay,
-        Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, CancellationToken cancellationToken)
+        Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, Option<int> parallel, CancellationToken cancellationToken)
     {
         var url = parse.GetValue(verifier) ?? throw new ConfigSpecException("real mode needs --verifier mqtt://HOST:PORT (or --simulate with --profile)");
         var draftPath = parse.GetValue(draftFile) ?? throw new ConfigSpecException("real mode needs --draft-file FILE");
@@ -180,10 +181,17 @@ internal static class BenchPolicyCommand
             throw new ConfigSpecException("--tokens must be positive");
         }
 
+        var at = parse.GetValue(parallel);
+        if (at is < 1 or > 64)
+        {
+            throw new ConfigSpecException($"--parallel {at} must be 1..64");
+        }
+
         using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
         var result = await RealPolicyBench.RunAsync(EdgeCli.Broker(parse, url, "--verifier"), parse.GetValue(targetId)!, draftModel, delaySpec, parse.GetValue(seed),
-            n, kMax, verifySeconds, makers, pace, cancellationToken).ConfigureAwait(false);
-        var paced = pace is { } v ? string.Create(C, $", drafting held to {v:0.#} tokens/s") : string.Empty;
+            n, kMax, verifySeconds, makers, pace, at, cancellationToken).ConfigureAwait(false);
+        var paced = (pace is { } v ? string.Create(C, $", drafting held to {v:0.#} tokens/s") : string.Empty)
+            + (at > 1 ? string.Create(C, $", {at} runs at once") : string.Empty);
         return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
             $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process){paced}, {n} tokens per policy, K_max {kMax}");
     }

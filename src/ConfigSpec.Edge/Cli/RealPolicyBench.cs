@@ -20,9 +20,17 @@ namespace ConfigSpec.Edge.Cli;
 internal static class RealPolicyBench
 {
     public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
-        int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, double? paceTokensPerSecond, CancellationToken cancellationToken)
+        int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, double? paceTokensPerSecond, int parallel,
+        CancellationToken cancellationToken)
     {
-        return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync).ConfigureAwait(false);
+        if (parallel > 1)
+        {
+            // Paced drafting holds its thread while it waits; keep enough threads that parallel runs do not queue for one.
+            ThreadPool.GetMinThreads(out var workers, out var io);
+            ThreadPool.SetMinThreads(Math.Max(workers, (4 * parallel) + 4), io);
+        }
+
+        return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync, parallel).ConfigureAwait(false);
 
         async Task<PolicyRun> RunOneAsync(IDraftLengthPolicy policy, Action<int>? tellState)
         {
@@ -35,8 +43,10 @@ internal static class RealPolicyBench
             });
             proxy.Start();
             var started = Stopwatch.GetTimestamp();
-            var viaProxy = broker with { Broker = new Uri($"mqtt://127.0.0.1:{proxy.LocalEndpoint.Port}"), ClientId = "bench-policy-" + Guid.NewGuid().ToString("N")[..6] };
-            await using var verifier = await MqttVerifierClient.ConnectAsync(viaProxy, new RemoteVerifierOptions { TargetId = targetId, DeviceId = "bench-policy" },
+            // A board id of its own per run: its own reply topic, so parallel runs never see each other's verdicts or probes.
+            var device = "bench-policy-" + Guid.NewGuid().ToString("N")[..8];
+            var viaProxy = broker with { Broker = new Uri($"mqtt://127.0.0.1:{proxy.LocalEndpoint.Port}"), ClientId = device };
+            await using var verifier = await MqttVerifierClient.ConnectAsync(viaProxy, new RemoteVerifierOptions { TargetId = targetId, DeviceId = device },
                 cancellationToken).ConfigureAwait(false);
             var recording = new StateRecordingPolicy(policy, () =>
             {
@@ -58,13 +68,13 @@ internal static class RealPolicyBench
                     DraftLength = kMax,
                     Policy = recording,
                     MaxTokens = Math.Min(96, tokens - produced + 1),
-                    DeviceId = "bench-policy",
+                    DeviceId = device,
                 }, draft, cancellationToken).ConfigureAwait(false);
                 for (var r = 0; r < result.Rounds.Count; r++)
                 {
                     var round = result.Rounds[r];
                     var (state, delay) = recording.Recorded[before + r];
-                    rounds.Add(new SimulatedRound(round.DraftStart, round.Drafted, round.Drafted, round.Accepted, round.RoundSeconds, delay, state));
+                    rounds.Add(new SimulatedRound(round.DraftStart - (started / (double)Stopwatch.Frequency), round.Drafted, round.Drafted, round.Accepted, round.RoundSeconds, delay, state));
                 }
 
                 produced += result.Tokens.Count;

@@ -140,29 +140,60 @@ public static class PolicySimulator
     /// <summary>
     /// The evaluation with any way of running a policy (simulated or with real models): <paramref name="run"/> runs one
     /// policy over the whole trace, telling the second argument (when given) the true delay state before each round's K.
+    /// With <paramref name="parallel"/> &gt; 1 that many runs go at once: first the static ones, then the oracle (whose
+    /// table needs them) with the given policies.
     /// </summary>
     public static async Task<PolicyEvaluation> EvaluateAsync(IReadOnlyList<Func<IDraftLengthPolicy>> policies, int kMax,
-        Func<IDraftLengthPolicy, Action<int>?, Task<PolicyRun>> run)
+        Func<IDraftLengthPolicy, Action<int>?, Task<PolicyRun>> run, int parallel = 1)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(run);
-        var statics = new List<PolicyRun>();
-        for (var k = 1; k <= kMax; k++)
+        if (parallel < 1)
         {
-            statics.Add(await run(new StaticPolicy(k), null).ConfigureAwait(false));
+            throw new ConfigSpecException($"parallel runs {parallel} must be at least 1");
         }
 
+        var statics = await RunAllAsync([.. Enumerable.Range(1, kMax).Select(k => (Func<Task<PolicyRun>>)(() => run(new StaticPolicy(k), null)))], parallel)
+            .ConfigureAwait(false);
         var table = OracleTable(statics);
         var current = 0;
-        var oracle = await run(new OraclePolicy(table, () => current, kMax), state => current = state).ConfigureAwait(false);
-        var runs = new List<PolicyRun>();
-        foreach (var make in policies)
-        {
-            runs.Add(WithRegret(await run(make(), null).ConfigureAwait(false), oracle));
-        }
-
+        var rest = await RunAllAsync(
+            [() => run(new OraclePolicy(table, () => current, kMax), state => current = state), .. policies.Select(make => (Func<Task<PolicyRun>>)(() => run(make(), null)))],
+            parallel).ConfigureAwait(false);
+        var oracle = rest[0];
+        var runs = rest.Skip(1).Select(r => WithRegret(r, oracle)).ToList();
         var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
         return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, WithRegret(bestStatic, oracle), table);
+    }
+
+    /// <summary>Runs the jobs in order, at most <paramref name="parallel"/> at once; results in the jobs' order.</summary>
+    private static async Task<List<PolicyRun>> RunAllAsync(List<Func<Task<PolicyRun>>> jobs, int parallel)
+    {
+        if (parallel == 1)
+        {
+            var done = new List<PolicyRun>(jobs.Count);
+            foreach (var job in jobs)
+            {
+                done.Add(await job().ConfigureAwait(false));
+            }
+
+            return done;
+        }
+
+        using var gate = new SemaphoreSlim(parallel);
+        var tasks = jobs.Select(async job =>
+        {
+            await gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                return await job().ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }).ToList();
+        return [.. await Task.WhenAll(tasks).ConfigureAwait(false)];
     }
 
     private const double Concentration = 2;

@@ -17,12 +17,16 @@ public sealed class BenchPolicyCliTests
         using var error = new StringWriter();
         var code = await EdgeCli.RunAsync(["--llama-dir", TestEnvironment.LlamaDirectory, "bench-policy", "--verifier", broker.Uri.ToString(),
             "--draft-file", TestEnvironment.Model("stories260K-Q8_0.gguf"), "--k-max", "3", "--delay", "fixed:2", "--tokens", "100",
-            "--policies", "static:1,ucb-specstop,oracle", "--json"], output, error);
+            "--policies", "static:1,ucb-specstop,ucb-specstop:probe,oracle", "--parallel", "3", "--draft-tokens-per-s", "100", "--json"], output, error);
         Assert.True(code == 0, error.ToString());
         using var doc = JsonDocument.Parse(output.ToString());
         var policies = doc.RootElement.GetProperty("policies").EnumerateArray().ToList();
-        Assert.Equal(["static:1", "ucb-specstop", "oracle"], policies.Select(p => p.GetProperty("policy").GetString()));
-        Assert.Equal(0, policies[2].GetProperty("regret_pct").GetDouble());
+        Assert.Equal(["static:1", "ucb-specstop", "ucb-specstop:probe", "oracle"], policies.Select(p => p.GetProperty("policy").GetString()));
+        Assert.Equal(0, policies[3].GetProperty("regret_pct").GetDouble());
+        // Drafting held to 100 tokens/s: static:1 spends at least 10 ms per round drafting, plus the 4 ms round trip, for at
+        // most 2 tokens (unpaced, the shipped draft takes well under 1 ms).
+        Assert.True(policies[0].GetProperty("mean_ms_per_token").GetDouble() >= 7, output.ToString());
+        Assert.InRange(policies[2].GetProperty("mean_k").GetDouble(), 1, 3);
         Assert.InRange(policies[0].GetProperty("mean_k").GetDouble(), 0.9, 1.0); // a generation's last round may draft nothing
         Assert.InRange(policies[1].GetProperty("mean_k").GetDouble(), 1, 3);
         Assert.All(policies, p => Assert.True(p.GetProperty("mean_ms_per_token").GetDouble() > 0));
