@@ -9,7 +9,8 @@
 #  7. power sampler: achieved rate and CPU cost at 10, 50 and 100 Hz (sysfs fixture, replay, estimate)
 #  8. model validation: profile over MQTT with 0/20/100 ms injected, then predicted against measured goodput
 #  9. the fleet: daemon start-up to READY, idle CPU and memory; aggregator ingest from 1,000 simulated boards, API latency
-# 10. draft-length policies in simulation: ucb-specstop, profile, confidence and static K against the oracle
+# 10. draft-length policies: ucb-specstop (with and without the link probe), profile, confidence and static K against the
+#     oracle, in simulation and with real models through the delay proxy (drafting held to a 25 tokens/s board's pace)
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -229,5 +230,23 @@ if want 10; then
     "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay "fixed:$d" --tokens 20000 \
       --policies ucb-specstop,oracle --csv "$WORK/fixed-$d.csv" | awk -v d="$d" '/^ucb-specstop /{printf "  %3d ms: ucb-specstop mean K %s, regret %s%%;", d, $4, $6} /^best static/{printf " best static %s\n", $3}'
   done
+  # Real models: a private broker and verifier; every run has its own delay proxy in bench-policy; 8 runs at once.
+  PORT10="$(free_port)"
+  start_broker "$PORT10"
+  start_verifier "$WORK/verifier.log" --model "$M/stories260K.gguf" --broker "mqtt://127.0.0.1:$PORT10" --instance-id bench-policy --llama-dir "$LIBDIR" >/dev/null
+  REAL_TOKENS=$([ $QUICK = 1 ] && echo 1500 || echo 5000)
+  echo
+  echo "-- real models, two-state delay 20 ms <-> 150 ms one way, mean dwell 3 s, $REAL_TOKENS tokens per policy:"
+  "$EDGE" bench-policy --verifier "mqtt://127.0.0.1:$PORT10" --draft-file "$M/stories260K-Q4_0.gguf" --profile "$WORK/profile.json" \
+    --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens "$REAL_TOKENS" --parallel 8 | tail -n +2
+  if [ $QUICK = 0 ]; then
+    echo "-- real models, fixed delays: the K ucb-specstop settles on against the best static K (800 tokens per policy)"
+    for d in 0 20 50 100 200; do
+      "$EDGE" bench-policy --verifier "mqtt://127.0.0.1:$PORT10" --draft-file "$M/stories260K-Q4_0.gguf" --profile "$WORK/profile.json" \
+        --draft-tokens-per-s 25 --delay "fixed:$d" --tokens 800 --parallel 10 --policies ucb-specstop,ucb-specstop:probe,oracle \
+        | awk -v d="$d" '/^ucb-specstop /{printf "  %3d ms: ucb-specstop mean K %s, regret %s%%;", d, $4, $6} /^ucb-specstop:probe /{printf " with probe K %s, %s%%;", $4, $6} /^best static/{printf " best static %s\n", $3}'
+    done
+  fi
+  stop_background
   rm -rf "$WORK"
 fi

@@ -71,7 +71,7 @@ internal static class BenchPolicyCommand
             var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
             var wait0 = (2 * settings.Delay.DelayMs(0) / 1000) + settings.VerifySeconds;
             var makers = Makers(specs, alpha.Count, () => new ProfilePolicy(alpha, settings.OverheadSeconds, 1 / v, wait0));
-            var result = PolicySimulator.Evaluate(makers, settings);
+            var result = PolicySimulator.Evaluate(makers, settings, specs.Contains("oracle:late"));
             return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), alpha.Count, string.Create(C,
                 $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
         });
@@ -83,7 +83,12 @@ internal static class BenchPolicyCommand
         var shown = new List<PolicyRun>();
         foreach (var s in specs)
         {
-            shown.Add(s == "oracle" ? result.Oracle : result.Runs[shown.Count(r => r.Policy != "oracle")]);
+            shown.Add(s switch
+            {
+                "oracle" => result.Oracle,
+                "oracle:late" => result.LateOracle!,
+                _ => result.Runs[shown.Count(r => r.Policy is not ("oracle" or "oracle:late"))],
+            });
         }
 
         if (csv is not null)
@@ -128,7 +133,7 @@ internal static class BenchPolicyCommand
         }
 
         var advantage = result.BestStatic.MeanMsPerToken - result.Oracle.MeanMsPerToken;
-        foreach (var r in shown.Where(r => r.Policy.StartsWith("ucb", StringComparison.Ordinal)))
+        foreach (var r in shown.Where(r => r.Policy.StartsWith("ucb", StringComparison.Ordinal) || r.Policy == "oracle:late"))
         {
             if (advantage <= 0)
             {
@@ -189,7 +194,7 @@ internal static class BenchPolicyCommand
 
         using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
         var result = await RealPolicyBench.RunAsync(EdgeCli.Broker(parse, url, "--verifier"), parse.GetValue(targetId)!, draftModel, delaySpec, parse.GetValue(seed),
-            n, kMax, verifySeconds, makers, pace, at, cancellationToken).ConfigureAwait(false);
+            n, kMax, verifySeconds, makers, pace, at, specs.Contains("oracle:late"), cancellationToken).ConfigureAwait(false);
         var paced = (pace is { } v ? string.Create(C, $", drafting held to {v:0.#} tokens/s") : string.Empty)
             + (at > 1 ? string.Create(C, $", {at} runs at once") : string.Empty);
         return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
@@ -199,7 +204,7 @@ internal static class BenchPolicyCommand
     /// <summary>A fresh policy per run for every spec but the oracle (the evaluation adds it); bad specs fail here, before any run.</summary>
     private static List<Func<IDraftLengthPolicy>> Makers(List<string> specs, int kMax, Func<IDraftLengthPolicy>? profile)
     {
-        var makers = specs.Where(s => s != "oracle").Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, profile))).ToList();
+        var makers = specs.Where(s => s is not ("oracle" or "oracle:late")).Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, profile))).ToList();
         _ = makers.Select(m => m()).ToList();
         return makers;
     }

@@ -21,7 +21,7 @@ internal static class RealPolicyBench
 {
     public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
         int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, double? paceTokensPerSecond, int parallel,
-        CancellationToken cancellationToken)
+        bool lateOracle, CancellationToken cancellationToken)
     {
         if (parallel > 1)
         {
@@ -30,7 +30,7 @@ internal static class RealPolicyBench
             ThreadPool.SetMinThreads(Math.Max(workers, (4 * parallel) + 4), io);
         }
 
-        return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync, parallel).ConfigureAwait(false);
+        return await PolicySimulator.EvaluateAsync(policies, kMax, RunOneAsync, parallel, lateOracle).ConfigureAwait(false);
 
         async Task<PolicyRun> RunOneAsync(IDraftLengthPolicy policy, Action<int>? tellState)
         {

@@ -54,8 +54,14 @@ public sealed record PolicyRun(string Policy, double MeanMsPerToken, double P95M
     public double? RegretPct { get; init; }
 }
 
-/// <summary>The policies of one evaluation, with the oracle and the best single static K found over every K.</summary>
-public sealed record PolicyEvaluation(IReadOnlyList<PolicyRun> Runs, PolicyRun Oracle, PolicyRun BestStatic, IReadOnlyDictionary<int, int> OracleTable);
+/// <summary>
+/// The policies of one evaluation, with the oracle and the best single static K found over every K, and (when asked
+/// for) the oracle one round late.
+/// </summary>
+public sealed record PolicyEvaluation(IReadOnlyList<PolicyRun> Runs, PolicyRun Oracle, PolicyRun BestStatic, IReadOnlyDictionary<int, int> OracleTable)
+{
+    public PolicyRun? LateOracle { get; init; }
+}
 
 /// <summary>
 /// Drives the same policy code as generation with a model of the board and the link. Per drafted token the draft's
@@ -131,20 +137,20 @@ public static class PolicySimulator
     /// Runs every static K from 1 to K_max (for the best static K in hindsight and the oracle's table: the best K for each
     /// true delay state over those runs), then the oracle, then the given policies; regrets are against the oracle.
     /// </summary>
-    public static PolicyEvaluation Evaluate(IReadOnlyList<Func<IDraftLengthPolicy>> policies, SimulationSettings s)
+    public static PolicyEvaluation Evaluate(IReadOnlyList<Func<IDraftLengthPolicy>> policies, SimulationSettings s, bool lateOracle = false)
     {
         ArgumentNullException.ThrowIfNull(s);
-        return EvaluateAsync(policies, s.Alpha.Count, (policy, tellState) => Task.FromResult(Run(policy, s, tellState))).GetAwaiter().GetResult();
+        return EvaluateAsync(policies, s.Alpha.Count, (policy, tellState) => Task.FromResult(Run(policy, s, tellState)), lateOracle: lateOracle).GetAwaiter().GetResult();
     }
 
     /// <summary>
     /// The evaluation with any way of running a policy (simulated or with real models): <paramref name="run"/> runs one
     /// policy over the whole trace, telling the second argument (when given) the true delay state before each round's K.
     /// With <paramref name="parallel"/> &gt; 1 that many runs go at once: first the static ones, then the oracle (whose
-    /// table needs them) with the given policies.
+    /// table needs them) with the given policies. <paramref name="lateOracle"/> adds <c>oracle:late</c>.
     /// </summary>
     public static async Task<PolicyEvaluation> EvaluateAsync(IReadOnlyList<Func<IDraftLengthPolicy>> policies, int kMax,
-        Func<IDraftLengthPolicy, Action<int>?, Task<PolicyRun>> run, int parallel = 1)
+        Func<IDraftLengthPolicy, Action<int>?, Task<PolicyRun>> run, int parallel = 1, bool lateOracle = false)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(run);
@@ -157,13 +163,24 @@ public static class PolicySimulator
             .ConfigureAwait(false);
         var table = OracleTable(statics);
         var current = 0;
-        var rest = await RunAllAsync(
-            [() => run(new OraclePolicy(table, () => current, kMax), state => current = state), .. policies.Select(make => (Func<Task<PolicyRun>>)(() => run(make(), null)))],
-            parallel).ConfigureAwait(false);
+        int? lateNow = null, lateBefore = null;
+        List<Func<Task<PolicyRun>>> jobs = [() => run(new OraclePolicy(table, () => current, kMax), state => current = state)];
+        if (lateOracle)
+        {
+            // The state of the round before (the first round, with nothing before it, gets its own).
+            jobs.Add(() => run(new OraclePolicy(table, () => lateBefore ?? lateNow ?? 0, kMax, "oracle:late"), state => (lateBefore, lateNow) = (lateNow, state)));
+        }
+
+        var first = jobs.Count;
+        jobs.AddRange(policies.Select(make => (Func<Task<PolicyRun>>)(() => run(make(), null))));
+        var rest = await RunAllAsync(jobs, parallel).ConfigureAwait(false);
         var oracle = rest[0];
-        var runs = rest.Skip(1).Select(r => WithRegret(r, oracle)).ToList();
+        var runs = rest.Skip(first).Select(r => WithRegret(r, oracle)).ToList();
         var bestStatic = statics.MinBy(r => r.MeanMsPerToken)!;
-        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, WithRegret(bestStatic, oracle), table);
+        return new PolicyEvaluation(runs, oracle with { RegretPct = 0 }, WithRegret(bestStatic, oracle), table)
+        {
+            LateOracle = lateOracle ? WithRegret(rest[1], oracle) : null,
+        };
     }
 
     /// <summary>Runs the jobs in order, at most <paramref name="parallel"/> at once; results in the jobs' order.</summary>

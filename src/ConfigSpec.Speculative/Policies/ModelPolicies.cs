@@ -95,11 +95,13 @@ public sealed class ProfilePolicy : IDraftLengthPolicy
 
 /// <summary>
 /// <c>oracle</c> (evaluation only): the best fixed K for each true delay state, found in hindsight over the same run;
-/// it is told the true state, which no deployable policy knows.
+/// it is told the true state, which no deployable policy knows. <c>oracle:late</c> uses the same table with the state
+/// of the round before (what a policy that learns the delay from its own rounds can know at best): the gap between the
+/// two is the cost of learning a delay switch one round late.
 /// </summary>
-public sealed class OraclePolicy(IReadOnlyDictionary<int, int> bestByState, Func<int> trueState, int kMax) : IDraftLengthPolicy
+public sealed class OraclePolicy(IReadOnlyDictionary<int, int> bestByState, Func<int> trueState, int kMax, string name = "oracle") : IDraftLengthPolicy
 {
-    public string Name => "oracle";
+    public string Name => name;
 
     public int KMax { get; } = kMax;
 
@@ -113,7 +115,7 @@ public sealed class OraclePolicy(IReadOnlyDictionary<int, int> bestByState, Func
 /// <summary>Policy specs as the command line and settings give them.</summary>
 public static class DraftPolicies
 {
-    public const string Help = "static:K, profile, confidence:P, ucb-specstop[:c=0.1,beta=1,stop=P,probe], oracle";
+    public const string Help = "static:K, profile, confidence:P, ucb-specstop[:c=0.05,beta=1,stop=P,probe], oracle, oracle:late";
 
     /// <summary>
     /// Splits a comma-separated list of specs, keeping a policy's own comma-separated options with it
@@ -125,7 +127,8 @@ public static class DraftPolicies
         var specs = new List<string>();
         foreach (var part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (specs.Count > 0 && part.Contains('=', StringComparison.Ordinal) && !part.Contains(':', StringComparison.Ordinal))
+            // An option (name=value, or the bare flag probe) continues the spec before it.
+            if (specs.Count > 0 && !part.Contains(':', StringComparison.Ordinal) && (part.Contains('=', StringComparison.Ordinal) || part == "probe"))
             {
                 specs[^1] += "," + part;
             }
@@ -152,14 +155,14 @@ public static class DraftPolicies
             "confidence" when double.TryParse(arg, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => new ConfidencePolicy(p, kMax),
             "ucb-specstop" => Ucb(spec, arg, kMax),
             "profile" when arg is null => profile?.Invoke() ?? throw new ConfigSpecException("policy 'profile' needs a profile (--profile FILE)"),
-            "oracle" => throw new ConfigSpecException("policy 'oracle' exists only in evaluation (bench-policy), where the whole run is known"),
+            "oracle" when arg is null or "late" => throw new ConfigSpecException($"policy '{spec}' exists only in evaluation (bench-policy), where the whole run is known"),
             _ => throw new ConfigSpecException($"unknown draft-length policy '{spec}' (known: {Help})"),
         };
     }
 
     private static UcbSpecStopPolicy Ucb(string spec, string? arg, int kMax)
     {
-        double c = 0.1, stop = 0, beta = 1;
+        double c = UcbSpecStopPolicy.DefaultExploration, stop = 0, beta = 1;
         var probe = false;
         foreach (var part in (arg ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
