@@ -217,18 +217,19 @@ JSON
 fi
 
 if want 10; then
-  echo "== 10. draft-length policies in simulation (profile of the shipped Q4_0 draft, a 25 tokens/s board, 5 ms verifier) =="
+  echo "== 10. draft-length policies (profile of the shipped Q4_0 draft, a 25 tokens/s board; simulation with a 5 ms verifier, then real models) =="
   WORK="$(mktemp -d)"
   "$EDGE" profile --target "$M/stories260K.gguf" --drafts "$M/stories260K-Q4_0.gguf" --max-rounds 400 --timing-rounds 4 \
     --out "$WORK/profile.json" --force >/dev/null
   for seed in 1 2 3; do
     echo "-- two-state delay 20 ms <-> 150 ms one way, mean dwell 3 s, seed $seed:"
-    "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens 20000 --seed "$seed" | tail -n +2
+    "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens 20000 --seed "$seed" \
+      --policies static:2,static:6,profile,confidence:0.6,ucb-specstop,ucb-specstop:probe,oracle:late,oracle | tail -n +2
   done
   echo "-- fixed delays: the K ucb-specstop settles on against the best static K"
   for d in 0 20 50 100 200; do
     "$EDGE" bench-policy --simulate --profile "$WORK/profile.json" --draft-tokens-per-s 25 --delay "fixed:$d" --tokens 20000 \
-      --policies ucb-specstop,oracle --csv "$WORK/fixed-$d.csv" | awk -v d="$d" '/^ucb-specstop /{printf "  %3d ms: ucb-specstop mean K %s, regret %s%%;", d, $4, $6} /^best static/{printf " best static %s\n", $3}'
+      --policies ucb-specstop,ucb-specstop:probe,oracle | awk -v d="$d" '/^ucb-specstop /{printf "  %3d ms: ucb-specstop mean K %s, regret %s%%;", d, $4, $6} /^ucb-specstop:probe /{printf " with probe K %s, %s%%;", $4, $6} /^best static/{printf " best static %s\n", $3}'
   done
   # Real models: a private broker and verifier; every run has its own delay proxy in bench-policy; 8 runs at once.
   PORT10="$(free_port)"
@@ -238,7 +239,8 @@ if want 10; then
   echo
   echo "-- real models, two-state delay 20 ms <-> 150 ms one way, mean dwell 3 s, $REAL_TOKENS tokens per policy:"
   "$EDGE" bench-policy --verifier "mqtt://127.0.0.1:$PORT10" --draft-file "$M/stories260K-Q4_0.gguf" --profile "$WORK/profile.json" \
-    --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens "$REAL_TOKENS" --parallel 8 | tail -n +2
+    --draft-tokens-per-s 25 --delay markov:20,150,3 --tokens "$REAL_TOKENS" --parallel 9 \
+    --policies static:2,static:6,profile,confidence:0.6,ucb-specstop,ucb-specstop:probe,oracle:late,oracle | tail -n +2
   if [ $QUICK = 0 ]; then
     echo "-- real models, fixed delays: the K ucb-specstop settles on against the best static K (800 tokens per policy)"
     for d in 0 20 50 100 200; do
