@@ -272,23 +272,22 @@ internal static class BenchPolicyCommand
             var name = System.Security.SecurityElement.Escape(run.Policy);
             sb.Append(C, $"<g class=\"panel\" data-policy=\"{name}\">\n");
             sb.Append(C, $"<rect class=\"frame\" x=\"{Left}\" y=\"{top}\" width=\"{W - Left - Right}\" height=\"{PanelH}\" fill=\"none\" stroke=\"#ccc\"/>\n");
+            // Each round holds from its start to the next round's (the last to its own end).
             var rounds = run.Rounds.Where(r => r.Start <= span).ToList();
-            if (rounds.Count > 0)
+            var steps = rounds.Select((r, j) => (From: X(r.Start), To: X(j + 1 < rounds.Count ? rounds[j + 1].Start : r.Start + r.RoundSeconds), r.DelayMs, r.Drafted)).ToList();
+            if (steps.Count > 0)
             {
-                // The delay as a step area: it holds from each round's start to the next.
-                sb.Append(C, $"<path class=\"delay\" fill=\"#e6e6e6\" stroke=\"#bbb\" d=\"M{X(rounds[0].Start):0.#},{bottom}");
-                for (var j = 0; j < rounds.Count; j++)
+                sb.Append(C, $"<path class=\"delay\" fill=\"#e6e6e6\" stroke=\"#bbb\" d=\"M{steps[0].From:0.#},{bottom}");
+                foreach (var step in steps)
                 {
-                    var next = j + 1 < rounds.Count ? rounds[j + 1].Start : Math.Min(span, rounds[j].Start + rounds[j].RoundSeconds);
-                    sb.Append(C, $" L{X(rounds[j].Start):0.#},{Yd(rounds[j].DelayMs):0.#} L{X(next):0.#},{Yd(rounds[j].DelayMs):0.#}");
+                    sb.Append(C, $" L{step.From:0.#},{Yd(step.DelayMs):0.#} L{step.To:0.#},{Yd(step.DelayMs):0.#}");
                 }
 
-                sb.Append(C, $" L{X(Math.Min(span, rounds[^1].Start + rounds[^1].RoundSeconds)):0.#},{bottom} Z\"/>\n");
-                sb.Append(C, $"<path class=\"k\" data-policy=\"{name}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" d=\"");
-                for (var j = 0; j < rounds.Count; j++)
+                sb.Append(C, $" L{steps[^1].To:0.#},{bottom} Z\"/>\n");
+                sb.Append(C, $"<path class=\"k\" data-policy=\"{name}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" d=\"M{steps[0].From:0.#},{Yk(steps[0].Drafted):0.#}");
+                foreach (var step in steps)
                 {
-                    var next = j + 1 < rounds.Count ? rounds[j + 1].Start : Math.Min(span, rounds[j].Start + rounds[j].RoundSeconds);
-                    sb.Append(C, $"{(j == 0 ? "M" : " L")}{X(rounds[j].Start):0.#},{Yk(rounds[j].Drafted):0.#} L{X(next):0.#},{Yk(rounds[j].Drafted):0.#}");
+                    sb.Append(C, $" L{step.From:0.#},{Yk(step.Drafted):0.#} L{step.To:0.#},{Yk(step.Drafted):0.#}");
                 }
 
                 sb.Append("\"/>\n");
@@ -305,8 +304,8 @@ internal static class BenchPolicyCommand
         }
 
         var axis = Top + (shown.Count * (PanelH + Gap)) - Gap;
-        var step = span > 30 ? 10 : span > 10 ? 5 : span > 2 ? 1 : span / 4;
-        for (var t = 0.0; t <= span + 1e-9; t += step)
+        var tick = span > 30 ? 10 : span > 10 ? 5 : span > 2 ? 1 : span / 4;
+        for (var t = 0.0; t <= span + 1e-9; t += tick)
         {
             sb.Append(C, $"<line x1=\"{X(t):0.#}\" x2=\"{X(t):0.#}\" y1=\"{axis}\" y2=\"{axis + 4}\" stroke=\"#888\"/><text class=\"t-tick\" x=\"{X(t):0.#}\" y=\"{axis + 16}\" text-anchor=\"middle\">{t:0.##}</text>\n");
         }
