@@ -69,8 +69,7 @@ internal static class BenchPolicyCommand
             };
             settings.Validate();
             var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
-            var wait0 = (2 * settings.Delay.DelayMs(0) / 1000) + settings.VerifySeconds;
-            var makers = Makers(specs, alpha.Count, () => new ProfilePolicy(alpha, settings.OverheadSeconds, 1 / v, wait0));
+            var makers = Makers(specs, alpha.Count, ProfileMaker(c, parse.GetValue(speed), settings.Delay, settings.VerifySeconds));
             var result = PolicySimulator.Evaluate(makers, settings, specs.Contains("oracle:late"));
             return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), alpha.Count, string.Create(C,
                 $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
@@ -169,17 +168,13 @@ internal static class BenchPolicyCommand
         var delaySpec = parse.GetValue(delay)!;
         var trace = DelayTrace.Parse(delaySpec, parse.GetValue(seed));
         var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
-        var wait0 = (2 * trace.DelayMs(0) / 1000) + verifySeconds;
         var pace = parse.GetValue(speed);
         if (pace is <= 0)
         {
             throw new ConfigSpecException("--draft-tokens-per-s must be positive");
         }
 
-        // The profile policy's model drafts at the profile's speed, or at the pace drafting is held to.
-        var makers = Makers(specs, kMax, c is null ? null
-            : () => new ProfilePolicy([.. c.AcceptanceByPosition.Select(a => a ?? 0)], pace is null ? c.DraftOverheadSeconds : 0,
-                1 / (pace ?? c.DraftTokensPerSecond.Mean), wait0));
+        var makers = Makers(specs, kMax, c is null ? null : ProfileMaker(c, pace, trace, verifySeconds));
         var n = parse.GetValue(tokens);
         if (n < 1)
         {
@@ -207,6 +202,17 @@ internal static class BenchPolicyCommand
         var makers = specs.Where(s => s is not ("oracle" or "oracle:late")).Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, profile))).ToList();
         _ = makers.Select(m => m()).ToList();
         return makers;
+    }
+
+    /// <summary>
+    /// The profile policy for a profiled draft: the profile's acceptance, its drafting speed and overhead (or, for a board
+    /// stood in for by <paramref name="speed"/>, that speed and no overhead), assuming the trace's first delay.
+    /// </summary>
+    private static Func<IDraftLengthPolicy> ProfileMaker(ConfigurationProfile c, double? speed, DelayTrace delay, double verifySeconds)
+    {
+        var alpha = c.AcceptanceByPosition.Select(a => a ?? 0).ToList();
+        var wait0 = (2 * delay.DelayMs(0) / 1000) + verifySeconds;
+        return () => new ProfilePolicy(alpha, speed is null ? c.DraftOverheadSeconds : 0, 1 / (speed ?? c.DraftTokensPerSecond.Mean), wait0);
     }
 
     private static ConfigurationProfile Pick(BoardProfile profile, string? draft)

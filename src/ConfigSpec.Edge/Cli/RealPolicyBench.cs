@@ -126,5 +126,7 @@ internal static class RealPolicyBench
         }
 
         public bool WantsLinkProbe => inner.WantsLinkProbe;
+
+        public bool ReadsConfidence => inner.ReadsConfidence;
     }
 }

@@ -83,7 +83,6 @@ public static class PolicySimulator
         var rounds = new List<SimulatedRound>();
         double clock = 0;
         var tokens = 0;
-        long drafted = 0, accepted = 0, kSum = 0;
         while (tokens < s.Tokens)
         {
             var delayMs = s.Delay.DelayMs(clock);
@@ -125,12 +124,9 @@ public static class PolicySimulator
             rounds.Add(new SimulatedRound(clock, k, n, prefix, roundSeconds, delayMs, state));
             clock += roundSeconds;
             tokens += prefix + 1;
-            drafted += n;
-            accepted += prefix;
-            kSum += n;
         }
 
-        return Summarise(policy.Name, rounds, clock, tokens, drafted, accepted, kSum);
+        return Summarise(policy.Name, rounds);
     }
 
     /// <summary>
@@ -269,12 +265,29 @@ public static class PolicySimulator
     private static double Rate(List<SimulatedRound> rounds) =>
         rounds.Count == 0 ? double.NaN : rounds.Sum(r => r.RoundSeconds) / rounds.Sum(r => r.Accepted + 1);
 
-    /// <summary>A run's figures from its rounds (also used for runs with real models).</summary>
+    /// <summary>
+    /// A run's figures from its rounds (simulated or with real models): time per token over all tokens, its p95 over
+    /// tokens (every token of a round took the round's time per token), mean K drafted, acceptance.
+    /// </summary>
     public static PolicyRun Summarise(string name, IReadOnlyList<SimulatedRound> rounds)
     {
         ArgumentNullException.ThrowIfNull(rounds);
-        return Summarise(name, [.. rounds], rounds.Sum(r => r.RoundSeconds), rounds.Sum(r => r.Accepted + 1), rounds.Sum(r => (long)r.Drafted),
-            rounds.Sum(r => (long)r.Accepted), rounds.Sum(r => (long)r.Drafted));
+        var seconds = rounds.Sum(r => r.RoundSeconds);
+        var tokens = rounds.Sum(r => r.Accepted + 1);
+        var drafted = rounds.Sum(r => (long)r.Drafted);
+        var accepted = rounds.Sum(r => (long)r.Accepted);
+        var perToken = new List<double>(tokens);
+        foreach (var r in rounds)
+        {
+            var ms = 1000 * r.RoundSeconds / (r.Accepted + 1);
+            for (var i = 0; i <= r.Accepted; i++)
+            {
+                perToken.Add(ms);
+            }
+        }
+
+        return new PolicyRun(name, 1000 * seconds / tokens, Statistics.Percentile(perToken, 0.95), (double)drafted / rounds.Count,
+            drafted > 0 ? (double)accepted / drafted : 0, tokens, seconds, [.. rounds]);
     }
 
     /// <summary>The oracle's table from runs at every static K: for each true state, the K with the least time per token there.</summary>
@@ -299,22 +312,5 @@ public static class PolicySimulator
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(oracle);
         return run with { RegretPct = Regret(run, oracle) };
-    }
-
-    private static PolicyRun Summarise(string name, List<SimulatedRound> rounds, double seconds, int tokens, long drafted, long accepted, long kSum)
-    {
-        // Every token of a round took the round's time per token: the p95 is over tokens, not rounds.
-        var perToken = new List<double>(tokens);
-        foreach (var r in rounds)
-        {
-            var ms = 1000 * r.RoundSeconds / (r.Accepted + 1);
-            for (var i = 0; i <= r.Accepted; i++)
-            {
-                perToken.Add(ms);
-            }
-        }
-
-        return new PolicyRun(name, 1000 * seconds / tokens, Statistics.Percentile(perToken, 0.95), (double)kSum / rounds.Count,
-            drafted > 0 ? (double)accepted / drafted : 0, tokens, seconds, rounds);
     }
 }

@@ -56,9 +56,10 @@ public sealed class Drafter : IDisposable
     /// <summary>
     /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>; for stochastic sampling also
     /// their sparse draft distributions. <paramref name="stop"/>, when given, is asked after each token with the number
-    /// drafted so far and the draft's probability of that token; true ends the block early (what was drafted is kept).
+    /// drafted so far and the draft's probability of that token (NaN unless <paramref name="withProbability"/>); true ends
+    /// the block early (what was drafted is kept).
     /// </summary>
-    public void Draft(int k, List<int> tokens, List<SparseDistribution>? distributions, Func<int, double, bool>? stop = null)
+    public void Draft(int k, List<int> tokens, List<SparseDistribution>? distributions, Func<int, double, bool>? stop = null, bool withProbability = true)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         tokens.Clear();
@@ -83,7 +84,7 @@ public sealed class Drafter : IDisposable
             var token = Choose(distributions);
             tokens.Add(token);
             _tokenTimes.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-            if (stop is not null && stop(i + 1, Probability(token)))
+            if (stop is not null && stop(i + 1, withProbability ? Probability(token) : double.NaN))
             {
                 break;
             }

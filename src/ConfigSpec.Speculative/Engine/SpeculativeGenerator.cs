@@ -219,7 +219,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 linkProbe?.SendProbe();
                 drafter?.Draft(k, drafts, distributions, options.Policy is { } stopper
                     ? (n, p) => stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, linkProbe?.ProbeRoundTripSeconds))
-                    : null);
+                    : null, options.Policy?.ReadsConfidence ?? false);
                 var t1 = Stopwatch.GetTimestamp();
                 VerifyResult result;
                 try

@@ -66,6 +66,12 @@ public interface IDraftLengthPolicy
 
     /// <summary>Whether it reads a link probe: the generator then sends one as each round begins (when the link can).</summary>
     bool WantsLinkProbe => false;
+
+    /// <summary>
+    /// Whether <see cref="StopDrafting"/> reads <see cref="DraftProgress.TopProbability"/>; when not, the drafter does not
+    /// compute it (a softmax over the vocabulary per token) and passes NaN.
+    /// </summary>
+    bool ReadsConfidence => false;
 }
 
 /// <summary>A fixed K (<c>static:K</c>).</summary>
@@ -127,4 +133,6 @@ public sealed class ConfidencePolicy : IDraftLengthPolicy
     }
 
     public bool StopDrafting(in DraftProgress progress) => progress.TopProbability < Threshold;
+
+    public bool ReadsConfidence => true;
 }

@@ -77,7 +77,6 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
     private long _rounds;
     private double _sx, _sy, _sxx, _sxy;
     private long _fits;
-    private int _plannedK = 1;
     private double _probeOffset;
     private long _probes;
 
@@ -152,6 +151,8 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
 
     public bool WantsLinkProbe => UsesProbe;
 
+    public bool ReadsConfidence => ConfidenceStop > 0;
+
     /// <summary>The learned difference between a round's wait and its probe's round trip (verifier time, the far hop), seconds.</summary>
     public double ProbeOffsetSeconds => _probeOffset;
 
@@ -169,14 +170,9 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
 
     public int Choose()
     {
-        if (_rounds == 0)
-        {
-            _plannedK = KMax;
-            return KMax; // one full block first: it measures every position at once
-        }
-
-        _plannedK = KFor(_ewmaWait);
-        return UsesProbe && _probes > 0 ? KMax : _plannedK;
+        // One full block first: it measures every position at once. With probes coming back, the block's length is decided
+        // while drafting (StopDrafting), so the cap is K_max.
+        return _rounds == 0 || (UsesProbe && _probes > 0) ? KMax : KFor(_ewmaWait);
     }
 
     /// <summary>The K for a wait: the best at that wait, and no less than the choice for any lower-delay state visited.</summary>

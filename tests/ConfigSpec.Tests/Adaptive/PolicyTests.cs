@@ -203,6 +203,8 @@ public sealed class PolicyTests
         Assert.True(probe.UsesProbe && probe.WantsLinkProbe);
         Assert.Equal("ucb-specstop:probe", probe.Name);
         Assert.False(Assert.IsType<UcbSpecStopPolicy>(DraftPolicies.Parse("ucb-specstop", 8)).WantsLinkProbe);
+        // Only policies that stop on confidence make the drafter compute it.
+        Assert.Equal((false, true, true), (DraftPolicies.Parse("ucb-specstop", 8).ReadsConfidence, ucb.ReadsConfidence, DraftPolicies.Parse("confidence:0.6", 8).ReadsConfidence));
         Assert.Contains("probe", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("ucb-specstop:probe=1", 8)).Message, StringComparison.Ordinal);
     }
 
