@@ -12,22 +12,17 @@ namespace ConfigSpec.Speculative.Policies;
 public sealed class DelayTrace
 {
     private readonly Func<double, double> _delayMs;
-    private readonly Func<double, int>? _regime;
 
-    private DelayTrace(string spec, Func<double, double> delayMs, Func<double, int>? regime)
+    private DelayTrace(string spec, Func<double, double> delayMs)
     {
         Spec = spec;
         _delayMs = delayMs;
-        _regime = regime;
     }
 
     public string Spec { get; }
 
     /// <summary>One-way delay in milliseconds at <paramref name="seconds"/> into the run.</summary>
     public double DelayMs(double seconds) => _delayMs(Math.Max(0, seconds));
-
-    /// <summary>The Markov regime (0 = low, 1 = high) at a time, or null for other traces.</summary>
-    public int? Regime(double seconds) => _regime?.Invoke(Math.Max(0, seconds));
 
     public static DelayTrace Parse(string spec, ulong seed = 1)
     {
@@ -39,18 +34,19 @@ public sealed class DelayTrace
         switch (kind)
         {
             case "fixed" when numbers.Length == 1:
-                return new DelayTrace(spec, _ => numbers[0], null);
+                return new DelayTrace(spec, _ => numbers[0]);
             case "jitter" when numbers.Length == 2:
                 {
                     var rng = new Xoshiro256(seed);
-                    return new DelayTrace(spec, _ => Math.Max(0, numbers[0] + ((rng.NextDouble() * 2) - 1) * numbers[1]), null);
+                    return new DelayTrace(spec, _ => Math.Max(0, numbers[0] + ((rng.NextDouble() * 2) - 1) * numbers[1]));
                 }
 
             case "markov" when numbers.Length == 3 && numbers[2] > 0:
                 {
                     var switches = MarkovSwitches(numbers[2], seed);
+                    // Regime 0 (low) until the first switch, then alternating.
                     int Regime(double t) => switches.BinarySearch(t) is var i && i >= 0 ? (i + 1) % 2 : (~i) % 2;
-                    return new DelayTrace(spec, t => Regime(t) == 0 ? numbers[0] : numbers[1], Regime);
+                    return new DelayTrace(spec, t => Regime(t) == 0 ? numbers[0] : numbers[1]);
                 }
 
             case "file":
@@ -119,7 +115,7 @@ public sealed class DelayTrace
             var t = double.IsInfinity(period) ? seconds : seconds % period;
             var i = rows.FindLastIndex(r => r.Time <= t);
             return rows[Math.Max(0, i)].Ms;
-        }, null);
+        });
     }
 
     private static double Number(string spec, string text) =>
