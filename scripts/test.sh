@@ -8,8 +8,8 @@ PLATFORM="$(host_platform)"
 "$ROOT/scripts/fetch-llama.sh" "$PLATFORM"
 # The ABI tests compile a stand-in library with the C compiler.
 command -v cc >/dev/null || ensure_apt gcc libc6-dev
-# MQTT tests run a real mosquitto broker and the client library.
-ensure_apt mosquitto libmosquitto1 openssl
+# MQTT tests run a real mosquitto broker (the MQTT client is MQTTnet, managed code: no native library).
+ensure_apt mosquitto openssl
 # Report pages are checked in a real headless Chromium.
 ensure_apt chromium fonts-dejavu-core
 # The aggregator's PostgreSQL store is tested against a throw-away cluster of the Debian server.

@@ -80,8 +80,7 @@ wait_port() {
 
 # start_broker PORT: a private mosquitto on loopback (no persistence, Nagle off), stopped on exit.
 start_broker() {
-  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || ensure_apt mosquitto libmosquitto1
-  dpkg -s libmosquitto1 >/dev/null 2>&1 || ensure_apt libmosquitto1
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || ensure_apt mosquitto
   local dir
   dir="$(mktemp -d)"
   printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$1" > "$dir/mosquitto.conf"

@@ -24,6 +24,9 @@ public sealed record AggregatorOptions
 
     /// <summary>Where the API and dashboard listen, e.g. http://127.0.0.1:8090 (port 0 = any free port).</summary>
     public string Http { get; init; } = "http://127.0.0.1:8090";
+
+    /// <summary>How long the broker keeps the aggregator's session, queueing the fleet's messages, while it is away.</summary>
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Builds and runs configspec-aggregator: MQTT ingest into SQLite, ranking, retained recommendations, HTTP API and dashboard.</summary>
@@ -43,8 +46,9 @@ public static class AggregatorApp
         logging?.Invoke(builder.Logging);
         var store = new FleetStore(options.Database);
         var state = new FleetState();
-        // A persistent session: what boards publish while the aggregator restarts waits on the broker (stored once by seq).
-        var client = new MqttClient(options.Broker with { PersistentSession = true });
+        // A persistent MQTT 5 session (clean start false, a session expiry): what boards publish while the aggregator
+        // restarts waits on the broker, and is stored once by its seq.
+        var client = new MqttClient(options.Broker with { PersistentSession = true, SessionExpiry = options.SessionExpiry });
         client.ConnectionChanged += connected => state.BrokerConnected = connected;
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(state);
@@ -113,9 +117,14 @@ public static class AggregatorApp
             Description = "MQTT client id; the broker keeps this id's session (and queues the fleet's messages) while the aggregator restarts",
             DefaultValueFactory = _ => "configspec-aggregator",
         };
+        var sessionHours = new Option<double>("--session-hours")
+        {
+            Description = "how long the broker keeps the aggregator's session and queues the fleet's messages while it is away",
+            DefaultValueFactory = _ => 168,
+        };
         var root = new RootCommand("ConfigSpec aggregator: stores what the fleet publishes, ranks configurations per board model, recommends, serves a dashboard")
         {
-            broker, db, httpUrl, username, password, caFile, certFile, keyFile, clientId,
+            broker, db, httpUrl, username, password, caFile, certFile, keyFile, clientId, sessionHours,
         };
         root.SetAction(async (parse, token) =>
         {
@@ -125,6 +134,9 @@ public static class AggregatorApp
                     parse.GetValue(caFile), parse.GetValue(certFile), parse.GetValue(keyFile)) with { ClientId = parse.GetValue(clientId)! },
                 Database = parse.GetValue(db)!,
                 Http = parse.GetValue(httpUrl)!,
+                SessionExpiry = parse.GetValue(sessionHours) is var hours && hours is > 0 and <= 24 * 365 * 10
+                    ? TimeSpan.FromHours(hours)
+                    : throw new ConfigSpecException($"--session-hours {hours.ToString(System.Globalization.CultureInfo.InvariantCulture)} must be more than 0 and at most ten years"),
             };
             await using var app = Build(options);
             await app.StartAsync(token).ConfigureAwait(false);

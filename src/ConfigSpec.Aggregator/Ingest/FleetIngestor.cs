@@ -128,32 +128,33 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                 // Kept by the client and made on (re)connect.
                 Log.SubscribeDeferred(logger, filter, ex.Message);
             }
+            catch (ObjectDisposedException)
+            {
+                return; // stopped while starting
+            }
         }
 
+        // Runs until the client is closed (StopAsync), then stores what is left: every message the client acknowledged
+        // to the broker is stored, also on a stop.
         var reader = client.Messages;
         var batch = new List<MqttMessage>(MaxBatch);
-        while (!stoppingToken.IsCancellationRequested)
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            try
-            {
-                if (!await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
-                {
-                    return;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
             batch.Clear();
             while (batch.Count < MaxBatch && reader.TryRead(out var m))
             {
                 batch.Add(m);
             }
 
-            await ProcessWithRetryAsync(batch, stoppingToken).ConfigureAwait(false);
+            await ProcessWithRetryAsync(batch, CancellationToken.None).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Disconnects first (nothing more is acknowledged), then lets the loop store what was received.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await client.DisposeAsync().ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

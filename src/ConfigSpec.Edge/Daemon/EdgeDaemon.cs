@@ -25,7 +25,7 @@ namespace ConfigSpec.Edge.Daemon;
 /// for the objective; publish; serve; and act on commands (re-profile, set objective, apply) and the re-profile schedule.
 /// </summary>
 public sealed partial class EdgeDaemon(
-    EdgeSettings settings, EdgePublisher publisher, EdgeServer server, SystemdNotifier notifier, IHostApplicationLifetime lifetime, ILogger<EdgeDaemon> logger)
+    EdgeSettings settings, EdgePublisher publisher, EdgeServer server, ServiceNotifier notifier, IHostApplicationLifetime lifetime, ILogger<EdgeDaemon> logger)
     : BackgroundService
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
@@ -74,9 +74,11 @@ public sealed partial class EdgeDaemon(
     {
         await publisher.StartAsync(cancellationToken).ConfigureAwait(false);
         var id = settings.DeviceId;
-        await publisher.SubscribeAsync(FleetTopics.Command(id), cancellationToken).ConfigureAwait(false);
-        await publisher.SubscribeAsync(FleetTopics.Generate(id), cancellationToken).ConfigureAwait(false);
-        await publisher.SubscribeAsync(FleetTopics.Recommendation(publisher.Board), cancellationToken).ConfigureAwait(false);
+        // Commands wait on the broker while the board is away (QoS 1 in a persistent session); generation requests are
+        // live (QoS 0: a request nobody served in time is not run hours later); the recommendation is retained.
+        await publisher.SubscribeAsync(FleetTopics.Command(id), 1, cancellationToken).ConfigureAwait(false);
+        await publisher.SubscribeAsync(FleetTopics.Generate(id), 0, cancellationToken).ConfigureAwait(false);
+        await publisher.SubscribeAsync(FleetTopics.Recommendation(publisher.Board), 1, cancellationToken).ConfigureAwait(false);
         _dispatch = Task.Run(() => DispatchAsync(cancellationToken), CancellationToken.None);
         SetState("starting", "hashing drafts");
         if (settings.HomeAssistant)
@@ -416,7 +418,12 @@ public sealed partial class EdgeDaemon(
                     try
                     {
                         var command = FleetMessages.ReadCommand(m.Payload);
-                        if (!_commands.Writer.TryWrite((command, m)))
+                        if (StaleCommand(command, DateTimeOffset.UtcNow) is { } stale)
+                        {
+                            Log.CommandRefused(logger, command.Command, stale);
+                            await ReplyAsync(m, command.Id, command.Command, stale).ConfigureAwait(false);
+                        }
+                        else if (!_commands.Writer.TryWrite((command, m)))
                         {
                             await ReplyAsync(m, command.Id, command.Command, "too many commands waiting; try again later").ConfigureAwait(false);
                         }
@@ -451,6 +458,33 @@ public sealed partial class EdgeDaemon(
             // stopping
         }
     }
+
+    /// <summary>
+    /// Why a command is too old to apply (it waited on the broker while the board was away for longer than
+    /// commands:max_age_s, or its clock is that far ahead), or null. A command without a time is applied.
+    /// </summary>
+    internal string? StaleCommand(CommandMessage command, DateTimeOffset now)
+    {
+        if (command.Time is not { } issued)
+        {
+            return null;
+        }
+
+        var age = now - issued;
+        var limit = settings.CommandMaxAge;
+        if (age > limit)
+        {
+            return string.Create(C, $"command issued at {issued.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ} is {Duration(age)} old, over the {Duration(limit)} limit (commands:max_age_s); not applied");
+        }
+
+        return -age > limit
+            ? string.Create(C, $"command time {issued.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ} is {Duration(-age)} ahead of this board's clock, over the {Duration(limit)} limit (commands:max_age_s); not applied")
+            : null;
+    }
+
+    private static string Duration(TimeSpan t) => t.TotalHours >= 1 ? string.Create(C, $"{t.TotalHours:0.#} h")
+        : t.TotalMinutes >= 1 ? string.Create(C, $"{t.TotalMinutes:0.#} min")
+        : string.Create(C, $"{t.TotalSeconds:0.#} s");
 
     private async Task MetricsLoopAsync(CancellationToken cancellationToken)
     {

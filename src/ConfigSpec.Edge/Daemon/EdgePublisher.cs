@@ -24,7 +24,13 @@ public sealed class EdgePublisher : IAsyncDisposable
         _software = DeviceIdentity.Software().ConfigSpec;
         var will = FleetMessages.Status(settings.DeviceId, 0, DateTimeOffset.UtcNow,
             new StatusMessage("offline", board, Environment.MachineName, _software, null, "connection lost"));
-        Client = new MqttClient(settings.Broker with { LastWill = new MqttLastWill(FleetTopics.Status(settings.DeviceId), Encoding.UTF8.GetBytes(will)), CleanStart = true });
+        // A persistent MQTT 5 session: commands published at QoS 1 while the board is away wait on the broker.
+        Client = new MqttClient(settings.Broker with
+        {
+            LastWill = new MqttLastWill(FleetTopics.Status(settings.DeviceId), Encoding.UTF8.GetBytes(will)),
+            PersistentSession = true,
+            SessionExpiry = settings.SessionExpiry,
+        });
         Outbox = new Outbox(settings.OutboxDirectory, (m, ct) => Client.PublishAsync(m.Topic, m.Payload, 1, m.Retain, null, ct));
         Client.ConnectionChanged += up =>
         {
@@ -60,11 +66,12 @@ public sealed class EdgePublisher : IAsyncDisposable
         }
     }
 
-    public async Task SubscribeAsync(string filter, CancellationToken cancellationToken)
+    /// <summary>Subscribes (QoS 1: queued for the board while it is away; QoS 0: only while it is connected).</summary>
+    public async Task SubscribeAsync(string filter, int qos, CancellationToken cancellationToken)
     {
         try
         {
-            await Client.SubscribeAsync(filter, 1, cancellationToken).ConfigureAwait(false);
+            await Client.SubscribeAsync(filter, qos, cancellationToken).ConfigureAwait(false);
         }
         catch (MqttException)
         {

@@ -21,6 +21,7 @@ public sealed record EdgeSettings
     [
         "device_id", "board", "state_dir", "broker", "verifier", "drafts", "objective", "weights", "k_max", "power", "power_interval", "profile", "fleet",
         "http", "metrics_interval_s", "home_assistant", "threads", "ctx", "max_tokens", "llama_dir", "gpu_layers", "k_policy",
+        "commands",
     ];
 
     private static readonly string[] SectionKeys =
@@ -29,6 +30,7 @@ public sealed record EdgeSettings
         "verifier:target_id", "verifier:target", "verifier:broker",
         "profile:max_rounds", "profile:min_rounds", "profile:tolerance", "profile:timing_rounds", "profile:tokens_per_prompt", "profile:reprofile_hours", "profile:idle_baseline",
         "fleet:adopt", "fleet:wait_s",
+        "commands:max_age_s", "commands:session_hours",
     ];
 
     public required string DeviceId { get; init; }
@@ -84,6 +86,12 @@ public sealed record EdgeSettings
     public bool AdoptFleet { get; init; } = true;
 
     public TimeSpan FleetWait { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A command whose <c>time</c> is older than this (queued while the board was away) is refused, not applied late.</summary>
+    public TimeSpan CommandMaxAge { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long the broker keeps this board's MQTT session, and the commands sent to it, while the board is away.</summary>
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromHours(24);
 
     /// <summary>http://127.0.0.1:PORT, unix:/path.sock, or empty (MQTT only).</summary>
     public string Http { get; init; } = "http://127.0.0.1:8089";
@@ -173,7 +181,7 @@ public sealed record EdgeSettings
                 throw new ConfigSpecException($"{file}: unknown setting '{section.Key}' (known: {string.Join(", ", Keys)})");
             }
 
-            if (section.Key.ToLowerInvariant() is "broker" or "verifier" or "profile" or "fleet")
+            if (section.Key.ToLowerInvariant() is "broker" or "verifier" or "profile" or "fleet" or "commands")
             {
                 foreach (var child in section.GetChildren())
                 {
@@ -261,6 +269,8 @@ public sealed record EdgeSettings
             IdleBaseline = c["profile:idle_baseline"] ?? "2s",
             AdoptFleet = Bool(c, "fleet:adopt", true),
             FleetWait = TimeSpan.FromSeconds(Double(c, "fleet:wait_s", 3, 0, 600)),
+            CommandMaxAge = TimeSpan.FromSeconds(Double(c, "commands:max_age_s", 3600, 1, 365 * 86_400)),
+            SessionExpiry = TimeSpan.FromHours(Double(c, "commands:session_hours", 24, 0.01, 24 * 365)),
             Http = http,
             MetricsInterval = TimeSpan.FromSeconds(Double(c, "metrics_interval_s", 30, 0.1, 86_400)),
             HomeAssistant = Bool(c, "home_assistant", false),

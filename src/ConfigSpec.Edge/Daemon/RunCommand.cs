@@ -45,7 +45,7 @@ internal static class RunCommand
         Directory.CreateDirectory(settings.StateDirectory);
         await using var power = await PowerSession.StartAsync(settings.Power, $"{settings.PowerInterval.TotalMilliseconds}ms", settings.IdleBaseline, cancellationToken)
             .ConfigureAwait(false);
-        using var notifier = new SystemdNotifier();
+        var notifier = new ServiceNotifier();
         await using var app = Build(settings, power, notifier);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var listening = settings.Http.Length == 0 ? "no HTTP" : string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses);
@@ -65,7 +65,7 @@ internal static class RunCommand
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    internal static WebApplication Build(EdgeSettings settings, PowerSession? power, SystemdNotifier notifier)
+    internal static WebApplication Build(EdgeSettings settings, PowerSession? power, ServiceNotifier notifier)
     {
         var builder = WebApplication.CreateSlimBuilder();
         ServiceLogging.Configure(builder.Logging);

@@ -51,8 +51,11 @@ public sealed record MetricsMessage(
     double WindowSeconds, int Requests, int Tokens, double? Goodput, double? Acceptance, double? MeanAccepted, int K, double? Watts, double? JoulesPerToken,
     bool PowerEstimated);
 
-/// <summary>A command to a board (<c>.../cmd</c>): <c>reprofile</c>, <c>set-objective</c> or <c>apply</c>.</summary>
-public sealed record CommandMessage(string Command, string? Id, string? Objective, string? Draft, int? K);
+/// <summary>
+/// A command to a board (<c>.../cmd</c>): <c>reprofile</c>, <c>set-objective</c> or <c>apply</c>; <paramref name="Time"/>
+/// (optional) is when it was issued, so that a command that waited too long for an absent board is refused.
+/// </summary>
+public sealed record CommandMessage(string Command, string? Id, string? Objective, string? Draft, int? K, DateTimeOffset? Time = null);
 
 /// <summary>The fleet's best configuration for one objective on one board model.</summary>
 /// <param name="Spread">Median absolute deviation of the figure across the devices behind it.</param>
@@ -157,6 +160,11 @@ public static class FleetMessages
             if (m.K is { } k)
             {
                 w.WriteNumber("k", k);
+            }
+
+            if (m.Time is { } time)
+            {
+                w.WriteString("time", time.ToUniversalTime().ToString("O", C));
             }
         });
     }
@@ -377,7 +385,10 @@ public static class FleetMessages
         }
 
         int? k = root.TryGetProperty("k", out var kv) && kv.ValueKind != JsonValueKind.Null ? RequiredInt(root, "k", 1, 32) : null;
-        var m = new CommandMessage(command, OptionalString(root, "id"), OptionalString(root, "objective"), OptionalString(root, "draft"), k);
+        DateTimeOffset? time = OptionalString(root, "time") is not { } text ? null
+            : DateTimeOffset.TryParse(text, C, DateTimeStyles.RoundtripKind, out var issued) ? issued
+            : throw Invalid("time", "an ISO 8601 time such as 2026-12-01T20:00:00Z (when the command was issued)");
+        var m = new CommandMessage(command, OptionalString(root, "id"), OptionalString(root, "objective"), OptionalString(root, "draft"), k, time);
         if (command == "set-objective" && m.Objective is null)
         {
             throw Invalid("objective", "given with set-objective (goodput, cost, energy or weighted)");

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using ConfigSpec.Interop;
 using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Transport.Mqtt;
 
 namespace ConfigSpec.Fleet.Outbox;
 
@@ -28,6 +29,7 @@ public sealed class Outbox : IAsyncDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly TimeSpan _retryDelay;
+    private long _refused;
     private long _lastSeq;
     private Task? _loop;
 
@@ -77,6 +79,21 @@ public sealed class Outbox : IAsyncDisposable
     }
 
     /// <summary>Messages written but not yet acknowledged.</summary>
+    /// <summary>Messages the broker refused (they are dropped, not retried), since start.</summary>
+    public long Refused
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _refused;
+            }
+        }
+    }
+
+    /// <summary>The topic and reason of the last refused message, or null.</summary>
+    public string? LastRefusal { get; private set; }
+
     public int Pending
     {
         get
@@ -182,6 +199,17 @@ public sealed class Outbox : IAsyncDisposable
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (MqttRefusedException ex)
+            {
+                // The broker will never take this one (an ACL, say): keeping it would hold back everything behind it.
+                lock (_gate)
+                {
+                    _pending.Remove(next.Seq);
+                    File.Delete(FilePath(next.Seq));
+                    _refused++;
+                    LastRefusal = $"{next.Topic}: {ex.Message}";
+                }
             }
 #pragma warning disable CA1031 // the broker being away is the normal case here: keep the message and retry
             catch (Exception)

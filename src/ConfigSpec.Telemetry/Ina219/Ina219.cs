@@ -1,3 +1,4 @@
+using System.Device.I2c;
 using ConfigSpec.Telemetry.I2c;
 
 namespace ConfigSpec.Telemetry.Ina219;
@@ -37,7 +38,7 @@ public readonly record struct Ina219Reading(double ShuntVolts, double BusVolts, 
 /// conversions stay exact. Shunt and current registers are signed; a reading with the math-overflow flag set is
 /// refused, never used.
 /// </summary>
-public sealed class Ina219Device(II2cDevice device, Ina219Settings settings) : IDisposable
+public sealed class Ina219Device(I2cDevice device, Ina219Settings settings) : IDisposable
 {
     public const byte ConfigurationRegister = 0x00;
     public const byte ShuntVoltageRegister = 0x01;
@@ -46,7 +47,7 @@ public sealed class Ina219Device(II2cDevice device, Ina219Settings settings) : I
     public const byte CurrentRegister = 0x04;
     public const byte CalibrationRegister = 0x05;
 
-    private readonly II2cDevice _device = device ?? throw new ArgumentNullException(nameof(device));
+    private readonly I2cDevice _device = device ?? throw new ArgumentNullException(nameof(device));
     private readonly Ina219Settings _settings = settings ?? throw new ArgumentNullException(nameof(settings));
 
     /// <summary>The calibration value written to register 0x05.</summary>

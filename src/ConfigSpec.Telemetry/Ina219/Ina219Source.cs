@@ -1,14 +1,15 @@
+using System.Device.I2c;
 using System.Diagnostics;
 using ConfigSpec.Telemetry.I2c;
 
 namespace ConfigSpec.Telemetry.Ina219;
 
-/// <summary>Board power from an INA219 on the 5 V supply line (high side), read over i2c-dev.</summary>
+/// <summary>Board power from an INA219 on the 5 V supply line (high side), read over System.Device.I2c (Linux i2c-dev).</summary>
 public sealed class Ina219Source : IPowerSource
 {
     private readonly Ina219Device _device;
 
-    public Ina219Source(string spec, II2cDevice device, Ina219Settings settings)
+    public Ina219Source(string spec, I2cDevice device, Ina219Settings settings)
     {
         Spec = spec;
         settings.Validate(spec);

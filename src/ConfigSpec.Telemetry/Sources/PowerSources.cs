@@ -1,3 +1,4 @@
+using System.Device.I2c;
 using System.Globalization;
 using ConfigSpec.Telemetry.I2c;
 using ConfigSpec.Telemetry.Ina219;
@@ -201,10 +202,20 @@ public static class PowerSources
             Number(spec, "shunt", options.GetValueOrDefault("shunt") ?? "0.1"),
             Number(spec, "max-current", options.GetValueOrDefault("max-current") ?? "3.2"));
         settings.Validate(spec);
-        LinuxI2cDevice device;
+        // With a kernel driver bound (ina2xx), the chip belongs to hwmon: raw transfers would fight the driver.
+        var bound = Path.Combine(environment.SysRoot, "bus", "i2c", "devices", $"{bus}-{address:x4}", "driver");
+        if (Directory.Exists(bound))
+        {
+            throw new PowerSourceException(
+                $"{spec}: /dev/i2c-{bus} address 0x{address:X2} is owned by the kernel driver {Path.GetFileName(new DirectoryInfo(bound).ResolveLinkTarget(true)?.FullName ?? "?")} (use the hwmon source instead)");
+        }
+
+        // The device node opens on the first transfer; Ina219Source configures the chip at once, so a missing bus,
+        // a permission problem or an absent chip is reported here, naming the source.
+        I2cDevice device;
         try
         {
-            device = new LinuxI2cDevice(bus, address);
+            device = I2cRegisters.Open(bus, address);
         }
         catch (I2cException ex)
         {

@@ -1,72 +1,45 @@
+using System.Buffers;
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
+using MQTTnet;
+using MQTTnet.Adapter;
+using MQTTnet.Exceptions;
+using MQTTnet.Protocol;
+using Net = MQTTnet;
 
 namespace ConfigSpec.Transport.Mqtt;
 
 /// <summary>
-/// An MQTT 5 client on libmosquitto. libmosquitto's network thread delivers messages into
-/// <see cref="Messages"/>, reconnects with exponential backoff, and this client resubscribes every
-/// subscription after each reconnect. QoS 1 publishes and subscriptions complete on the broker's ack.
+/// An MQTT 5 client on MQTTnet that stays connected: a background loop connects, reconnects with exponential back-off
+/// after every loss and makes every subscription again on each new connection. Received messages arrive in
+/// <see cref="Messages"/>; QoS 1 publishes and subscriptions complete on the broker's acknowledgement.
 /// </summary>
-public sealed partial class MqttClient : IAsyncDisposable
+public sealed class MqttClient : IAsyncDisposable
 {
-    private static readonly Lock InitGate = new();
-    private static bool _libraryInitialised;
-
     private readonly MqttClientOptions _options;
-    private readonly Lock _gate = new();
+    private readonly IMqttClient _client;
+    private readonly Net.MqttClientOptions _connect;
     private readonly Channel<MqttMessage> _messages = Channel.CreateUnbounded<MqttMessage>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly ConcurrentDictionary<int, TaskCompletionSource<int>> _pending = new();
     private readonly ConcurrentDictionary<string, int> _subscriptions = new(StringComparer.Ordinal);
-    private readonly GCHandle _self;
-    private TaskCompletionSource<int> _connected = NewSignal();
-    private nint _mosq;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly Lock _gate = new();
+    private TaskCompletionSource<string?> _connected = NewSignal();
+    private TaskCompletionSource _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loop;
     private volatile bool _isConnected;
-    private bool _started;
     private int _disposed;
 
     public MqttClient(MqttClientOptions options)
     {
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
-        InitialiseLibrary();
-        _self = GCHandle.Alloc(this);
-        _mosq = MosquittoNative.mosquitto_new(options.ClientId, options.CleanStart && !options.PersistentSession, GCHandle.ToIntPtr(_self));
-        if (_mosq == 0)
-        {
-            _self.Free();
-            throw new MqttException($"libmosquitto could not create a client '{options.ClientId}'");
-        }
-
-        Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.ProtocolVersionOption,
-            options.PersistentSession ? MosquittoNative.ProtocolV311 : MosquittoNative.ProtocolV5), "select the MQTT version");
-        // Small request/response messages: without this, Nagle's algorithm and delayed ACKs add ~40 ms per hop.
-        Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.TcpNoDelayOption, 1), "disable Nagle's algorithm");
-        if (options.Username is not null)
-        {
-            Check(MosquittoNative.mosquitto_username_pw_set(_mosq, options.Username, options.Password), "set credentials");
-        }
-
-        if (options.UseTls && options.CaFile is null && options.CertificateFile is null)
-        {
-            Check(MosquittoNative.mosquitto_int_option(_mosq, MosquittoNative.TlsUseOsCertsOption, 1), "use the system's CA certificates");
-        }
-        else if (options.UseTls)
-        {
-            Check(MosquittoNative.mosquitto_tls_set(_mosq, options.CaFile, null, options.CertificateFile, options.KeyFile, 0), "configure TLS");
-        }
-
-        if (options.LastWill is { } will)
-        {
-            Check(MosquittoNative.mosquitto_will_set_v5(_mosq, will.Topic, will.Payload.Length, will.Payload, will.Qos, will.Retain, 0), "set the last will");
-        }
-
-        Check(MosquittoNative.mosquitto_reconnect_delay_set(_mosq, (uint)Math.Max(1, options.ReconnectDelay.TotalSeconds),
-            (uint)Math.Max(1, options.ReconnectDelayMax.TotalSeconds), true), "set reconnect delays");
-        RegisterCallbacks(_mosq);
+        _connect = BuildConnectOptions(options);
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessage;
+        _client.DisconnectedAsync += OnDisconnected;
     }
 
     /// <summary>Every message received on this client's subscriptions, in arrival order.</summary>
@@ -76,27 +49,19 @@ public sealed partial class MqttClient : IAsyncDisposable
 
     public string ClientId => _options.ClientId;
 
-    /// <summary>Raised on libmosquitto's thread when the connection comes up (true) or goes down (false).</summary>
+    /// <summary>True when the broker kept this client's session from an earlier connection (persistent sessions only).</summary>
+    public bool SessionPresent { get; private set; }
+
+    /// <summary>Raised when the connection comes up, after the subscriptions are made again (true), or goes down (false).</summary>
     public event Action<bool>? ConnectionChanged;
 
-    /// <summary>Starts the network thread and waits for the first CONNACK (the thread keeps retrying until then).</summary>
+    /// <summary>Starts the connection loop and waits for the first connection (the loop keeps trying after a time-out).</summary>
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (!_started)
-            {
-                var rc = MosquittoNative.mosquitto_connect_async(_mosq, _options.Broker.Host, _options.Port, _options.KeepAliveSeconds);
-                // A refused first attempt is retried by the network thread; only argument errors are fatal.
-                if (rc is 3 or 1)
-                {
-                    Check(rc, $"connect to {_options.Broker}");
-                }
-
-                Check(MosquittoNative.mosquitto_loop_start(_mosq), "start the network thread");
-                _started = true;
-            }
+            _loop ??= Task.Run(ConnectionLoopAsync, CancellationToken.None);
         }
 
         await WaitConnectedAsync(_options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
@@ -105,7 +70,12 @@ public sealed partial class MqttClient : IAsyncDisposable
     /// <summary>Waits until the client is connected (after a reconnect, for instance).</summary>
     public async Task WaitConnectedAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var signal = _connected;
+        TaskCompletionSource<string?> signal;
+        lock (_gate)
+        {
+            signal = _connected;
+        }
+
         if (_isConnected)
         {
             return;
@@ -113,40 +83,53 @@ public sealed partial class MqttClient : IAsyncDisposable
 
         try
         {
-            var reason = await signal.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-            if (reason != 0)
+            var refusal = await signal.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            if (refusal is not null)
             {
-                throw new MqttException($"broker {_options.Broker} refused the connection: {MosquittoNative.Reason(reason)}");
+                throw new MqttException($"broker {_options.Broker} refused the connection: {refusal}");
             }
         }
         catch (TimeoutException)
         {
-            throw new MqttException($"no connection to broker {_options.Broker} within {timeout.TotalSeconds:0.#} s (is it running and reachable?)");
+            throw new MqttException($"no connection to broker {_options.Broker} within {timeout.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s (is it running and reachable?)");
         }
     }
 
     public async Task SubscribeAsync(string filter, int qos = 1, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(filter);
+        ThrowIfDisposed();
         _subscriptions[filter] = qos;
-        var ack = Send((nint m, out int mid) => MosquittoNative.mosquitto_subscribe_v5(m, out mid, filter, qos, 0, 0), $"subscribe to '{filter}'");
-        var granted = await ack.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-        if (granted >= 0x80)
+        if (!_isConnected)
         {
-            throw new MqttException($"broker refused the subscription '{filter}': {MosquittoNative.Reason(granted)}");
+            throw NotConnected($"subscribe to '{filter}'");
+        }
+
+        await SubscribeCoreAsync(filter, qos, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task SubscribeCoreAsync(string filter, int qos, CancellationToken cancellationToken)
+    {
+        var request = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(Qos(qos)))
+            .Build();
+        var result = await Call(() => _client.SubscribeAsync(request, cancellationToken), $"subscribe to '{filter}'").ConfigureAwait(false);
+        var code = result.Items.Count > 0 ? result.Items.First().ResultCode : MqttClientSubscribeResultCode.UnspecifiedError;
+        if ((int)code >= 0x80)
+        {
+            throw new MqttRefusedException($"broker refused the subscription '{filter}': {Words(code.ToString())}");
         }
     }
 
-    public Task UnsubscribeAsync(string filter, CancellationToken cancellationToken = default)
+    public async Task UnsubscribeAsync(string filter, CancellationToken cancellationToken = default)
     {
+        ThrowIfDisposed();
         _subscriptions.TryRemove(filter, out _);
-        lock (_gate)
+        if (_isConnected)
         {
-            ThrowIfDisposed();
-            Check(MosquittoNative.mosquitto_unsubscribe_v5(_mosq, out _, filter, 0), $"unsubscribe from '{filter}'");
+            var request = new MqttClientUnsubscribeOptionsBuilder().WithTopicFilter(filter).Build();
+            await Call(() => _client.UnsubscribeAsync(request, cancellationToken), $"unsubscribe from '{filter}'").ConfigureAwait(false);
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>Publishes; for QoS 1 the task completes when the broker acknowledges.</summary>
@@ -159,91 +142,49 @@ public sealed partial class MqttClient : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(qos), qos, "QoS 0 or 1");
         }
 
-        var ack = SendPublish(topic, payload, qos, retain, properties);
-        if (qos > 0)
+        ThrowIfDisposed();
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayloadSegment(payload)
+            .WithQualityOfServiceLevel(Qos(qos))
+            .WithRetainFlag(retain);
+        if (properties?.ResponseTopic is { } responseTopic)
         {
-            await ack.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private Task<int> SendPublish(string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, MqttPublishProperties? properties)
-    {
-        var props = properties is null ? 0 : BuildProperties(properties);
-        try
-        {
-            return Send((nint m, out int mid) => MosquittoNative.mosquitto_publish_v5(m, out mid, topic, payload.Length, payload.Span, qos, retain, props),
-                $"publish to '{topic}'", qos > 0);
-        }
-        finally
-        {
-            if (props != 0)
-            {
-                MosquittoNative.mosquitto_property_free_all(ref props);
-            }
-        }
-    }
-
-    public Task PublishAsync(string topic, string payload, int qos = 0, bool retain = false, CancellationToken cancellationToken = default) =>
-        PublishAsync(topic, Encoding.UTF8.GetBytes(payload), qos, retain, null, cancellationToken);
-
-    private delegate int NativeSend(nint mosq, out int mid);
-
-    private Task<int> Send(NativeSend call, string what, bool awaitAck = true)
-    {
-        lock (_gate)
-        {
-            ThrowIfDisposed();
-            var rc = call(_mosq, out var mid);
-            if (rc == 4)
-            {
-                throw new MqttException($"cannot {what}: not connected to broker {_options.Broker}");
-            }
-
-            Check(rc, what);
-            if (!awaitAck)
-            {
-                return Task.FromResult(0);
-            }
-
-            // Callbacks take this lock too, so the ack cannot be seen before it is registered.
-            var signal = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _pending[mid] = signal;
-            return signal.Task;
-        }
-    }
-
-    private static nint BuildProperties(MqttPublishProperties properties)
-    {
-        nint list = 0;
-        var rc = 0;
-        if (properties.ResponseTopic is { } responseTopic)
-        {
-            rc |= MosquittoNative.mosquitto_property_add_string(ref list, MosquittoNative.PropertyResponseTopic, responseTopic);
+            builder.WithResponseTopic(responseTopic);
         }
 
-        if (properties.CorrelationData is { } correlation)
+        if (properties?.CorrelationData is { } correlation)
         {
             if (correlation.Length > ushort.MaxValue)
             {
                 throw new ArgumentException("correlation data longer than 65535 bytes", nameof(properties));
             }
 
-            rc |= MosquittoNative.mosquitto_property_add_binary(ref list, MosquittoNative.PropertyCorrelationData, correlation, (ushort)correlation.Length);
+            builder.WithCorrelationData(correlation);
         }
 
-        if (properties.MessageExpirySeconds is { } expiry)
+        if (properties?.MessageExpirySeconds is { } expiry)
         {
-            rc |= MosquittoNative.mosquitto_property_add_int32(ref list, MosquittoNative.PropertyMessageExpiry, expiry);
+            builder.WithMessageExpiryInterval(expiry);
         }
 
-        if (rc != 0)
+        var message = builder.Build();
+        var what = $"publish to '{topic}'";
+        if (!_isConnected)
         {
-            MosquittoNative.mosquitto_property_free_all(ref list);
-            throw new MqttException($"could not build MQTT 5 properties: {MosquittoNative.Error(rc)}");
+            throw NotConnected(what);
         }
 
-        return list;
+        var result = await Call(() => _client.PublishAsync(message, cancellationToken), what).ConfigureAwait(false);
+        // "No matching subscribers" (0x10) is a success: the broker took the message.
+        if ((int)result.ReasonCode >= 0x80)
+        {
+            throw new MqttRefusedException($"broker {_options.Broker} refused the {what}: {Words(result.ReasonCode.ToString())}{(result.ReasonString is { Length: > 0 } r ? " (" + r + ")" : string.Empty)}");
+        }
     }
+
+    public Task PublishAsync(string topic, string payload, int qos = 0, bool retain = false, CancellationToken cancellationToken = default) =>
+        PublishAsync(topic, Encoding.UTF8.GetBytes(payload), qos, retain, null, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -252,58 +193,296 @@ public sealed partial class MqttClient : IAsyncDisposable
             return;
         }
 
-        nint mosq;
-        lock (_gate)
+        await _closing.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
         {
-            mosq = _mosq;
-            _mosq = 0;
+            await _loop.ConfigureAwait(false);
         }
 
-        if (_started)
+        if (_client.IsConnected)
         {
-            _ = MosquittoNative.mosquitto_disconnect_v5(mosq, 0, 0); // NO_CONN when already down is fine
-            // Joining the network thread can block briefly; keep it off the caller's context.
-            await Task.Run(() => MosquittoNative.mosquitto_loop_stop(mosq, false)).ConfigureAwait(false);
-        }
-
-        MosquittoNative.mosquitto_destroy(mosq);
-        _self.Free();
-        _messages.Writer.TryComplete();
-        foreach (var pending in _pending.Values)
-        {
-            pending.TrySetException(new MqttException("client closed"));
-        }
-    }
-
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0 || _mosq == 0, this);
-
-    private void Check(int rc, string what)
-    {
-        if (rc != 0)
-        {
-            throw new MqttException($"MQTT client '{_options.ClientId}' could not {what}: {MosquittoNative.Error(rc)}");
-        }
-    }
-
-    private static void InitialiseLibrary()
-    {
-        lock (InitGate)
-        {
-            if (!_libraryInitialised)
+            // A normal DISCONNECT: the broker drops the last will; a persistent session keeps its expiry.
+            var disconnect = new MqttClientDisconnectOptionsBuilder()
+                .WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection)
+                .WithSessionExpiryInterval(_connect.SessionExpiryInterval)
+                .Build();
+            try
             {
-                MosquittoNative.EnsureLoaded();
-                var rc = MosquittoNative.mosquitto_lib_init();
-                if (rc != 0)
-                {
-                    throw new MqttException($"libmosquitto failed to initialise: {MosquittoNative.Error(rc)}");
-                }
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await _client.DisconnectAsync(disconnect, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is MqttCommunicationException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Already gone.
+            }
+        }
 
-                _libraryInitialised = true;
+        _client.Dispose();
+        _messages.Writer.TryComplete();
+        _closing.Dispose();
+    }
+
+    /// <summary>Connects, waits for the loss of the connection, and reconnects with back-off until disposed.</summary>
+    private async Task ConnectionLoopAsync()
+    {
+        var delay = _options.ReconnectDelay;
+        var token = _closing.Token;
+        while (!token.IsCancellationRequested)
+        {
+            TaskCompletionSource lost;
+            lock (_gate)
+            {
+                lost = _lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            try
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+                attempt.CancelAfter(_options.ConnectTimeout);
+                var result = await _client.ConnectAsync(_connect, attempt.Token).ConfigureAwait(false);
+                if (result.ResultCode != MqttClientConnectResultCode.Success)
+                {
+                    Refused(Words(result.ResultCode.ToString()) + (result.ReasonString is { Length: > 0 } r ? $" ({r})" : string.Empty));
+                }
+                else
+                {
+                    SessionPresent = result.IsSessionPresent;
+                    await ResubscribeAsync(token).ConfigureAwait(false);
+                    _isConnected = _client.IsConnected;
+                    if (_isConnected)
+                    {
+                        delay = _options.ReconnectDelay;
+                        lock (_gate)
+                        {
+                            _connected.TrySetResult(null);
+                        }
+
+                        ConnectionChanged?.Invoke(true);
+                        await lost.Task.WaitAsync(token).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (MqttConnectingFailedException ex) when (Refusal(ex) is { } reason)
+            {
+                Refused(reason);
+            }
+#pragma warning disable CA1031 // whatever one attempt meets (unreachable, TLS, a connection lost while subscribing), the loop must go on
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                // Try again after the delay.
+            }
+
+            try
+            {
+                await Task.Delay(delay, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectDelayMax.Ticks));
+        }
+    }
+
+    /// <summary>Makes every subscription again: a clean start drops them on the broker, and a kept session may lack later ones.</summary>
+    private async Task ResubscribeAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (filter, qos) in _subscriptions)
+        {
+            try
+            {
+                await SubscribeCoreAsync(filter, qos, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MqttException) when (_client.IsConnected)
+            {
+                // Refused by the broker (an ACL, say): the other subscriptions still stand.
             }
         }
     }
 
-    private static TaskCompletionSource<int> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private void Refused(string reason)
+    {
+        lock (_gate)
+        {
+            _connected.TrySetResult(reason);
+            _connected = NewSignal();
+        }
+    }
 
-    private static MqttClient? From(nint obj) => obj == 0 ? null : GCHandle.FromIntPtr(obj).Target as MqttClient;
+    private static string? Refusal(MqttConnectingFailedException ex)
+    {
+        // The exception carries the CONNACK reason in its message ("Connecting with MQTT server failed (BadUserNameOrPassword)").
+        var text = ex.Message;
+        var open = text.LastIndexOf('(');
+        var close = text.LastIndexOf(')');
+        return open >= 0 && close > open && Enum.TryParse<MqttClientConnectResultCode>(text[(open + 1)..close], out var code) && code != MqttClientConnectResultCode.Success
+            ? Words(code.ToString())
+            : null;
+    }
+
+    private Task OnDisconnected(MqttClientDisconnectedEventArgs e)
+    {
+        if (!e.ClientWasConnected)
+        {
+            return Task.CompletedTask;
+        }
+
+        var was = _isConnected;
+        _isConnected = false;
+        lock (_gate)
+        {
+            if (_connected.Task.IsCompleted)
+            {
+                _connected = NewSignal();
+            }
+
+            _lost.TrySetResult();
+        }
+
+        if (was)
+        {
+            ConnectionChanged?.Invoke(false);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task OnMessage(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var m = e.ApplicationMessage;
+        _messages.Writer.TryWrite(new MqttMessage(m.Topic, m.Payload.ToArray(), (int)m.QualityOfServiceLevel, m.Retain, m.ResponseTopic, m.CorrelationData));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Runs an MQTTnet call; its failures become an <see cref="MqttException"/> that says what failed and where.</summary>
+    private async Task<T> Call<T>(Func<Task<T>> call, string what)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (MqttClientNotConnectedException)
+        {
+            throw NotConnected(what);
+        }
+        catch (MqttCommunicationTimedOutException)
+        {
+            throw new MqttException($"cannot {what}: broker {_options.Broker} did not acknowledge in time");
+        }
+        catch (MqttCommunicationException ex)
+        {
+            throw new MqttException($"cannot {what}: connection to broker {_options.Broker} lost before the broker acknowledged ({ex.Message})", ex);
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new MqttException($"cannot {what}: the MQTT client '{_options.ClientId}' is closed");
+        }
+    }
+
+    private MqttException NotConnected(string what) => new($"cannot {what}: not connected to broker {_options.Broker}");
+
+    private static Net.MqttClientOptions BuildConnectOptions(MqttClientOptions options)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithTcpServer(options.Broker.Host, options.Port)
+            .WithClientId(options.ClientId)
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(options.KeepAliveSeconds))
+            .WithTimeout(TimeSpan.FromSeconds(30))
+            .WithCleanStart(!options.PersistentSession && options.CleanStart)
+            .WithSessionExpiryInterval(options.PersistentSession ? (uint)Math.Clamp(options.SessionExpiry.TotalSeconds, 1, uint.MaxValue) : 0);
+        if (options.Username is not null)
+        {
+            builder.WithCredentials(options.Username, options.Password);
+        }
+
+        if (options.UseTls)
+        {
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithTargetHost(options.Broker.Host);
+                if (options.CaFile is not null)
+                {
+                    // A private CA: the broker's chain must end at it (not at a system root).
+                    tls.WithTrustChain(LoadCertificates(options.CaFile));
+                }
+
+                if (options.CertificateFile is not null)
+                {
+                    tls.WithClientCertificates(new X509Certificate2Collection(LoadClientCertificate(options.CertificateFile, options.KeyFile!)));
+                }
+            });
+        }
+
+        if (options.LastWill is { } will)
+        {
+            builder.WithWillTopic(will.Topic).WithWillPayload(will.Payload).WithWillQualityOfServiceLevel(Qos(will.Qos)).WithWillRetain(will.Retain);
+        }
+
+        var built = builder.Build();
+        // Small request/response messages: without this, Nagle's algorithm and delayed ACKs add ~40 ms per hop.
+        ((MqttClientTcpOptions)built.ChannelOptions).NoDelay = true;
+        return built;
+    }
+
+    private static X509Certificate2Collection LoadCertificates(string path)
+    {
+        var collection = new X509Certificate2Collection();
+        try
+        {
+            collection.ImportFromPemFile(path);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            throw new MqttException($"MQTT CA file '{path}' is not a PEM certificate: {ex.Message}", ex);
+        }
+
+        return collection.Count > 0 ? collection : throw new MqttException($"MQTT CA file '{path}' holds no certificate");
+    }
+
+    private static X509Certificate2 LoadClientCertificate(string certificate, string key)
+    {
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(certificate, key);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            throw new MqttException($"MQTT client certificate '{certificate}' with key '{key}' cannot be used: {ex.Message}", ex);
+        }
+    }
+
+    private static MqttQualityOfServiceLevel Qos(int qos) => qos switch
+    {
+        0 => MqttQualityOfServiceLevel.AtMostOnce,
+        1 => MqttQualityOfServiceLevel.AtLeastOnce,
+        _ => throw new ArgumentOutOfRangeException(nameof(qos), qos, "QoS 0 or 1"),
+    };
+
+    /// <summary>"BadUserNameOrPassword" → "bad user name or password".</summary>
+    private static string Words(string name)
+    {
+        var text = new StringBuilder(name.Length + 8);
+        foreach (var c in name)
+        {
+            if (char.IsUpper(c) && text.Length > 0 && !char.IsUpper(text[^1]))
+            {
+                text.Append(' ');
+            }
+
+            text.Append(char.ToLowerInvariant(c));
+        }
+
+        return text.ToString();
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+
+    private static TaskCompletionSource<string?> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

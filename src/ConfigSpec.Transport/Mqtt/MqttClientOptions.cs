@@ -30,12 +30,14 @@ public sealed record MqttClientOptions
     public bool CleanStart { get; init; } = true;
 
     /// <summary>
-    /// Keep the broker-side session (subscriptions and queued QoS 1 messages) across disconnects. libmosquitto 2.0 cannot
-    /// send an MQTT 5 session expiry on its reconnects, so a persistent session connects with MQTT 3.1.1 and a clean
-    /// session flag of false (the broker keeps it until its persistent_client_expiration); the client id must then be
-    /// fixed. MQTT 5 properties (response topic, correlation data) are not available on such a connection.
+    /// Keep the broker-side session (subscriptions and queued QoS 1 messages) across disconnects and restarts: an MQTT 5
+    /// connection with clean start false and a session expiry interval of <see cref="SessionExpiry"/>. The client id
+    /// must then be fixed, since the broker finds the session by it.
     /// </summary>
     public bool PersistentSession { get; init; }
+
+    /// <summary>How long the broker keeps a persistent session (and queues for it) while this client is away.</summary>
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(1);
 
     public MqttLastWill? LastWill { get; init; }
 
@@ -108,11 +110,24 @@ public sealed record MqttMessage(string Topic, byte[] Payload, int Qos, bool Ret
 /// <summary>MQTT 5 properties of an outgoing publish.</summary>
 public sealed record MqttPublishProperties(string? ResponseTopic = null, byte[]? CorrelationData = null, uint? MessageExpirySeconds = null);
 
-public sealed class MqttException : ConfigSpecException
+public class MqttException : ConfigSpecException
 {
     public MqttException() { }
 
     public MqttException(string message) : base(message) { }
 
     public MqttException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// The broker answered and refused (an MQTT 5 reason code of 0x80 or more, such as "not authorized" from an ACL):
+/// sending the same message again will not help, unlike a lost connection.
+/// </summary>
+public sealed class MqttRefusedException : MqttException
+{
+    public MqttRefusedException() { }
+
+    public MqttRefusedException(string message) : base(message) { }
+
+    public MqttRefusedException(string message, Exception innerException) : base(message, innerException) { }
 }

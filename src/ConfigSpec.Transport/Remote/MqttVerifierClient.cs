@@ -316,7 +316,7 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
             }
             catch (Exception ex) when (ex is MqttException or TimeoutException)
             {
-                // Broker gone: libmosquitto may notice a dead socket on this publish before its thread reports the
+                // Broker gone: the client may notice a dead socket on this publish before its loop reports the
                 // disconnect, so pause before waiting for the (re)connection; then let the caller retry.
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, _options.RequestTimeout.TotalMilliseconds)), cancellationToken).ConfigureAwait(false);
                 try

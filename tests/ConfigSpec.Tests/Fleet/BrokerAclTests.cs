@@ -97,7 +97,9 @@ public sealed class BrokerAclTests : IDisposable
         await a.SubscribeAsync(FleetTopics.Command("pi-a"), 1);
         await a.SubscribeAsync(FleetTopics.Command("pi-b"), 1); // refused by the ACL: nothing arrives
 
-        await a.PublishAsync(FleetTopics.Status("pi-b"), Encoding.UTF8.GetBytes("forged"), 1);
+        // MQTT 5 tells the publisher: the broker's PUBACK says "not authorized".
+        var refused = await Assert.ThrowsAsync<MqttRefusedException>(() => a.PublishAsync(FleetTopics.Status("pi-b"), Encoding.UTF8.GetBytes("forged"), 1));
+        Assert.Contains("refused the publish to 'configspec/v1/edge/pi-b/status': not authorized", refused.Message, StringComparison.Ordinal);
         await a.PublishAsync(FleetTopics.Status("pi-a"), Encoding.UTF8.GetBytes("own"), 1);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var received = await aggregator.Messages.ReadAsync(cts.Token);

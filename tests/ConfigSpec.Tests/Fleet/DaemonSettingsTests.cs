@@ -94,21 +94,49 @@ public sealed class DaemonSettingsTests
         Assert.Equal("edge-0123456789ab", EdgeSettings.DefaultDeviceId(etc));
     }
 
+    /// <summary>
+    /// The hosting package's notifier reads <c>$NOTIFY_SOCKET</c> when it is made, as it would under systemd; the variable
+    /// is set only for that moment.
+    /// </summary>
+    private static ServiceNotifier NotifierFor(string? socket, string? watchdogMicroseconds)
+    {
+        lock (EnvironmentGate)
+        {
+            var before = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
+            Environment.SetEnvironmentVariable("NOTIFY_SOCKET", socket);
+            try
+            {
+                return new ServiceNotifier(new Microsoft.Extensions.Hosting.Systemd.SystemdNotifier(), watchdogMicroseconds);
+            }
+            finally
+            {
+                Environment.SetEnvironmentVariable("NOTIFY_SOCKET", before);
+            }
+        }
+    }
+
+    private static readonly Lock EnvironmentGate = new();
+
     [Fact]
-    public void Notifications_reach_the_socket_named_by_systemd()
+    public void Notifications_reach_the_socket_named_by_systemd_through_the_hosting_notifier()
     {
         var dir = TestEnvironment.NewTemporaryDirectory();
         var path = Path.Combine(dir, "notify.sock");
         using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(path));
-        using var notifier = new SystemdNotifier(path, "30000000");
+        var notifier = NotifierFor(path, "30000000");
         Assert.True(notifier.Enabled);
         Assert.Equal(TimeSpan.FromSeconds(30), notifier.WatchdogInterval);
         notifier.Ready("serving");
+        notifier.Status("profiling 1/2");
         notifier.Watchdog();
+        notifier.Stopping("stopping");
         var buffer = new byte[256];
-        Assert.Equal("READY=1\nSTATUS=serving", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
-        Assert.Equal("WATCHDOG=1", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
+        string Next() => Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer));
+        Assert.Equal("READY=1\nSTATUS=serving", Next());
+        Assert.Equal("STATUS=profiling 1/2", Next());
+        Assert.Equal("WATCHDOG=1", Next());
+        Assert.Equal("STOPPING=1\nSTATUS=stopping", Next());
     }
 
     [Fact]
@@ -117,15 +145,19 @@ public sealed class DaemonSettingsTests
         var name = "configspec-test-" + Guid.NewGuid().ToString("N");
         using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint("\0" + name));
-        using (var notifier = new SystemdNotifier("@" + name, null))
-        {
-            notifier.Status("profiling 1/2");
-        }
+        NotifierFor("@" + name, null).Status("profiling 1/2");
 
         var buffer = new byte[256];
         Assert.Equal("STATUS=profiling 1/2", Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer)));
-        using var silent = new SystemdNotifier(string.Empty, string.Empty);
+        var silent = NotifierFor(null, string.Empty);
         Assert.False(silent.Enabled);
+        Assert.Null(silent.WatchdogInterval);
         silent.Ready("nothing happens");
+
+        // A socket that went away (the service manager restarting) does not stop the service.
+        var gone = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "gone.sock");
+        var orphan = NotifierFor(gone, "1000000");
+        Assert.True(orphan.Enabled);
+        orphan.Watchdog();
     }
 }

@@ -56,6 +56,35 @@ public sealed class OutboxTests
     }
 
     [Fact]
+    public async Task A_message_the_broker_refuses_is_dropped_and_counted_not_retried_ahead_of_the_rest()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var sent = new ConcurrentQueue<string>();
+        var attempts = 0;
+        await using var outbox = new Outbox(dir, (m, _) =>
+        {
+            if (m.Topic == "not/mine")
+            {
+                Interlocked.Increment(ref attempts);
+                throw new MqttRefusedException("broker mqtt://b refused the publish to 'not/mine': not authorized");
+            }
+
+            sent.Enqueue(m.Topic);
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(30));
+        outbox.Enqueue("not/mine", false, _ => "x");
+        outbox.Enqueue("mine/1", false, _ => "y");
+        outbox.Enqueue("mine/2", false, _ => "z");
+        outbox.Start();
+        Assert.True(await outbox.DrainAsync(TimeSpan.FromSeconds(10))); // no 30 s retry wait: the refusal is final
+        Assert.Equal(["mine/1", "mine/2"], sent);
+        Assert.Equal(1, attempts);
+        Assert.Equal(1, outbox.Refused);
+        Assert.Contains("not authorized", outbox.LastRefusal, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(dir, "*.msg"));
+    }
+
+    [Fact]
     public async Task A_corrupt_entry_is_set_aside_not_sent_or_lost()
     {
         var dir = TestEnvironment.NewTemporaryDirectory();

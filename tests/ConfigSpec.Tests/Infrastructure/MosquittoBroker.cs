@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -11,23 +12,30 @@ public sealed class MosquittoBroker : IDisposable
     private Process? _process;
 
     /// <param name="listenerSettings">Extra lines for the listener (TLS files, for instance).</param>
-    public MosquittoBroker(string listenerSettings = "", bool allowAnonymous = true)
+    /// <param name="logConnections">Log each connection (with its protocol, clean start and keep-alive) into <see cref="Log"/>.</param>
+    /// <param name="persistence">Keep sessions and queued messages across a <see cref="Stop"/> with <c>graceful</c> (as a production broker does).</param>
+    public MosquittoBroker(string listenerSettings = "", bool allowAnonymous = true, bool logConnections = false, bool persistence = false)
     {
         Port = FreePort();
         File.WriteAllText(ConfigPath, $"""
             listener {Port} 127.0.0.1
             {listenerSettings}
             allow_anonymous {(allowAnonymous ? "true" : "false")}
-            persistence false
+            persistence {(persistence ? "true" : "false")}
+            persistence_location {_directory}/
             set_tcp_nodelay true
             log_dest stderr
             log_type error
             log_type warning
+            {(logConnections ? "log_type notice" : string.Empty)}
             """);
         Start();
     }
 
     public int Port { get; }
+
+    /// <summary>What the broker wrote to its log, a line each, across restarts.</summary>
+    public ConcurrentQueue<string> Log { get; } = new();
 
     public Uri Uri => new($"mqtt://127.0.0.1:{Port}");
 
@@ -40,6 +48,13 @@ public sealed class MosquittoBroker : IDisposable
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(ConfigPath);
         _process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start");
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                Log.Enqueue(line);
+            }
+        };
         _process.BeginErrorReadLine();
         _process.BeginOutputReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -65,11 +80,25 @@ public sealed class MosquittoBroker : IDisposable
         throw new InvalidOperationException($"mosquitto did not listen on port {Port} within 10 s");
     }
 
-    public void Stop()
+    /// <summary>Kills the broker (SIGKILL), or with <paramref name="graceful"/> stops it with SIGTERM so it saves its state.</summary>
+    public void Stop(bool graceful = false)
     {
         if (_process is { HasExited: false })
         {
-            _process.Kill();
+            if (graceful)
+            {
+                using var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                term.WaitForExit();
+                if (!_process.WaitForExit(10_000))
+                {
+                    _process.Kill();
+                }
+            }
+            else
+            {
+                _process.Kill();
+            }
+
             _process.WaitForExit();
         }
 

@@ -32,13 +32,13 @@ public static class TestEnvironment
     }
 
     /// <summary>
-    /// A product program as its own build produced it (bin/CONFIG/net9.0), so it runs with exactly the
+    /// A product program as its own build produced it (bin/CONFIG/net10.0), so it runs with exactly the
     /// assemblies its deps file names; the configuration is the one the tests were built in.
     /// </summary>
     public static string ProductBinary(string project, string file)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-        var path = Path.Combine(RepositoryRoot, "src", project, "bin", configuration, "net9.0", file);
+        var path = Path.Combine(RepositoryRoot, "src", project, "bin", configuration, "net10.0", file);
         return File.Exists(path) ? path : throw new InvalidOperationException($"'{path}' is missing: build the solution first");
     }
 

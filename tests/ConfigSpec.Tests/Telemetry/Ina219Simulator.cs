@@ -1,16 +1,24 @@
+using System.Buffers.Binary;
+using System.Device.I2c;
 using ConfigSpec.Telemetry.I2c;
 
 namespace ConfigSpec.Tests.Telemetry;
 
 /// <summary>
-/// A register-map model of the INA219 (datasheet SBOS448): shunt register in 10 µV counts, clipped to the PGA range
-/// (with the overflow flag); bus register in 4 mV counts at bits 15..3; Current = Shunt × Cal / 4096 and
-/// Power = Current × Bus / 5000, both truncated, with overflow when they leave 16 bits.
+/// A register-map model of the INA219 (datasheet SBOS448) as a System.Device.I2c <see cref="I2cDevice"/>, so the
+/// production driver runs through the same bus calls it makes on a board: a one-byte write sets the register pointer,
+/// a three-byte write sets a register, a two-byte read returns the pointed register big-endian. Shunt register in
+/// 10 µV counts, clipped to the PGA range (with the overflow flag); bus register in 4 mV counts at bits 15..3;
+/// Current = Shunt × Cal / 4096 and Power = Current × Bus / 5000, both truncated, with overflow when they leave 16 bits.
+/// A vanished chip fails each transfer with the IOException Linux i2c-dev gives through System.Device.I2c.
 /// </summary>
-internal sealed class Ina219Simulator : II2cDevice
+internal sealed class Ina219Simulator : I2cDevice
 {
     private ushort _configuration = 0x399F;
     private ushort _calibration;
+    private byte _pointer;
+
+    public override I2cConnectionSettings ConnectionSettings { get; } = new(1, 0x40);
 
     public double ShuntVolts { get; set; }
 
@@ -45,15 +53,10 @@ internal sealed class Ina219Simulator : II2cDevice
         return (shunt, busCounts, current, power, overflow);
     }
 
-    public ushort ReadRegister(byte registerAddress)
+    private ushort Register(byte address)
     {
-        if (Vanished)
-        {
-            throw new I2cException($"/dev/i2c-1 address 0x40: transfer failed (errno {VanishedErrno}, no device answered)", VanishedErrno);
-        }
-
         var (shunt, bus, current, power, overflow) = Convert();
-        return registerAddress switch
+        return address switch
         {
             0x00 => _configuration,
             0x01 => (ushort)shunt,
@@ -61,19 +64,14 @@ internal sealed class Ina219Simulator : II2cDevice
             0x03 => _calibration == 0 ? (ushort)0 : (ushort)Math.Min(power, ushort.MaxValue),
             0x04 => _calibration == 0 ? (ushort)0 : (ushort)(short)Math.Clamp(current, short.MinValue, short.MaxValue),
             0x05 => _calibration,
-            _ => throw new I2cException($"register 0x{registerAddress:X2} does not exist", 121),
+            _ => throw Nack(), // the chip does not acknowledge a pointer past its registers
         };
     }
 
-    public void WriteRegister(byte registerAddress, ushort value)
+    private void SetRegister(byte address, ushort value)
     {
-        if (Vanished)
-        {
-            throw new I2cException("/dev/i2c-1 address 0x40: write failed (errno 121)", 121);
-        }
-
         Writes++;
-        switch (registerAddress)
+        switch (address)
         {
             case 0x00:
                 _configuration = value;
@@ -82,11 +80,65 @@ internal sealed class Ina219Simulator : II2cDevice
                 _calibration = (ushort)(value & 0xFFFE);
                 break;
             default:
-                throw new I2cException($"register 0x{registerAddress:X2} is read-only", 121);
+                throw Nack(); // read-only register
         }
     }
 
-    public void Dispose()
+    private static IOException Nack() => new("Error 121 performing I2C data transfer.");
+
+    private void Transfer()
     {
+        if (Vanished)
+        {
+            throw new IOException($"Error {VanishedErrno} performing I2C data transfer.");
+        }
     }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        Transfer();
+        if (buffer.Length is not (1 or 3))
+        {
+            throw Nack();
+        }
+
+        _pointer = buffer[0];
+        if (buffer.Length == 3)
+        {
+            SetRegister(_pointer, BinaryPrimitives.ReadUInt16BigEndian(buffer[1..]));
+        }
+    }
+
+    public override void Read(Span<byte> buffer)
+    {
+        Transfer();
+        var value = Register(_pointer);
+        if (buffer.Length > 0)
+        {
+            buffer[0] = (byte)(value >> 8);
+        }
+
+        if (buffer.Length > 1)
+        {
+            buffer[1] = (byte)value;
+        }
+    }
+
+    public override void WriteRead(ReadOnlySpan<byte> writeBuffer, Span<byte> readBuffer)
+    {
+        Write(writeBuffer);
+        Read(readBuffer);
+    }
+
+    public override void WriteByte(byte value) => Write([value]);
+
+    public override byte ReadByte()
+    {
+        Span<byte> one = stackalloc byte[1];
+        Read(one);
+        return one[0];
+    }
+
+    /// <summary>Reads a register the way a bus analyser would see it (for assertions).</summary>
+    public ushort Peek(byte address) => this.ReadRegister(address);
 }

@@ -1,3 +1,4 @@
+using ConfigSpec.Tests.Infrastructure;
 using ConfigSpec.Telemetry;
 using ConfigSpec.Telemetry.Ina219;
 
@@ -17,10 +18,10 @@ public class Ina219Tests
         Assert.Equal(20e-3, device.PowerLsb, 12);
         device.Configure();
 
-        Assert.Equal(0x07D0, chip.ReadRegister(0x01));
-        Assert.Equal(2995, chip.ReadRegister(0x02) >> 3);
-        Assert.Equal(0x2710, chip.ReadRegister(0x04));
-        Assert.Equal(0x1766, chip.ReadRegister(0x03));
+        Assert.Equal(0x07D0, chip.Peek(0x01));
+        Assert.Equal(2995, chip.Peek(0x02) >> 3);
+        Assert.Equal(0x2710, chip.Peek(0x04));
+        Assert.Equal(0x1766, chip.Peek(0x03));
 
         var reading = device.Read();
         Assert.Equal(0.020, reading.ShuntVolts, 9);
@@ -108,5 +109,42 @@ public class Ina219Tests
     {
         var ex = Assert.Throws<PowerSourceException>(() => new Ina219Settings(shunt, maxCurrent).Validate("ina219:bus=1"));
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_i2c_bus_is_reported_through_system_device_i2c_naming_the_source()
+    {
+        // No /dev/i2c-250 anywhere: the real System.Device.I2c Unix driver fails to open it.
+        Assert.False(File.Exists("/dev/i2c-250"));
+        var ex = Assert.Throws<PowerSourceException>(() => ConfigSpec.Telemetry.Sources.PowerSources.Create("ina219:bus=250,addr=0x40",
+            new ConfigSpec.Telemetry.Sources.SourceEnvironment { SysRoot = TestEnvironment.NewTemporaryDirectory() }));
+        Assert.Contains("ina219:bus=250,addr=0x40", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("/dev/i2c-250 does not exist", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_chip_bound_to_the_kernel_driver_is_left_to_hwmon()
+    {
+        var sys = TestEnvironment.NewTemporaryDirectory();
+        var driver = Directory.CreateDirectory(Path.Combine(sys, "bus", "i2c", "drivers", "ina2xx")).FullName;
+        var device = Directory.CreateDirectory(Path.Combine(sys, "bus", "i2c", "devices", "1-0041")).FullName;
+        File.CreateSymbolicLink(Path.Combine(device, "driver"), driver);
+        var ex = Assert.Throws<PowerSourceException>(() => ConfigSpec.Telemetry.Sources.PowerSources.Create("ina219:bus=1,addr=0x41",
+            new ConfigSpec.Telemetry.Sources.SourceEnvironment { SysRoot = sys }));
+        Assert.Contains("owned by the kernel driver ina2xx (use the hwmon source instead)", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Register_transfers_go_through_the_i2c_device_as_pointer_write_and_combined_read()
+    {
+        var chip = new Ina219Simulator { ShuntVolts = 0.05, BusVolts = 5.0 };
+        using var device = new Ina219Device(chip, new Ina219Settings(0.1, 3.2));
+        device.Configure();
+        Assert.Equal(2, chip.Writes); // configuration and calibration, three bytes each
+        Assert.Equal(device.Calibration, chip.Peek(Ina219Device.CalibrationRegister));
+        Assert.Equal(5000, chip.Peek(Ina219Device.ShuntVoltageRegister));
+        var nack = Assert.Throws<ConfigSpec.Telemetry.I2c.I2cException>(() => chip.Peek(0x07));
+        Assert.Equal(121, nack.Errno);
+        Assert.Contains("/dev/i2c-1 address 0x40 register 0x07", nack.Message, StringComparison.Ordinal);
     }
 }
