@@ -59,7 +59,8 @@ public sealed class FleetFaultTests
     {
         // A broker with persistence, as in production: the aggregator's session outlives the broker's restart, so what
         // the board sends before the aggregator is back is queued for it.
-        using var broker = new MosquittoBroker(persistence: true);
+        using var broker = new MosquittoBroker(persistence: true, logConnections: true);
+        void NothingLost() => Assert.DoesNotContain(broker.Log, l => l.Contains("Error", StringComparison.Ordinal)); // e.g. saving its state
         using var verifier = new VerifierProcess("outage-verifier", broker.Uri);
         await verifier.WaitForOutputAsync("serving target", TimeSpan.FromSeconds(60));
         var db = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db");
@@ -76,6 +77,7 @@ public sealed class FleetFaultTests
         var pending = Directory.GetFiles(Path.Combine(dir, "state", "outbox"), "*.msg").Length;
         Assert.True(pending >= 5, $"only {pending} messages waited in the outbox");
         broker.Start();
+        NothingLost();
 
         // Metrics keep flowing; every sequence number from the first stored to the last is there, each once.
         await FleetHarness.EventuallyAsync(() => Task.FromResult(Directory.GetFiles(Path.Combine(dir, "state", "outbox"), "*.msg").Length),
@@ -156,7 +158,7 @@ public sealed class FleetFaultTests
         Assert.Equal(expected, seqs.Order().ToList());
     }
 
-    private static (List<long> Seqs, int Rows) MetricsSequence(string db, string device)
+    internal static (List<long> Seqs, int Rows) MetricsSequence(string db, string device)
     {
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         c.Open();

@@ -3,7 +3,6 @@ using ConfigSpec.Fleet;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Tests.Infrastructure;
 using ConfigSpec.Transport.Mqtt;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConfigSpec.Tests.Fleet;
@@ -38,7 +37,7 @@ public sealed class SessionTests
         }
 
         await PublishMetricsAsync(50);
-        await FleetHarness.EventuallyAsync(() => Task.FromResult(MetricsSequence(db, "pi-s").Count), n => n == 50, TimeSpan.FromSeconds(20), "the first 50 stored");
+        await FleetHarness.EventuallyAsync(() => Task.FromResult(FleetFaultTests.MetricsSequence(db, "pi-s").Rows), n => n == 50, TimeSpan.FromSeconds(20), "the first 50 stored");
         Assert.False(aggregator.Services.GetRequiredService<MqttClient>().SessionPresent); // a new session the first time
         await aggregator.StopAsync();
         await aggregator.DisposeAsync();
@@ -49,7 +48,7 @@ public sealed class SessionTests
         {
             Assert.True(aggregator.Services.GetRequiredService<MqttClient>().SessionPresent);
             await PublishMetricsAsync(50);
-            var seqs = await FleetHarness.EventuallyAsync(() => Task.FromResult(MetricsSequence(db, "pi-s")), s => s.Count >= 300, TimeSpan.FromSeconds(30), "all 300 stored");
+            var seqs = await FleetHarness.EventuallyAsync(() => Task.FromResult(FleetFaultTests.MetricsSequence(db, "pi-s").Seqs), s => s.Count >= 300, TimeSpan.FromSeconds(30), "all 300 stored");
             Assert.Equal(Enumerable.Range(2, 300).Select(i => (long)i), seqs.Order());
             await aggregator.StopAsync();
         }
@@ -107,27 +106,5 @@ public sealed class SessionTests
         Assert.All(connects, l => Assert.Contains("(p5, c0,", l, StringComparison.Ordinal));
         second.Terminate();
         Assert.True(second.WaitForExit(TimeSpan.FromSeconds(30)));
-    }
-
-    private static List<long> MetricsSequence(string db, string device)
-    {
-        if (!File.Exists(db))
-        {
-            return [];
-        }
-
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq FROM metrics WHERE device_id = $d";
-        cmd.Parameters.AddWithValue("$d", device);
-        using var r = cmd.ExecuteReader();
-        var list = new List<long>();
-        while (r.Read())
-        {
-            list.Add(r.GetInt64(0));
-        }
-
-        return list;
     }
 }

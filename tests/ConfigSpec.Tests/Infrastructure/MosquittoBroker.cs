@@ -17,6 +17,15 @@ public sealed class MosquittoBroker : IDisposable
     public MosquittoBroker(string listenerSettings = "", bool allowAnonymous = true, bool logConnections = false, bool persistence = false)
     {
         Port = FreePort();
+        if (persistence)
+        {
+            // Started by root, mosquitto drops to its own user before it saves: let that user write the state here.
+            if (OperatingSystem.IsLinux())
+            {
+                File.SetUnixFileMode(_directory, (UnixFileMode)0x1FF);
+            }
+        }
+
         File.WriteAllText(ConfigPath, $"""
             listener {Port} 127.0.0.1
             {listenerSettings}
