@@ -26,13 +26,15 @@ public sealed class MqttTlsTests : IDisposable
         Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)}: {error}");
     }
 
-    private int StartTlsBroker()
+    private int StartTlsBroker(bool requireCertificate = false)
     {
         OpenSsl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ConfigSpec test CA", "-keyout", "ca.key", "-out", "ca.pem");
         OpenSsl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr");
         File.WriteAllText(Path.Combine(_dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
         OpenSsl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem");
         OpenSsl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Other CA", "-keyout", "other.key", "-out", "other.pem");
+        OpenSsl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=pi5-lab-1", "-keyout", "client.key", "-out", "client.csr");
+        OpenSsl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", "client.pem");
 
         // mosquitto started as root drops to its own user, which must be able to read the key.
         foreach (var file in Directory.GetFiles(_dir))
@@ -40,7 +42,7 @@ public sealed class MqttTlsTests : IDisposable
             File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         }
 
-        _broker = new MosquittoBroker($"cafile {_dir}/ca.pem\ncertfile {_dir}/server.pem\nkeyfile {_dir}/server.key");
+        _broker = new MosquittoBroker($"cafile {_dir}/ca.pem\ncertfile {_dir}/server.pem\nkeyfile {_dir}/server.key" + (requireCertificate ? "\nrequire_certificate true" : string.Empty));
         return _broker.Port;
     }
 
@@ -63,6 +65,30 @@ public sealed class MqttTlsTests : IDisposable
         });
         var ex = await Assert.ThrowsAsync<MqttException>(() => wrong.ConnectAsync());
         Assert.Contains("no connection to broker mqtts://127.0.0.1", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_broker_that_requires_client_certificates_takes_the_board_certificate_and_key()
+    {
+        var port = StartTlsBroker(requireCertificate: true);
+        await using (var board = new MqttClient(new MqttClientOptions
+        {
+            Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem"),
+            CertificateFile = Path.Combine(_dir, "client.pem"), KeyFile = Path.Combine(_dir, "client.key"),
+        }))
+        {
+            await board.ConnectAsync();
+            await board.SubscribeAsync("secure/board", 1);
+            await board.PublishAsync("secure/board", "with a client certificate", 1);
+            var message = await board.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("with a client certificate", Encoding.UTF8.GetString(message.Payload));
+        }
+
+        await using var anonymous = new MqttClient(new MqttClientOptions
+        {
+            Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem"), ConnectTimeout = TimeSpan.FromSeconds(2),
+        });
+        await Assert.ThrowsAsync<MqttException>(() => anonymous.ConnectAsync());
     }
 
     public void Dispose()
