@@ -463,7 +463,7 @@ public sealed partial class EdgeDaemon(
     /// Why a command is too old to apply (it waited on the broker while the board was away for longer than
     /// commands:max_age_s, or its clock is that far ahead), or null. A command without a time is applied.
     /// </summary>
-    internal string? StaleCommand(CommandMessage command, DateTimeOffset now)
+    private string? StaleCommand(CommandMessage command, DateTimeOffset now)
     {
         if (command.Time is not { } issued)
         {

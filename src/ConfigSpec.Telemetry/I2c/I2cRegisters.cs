@@ -12,7 +12,7 @@ namespace ConfigSpec.Telemetry.I2c;
 /// </summary>
 public static partial class I2cRegisters
 {
-    /// <summary>Opens a device on <c>/dev/i2c-BUS</c>; a bus that is missing or not accessible is described for the user.</summary>
+    /// <summary>Opens a device on <c>/dev/i2c-BUS</c> (the node is opened here); a bus that is missing or not accessible is described for the user.</summary>
     public static I2cDevice Open(int bus, int address)
     {
         try
@@ -58,9 +58,8 @@ public static partial class I2cRegisters
     }
 
     /// <summary>The errno in System.Device.I2c's messages ("Error 121 performing I2C data transfer."), or 0.</summary>
-    public static int Errno(IOException exception)
+    private static int Errno(IOException exception)
     {
-        ArgumentNullException.ThrowIfNull(exception);
         var match = ErrorNumber().Match(exception.Message);
         return match.Success ? int.Parse(match.Groups[1].ValueSpan, CultureInfo.InvariantCulture) : 0;
     }
@@ -72,8 +71,8 @@ public static partial class I2cRegisters
     {
         var path = $"/dev/i2c-{bus}";
         var errno = Errno(ex);
-        // The bus device node is opened on the first transfer, so "cannot open" may come from any call.
-        var opening = register is null || ex.Message.Contains("open", StringComparison.OrdinalIgnoreCase);
+        // I2cDevice.Create opens the bus device node ("Error 2 (No such file or directory). Can not open I2C device file …").
+        var opening = register is null;
         var where = $"{path} address 0x{address:X2}" + (register is { } r ? $" register 0x{r:X2}" : string.Empty);
         var message = (opening, errno) switch
         {

@@ -210,8 +210,8 @@ public static class PowerSources
                 $"{spec}: /dev/i2c-{bus} address 0x{address:X2} is owned by the kernel driver {Path.GetFileName(new DirectoryInfo(bound).ResolveLinkTarget(true)?.FullName ?? "?")} (use the hwmon source instead)");
         }
 
-        // The device node opens on the first transfer; Ina219Source configures the chip at once, so a missing bus,
-        // a permission problem or an absent chip is reported here, naming the source.
+        // Opening finds a missing bus or a permission problem; Ina219Source configures the chip at once, so an absent
+        // chip is reported here too, naming the source.
         I2cDevice device;
         try
         {

@@ -5,7 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
 using MQTTnet;
-using MQTTnet.Adapter;
 using MQTTnet.Exceptions;
 using MQTTnet.Protocol;
 using Net = MQTTnet;
@@ -239,6 +238,7 @@ public sealed class MqttClient : IAsyncDisposable
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
                 attempt.CancelAfter(_options.ConnectTimeout);
+                // A refusal (bad credentials, say) comes back as the CONNACK's reason code, not as an exception.
                 var result = await _client.ConnectAsync(_connect, attempt.Token).ConfigureAwait(false);
                 if (result.ResultCode != MqttClientConnectResultCode.Success)
                 {
@@ -265,10 +265,6 @@ public sealed class MqttClient : IAsyncDisposable
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 return;
-            }
-            catch (MqttConnectingFailedException ex) when (Refusal(ex) is { } reason)
-            {
-                Refused(reason);
             }
 #pragma warning disable CA1031 // whatever one attempt meets (unreachable, TLS, a connection lost while subscribing), the loop must go on
             catch (Exception)
@@ -313,17 +309,6 @@ public sealed class MqttClient : IAsyncDisposable
             _connected.TrySetResult(reason);
             _connected = NewSignal();
         }
-    }
-
-    private static string? Refusal(MqttConnectingFailedException ex)
-    {
-        // The exception carries the CONNACK reason in its message ("Connecting with MQTT server failed (BadUserNameOrPassword)").
-        var text = ex.Message;
-        var open = text.LastIndexOf('(');
-        var close = text.LastIndexOf(')');
-        return open >= 0 && close > open && Enum.TryParse<MqttClientConnectResultCode>(text[(open + 1)..close], out var code) && code != MqttClientConnectResultCode.Success
-            ? Words(code.ToString())
-            : null;
     }
 
     private Task OnDisconnected(MqttClientDisconnectedEventArgs e)

@@ -46,18 +46,22 @@ public sealed class MqttTlsTests : IDisposable
         return _broker.Port;
     }
 
+    /// <summary>Connects with <paramref name="options"/>, and a message published to itself over that connection comes back.</summary>
+    private static async Task RoundTripAsync(MqttClientOptions options, string text)
+    {
+        await using var client = new MqttClient(options);
+        await client.ConnectAsync();
+        await client.SubscribeAsync("secure/topic", 1);
+        await client.PublishAsync("secure/topic", text, 1);
+        var message = await client.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(text, Encoding.UTF8.GetString(message.Payload));
+    }
+
     [Fact]
     public async Task Connects_over_tls_with_the_right_ca_and_not_with_another()
     {
         var port = StartTlsBroker();
-        await using (var client = new MqttClient(new MqttClientOptions { Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem") }))
-        {
-            await client.ConnectAsync();
-            await client.SubscribeAsync("secure/topic", 1);
-            await client.PublishAsync("secure/topic", "over tls", 1);
-            var message = await client.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal("over tls", Encoding.UTF8.GetString(message.Payload));
-        }
+        await RoundTripAsync(new MqttClientOptions { Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem") }, "over tls");
 
         await using var wrong = new MqttClient(new MqttClientOptions
         {
@@ -71,18 +75,11 @@ public sealed class MqttTlsTests : IDisposable
     public async Task A_broker_that_requires_client_certificates_takes_the_board_certificate_and_key()
     {
         var port = StartTlsBroker(requireCertificate: true);
-        await using (var board = new MqttClient(new MqttClientOptions
+        await RoundTripAsync(new MqttClientOptions
         {
             Broker = new Uri($"mqtts://127.0.0.1:{port}"), CaFile = Path.Combine(_dir, "ca.pem"),
             CertificateFile = Path.Combine(_dir, "client.pem"), KeyFile = Path.Combine(_dir, "client.key"),
-        }))
-        {
-            await board.ConnectAsync();
-            await board.SubscribeAsync("secure/board", 1);
-            await board.PublishAsync("secure/board", "with a client certificate", 1);
-            var message = await board.Messages.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal("with a client certificate", Encoding.UTF8.GetString(message.Payload));
-        }
+        }, "with a client certificate");
 
         await using var anonymous = new MqttClient(new MqttClientOptions
         {
