@@ -102,6 +102,8 @@ public static class EdgeHttpApi
             w.WriteString("detail", publisher.Detail);
             w.WriteString("unavailable", server.Unavailable);
             w.WriteNumber("outbox_pending", publisher.Outbox.Pending);
+            w.WriteNumber("outbox_refused", publisher.Outbox.Refused); // dropped: the broker will never take them (an ACL)
+            w.WriteString("outbox_last_refusal", publisher.Outbox.LastRefusal);
             w.WriteBoolean("broker_connected", publisher.Client.IsConnected);
             if (server.Choice is { } c)
             {

@@ -64,7 +64,8 @@ public sealed class SessionTests
     {
         using var broker = new MosquittoBroker(logConnections: true);
         var dir = TestEnvironment.NewTemporaryDirectory();
-        var config = FleetHarness.DaemonConfig(dir, "pi-away", broker.Uri, "Raspberry Pi 5 Model B", ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], MosquittoBroker.FreePort(),
+        var httpPort = MosquittoBroker.FreePort();
+        var config = FleetHarness.DaemonConfig(dir, "pi-away", broker.Uri, "Raspberry Pi 5 Model B", ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], httpPort,
             adopt: false, verifier: $"\"target\": \"{TestEnvironment.Model("stories260K.gguf")}\"",
             profile: "\"max_rounds\": 12, \"min_rounds\": 6, \"timing_rounds\": 1, \"tokens_per_prompt\": 16, \"idle_baseline\": \"0s\"");
         // The first run also reports to a systemd notify socket: READY, STATUS and WATCHDOG while it runs, STOPPING on SIGTERM.
@@ -132,6 +133,11 @@ public sealed class SessionTests
         Assert.Equal(3, applied.GetProperty("config").GetProperty("k").GetInt32());
         Assert.Contains("Q4_0", applied.GetProperty("config").GetProperty("draft").GetString(), StringComparison.Ordinal);
         Assert.Contains("command apply refused: command issued at", second.Log, StringComparison.Ordinal);
+        using var http = new HttpClient();
+        var status = await FleetHarness.GetJsonAsync(http, $"http://127.0.0.1:{httpPort}/v1/status");
+        Assert.True(status.GetProperty("broker_connected").GetBoolean());
+        Assert.Equal(0, status.GetProperty("outbox_refused").GetInt64()); // everything the board published was taken
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, status.GetProperty("outbox_last_refusal").ValueKind);
 
         // The board's session is MQTT 5 with clean start false, so the broker kept its command subscription.
         var connects = broker.Log.Where(l => l.Contains(" as configspec-edge-pi-away (", StringComparison.Ordinal)).ToList();
