@@ -105,7 +105,8 @@ public class LlamaModelTests(ModelFixture models)
                 var expected = single.GetLogits(-1).ToArray();
                 var actual = batched.GetLogits(i).ToArray();
                 Assert.Equal(TokenDistribution.ArgMax(expected), TokenDistribution.ArgMax(actual));
-                Assert.True(expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second)) < 1e-3f);
+                // A batch sums in another order than one token does (measured on AVX2: 3.2e-3 at logits near 19).
+                Assert.True(expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second)) < 1e-3f * expected.Max(Math.Abs));
             }
         }
     }

@@ -8,18 +8,12 @@ namespace ConfigSpec.Tests.Speculative;
 [Collection(ModelGroup.Name)]
 public class VerifierEngineTests(ModelFixture models)
 {
-    internal static readonly string[] Prompts =
-    [
-        "Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a big bear",
-        "Tom had a red ball", "The sun was hot", "A girl named Sue", "The cat and the bird",
-    ];
-
     [Fact]
     public async Task Concurrent_sessions_share_decode_calls_and_match_local_decoding()
     {
         var options = new GenerationOptions { DraftLength = 4, MaxTokens = 60, ContextLength = 256 };
         var expected = new List<IReadOnlyList<int>>();
-        foreach (var prompt in Prompts)
+        foreach (var prompt in DeterminismPrompts.All)
         {
             expected.Add((await LocalGeneration.RunAsync(models.Target, null, models.Target.Tokenize(prompt), options with { DraftLength = 0 })).Tokens);
         }
@@ -28,14 +22,14 @@ public class VerifierEngineTests(ModelFixture models)
         {
             ContextLength = 256, MaxSessions = 8, BatchWindow = TimeSpan.FromMilliseconds(5),
         });
-        var runs = Prompts.Select((prompt, i) => Task.Run(async () =>
+        var runs = DeterminismPrompts.All.Select((prompt, i) => Task.Run(async () =>
         {
             var generator = new SpeculativeGenerator(engine, models.Drafts["stories260K-Q4_K_M.gguf"]);
             return await generator.GenerateAsync(models.Target.Tokenize(prompt), options with { DeviceId = $"board{i}" }, models.Target);
         })).ToArray();
         var results = await Task.WhenAll(runs);
 
-        for (var i = 0; i < Prompts.Length; i++)
+        for (var i = 0; i < DeterminismPrompts.All.Length; i++)
         {
             Assert.Equal(expected[i], results[i].Tokens);
         }
@@ -57,7 +51,7 @@ public class VerifierEngineTests(ModelFixture models)
             ContextLength = 256, MaxSessions = 4, BatchWindow = TimeSpan.FromMilliseconds(5), MaxBatchRounds = 1,
         });
         var options = new GenerationOptions { DraftLength = 4, MaxTokens = 30, ContextLength = 256 };
-        var results = await Task.WhenAll(Prompts.Take(4).Select(prompt => Task.Run(() =>
+        var results = await Task.WhenAll(DeterminismPrompts.All.Take(4).Select(prompt => Task.Run(() =>
             new SpeculativeGenerator(engine, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(models.Target.Tokenize(prompt), options, models.Target))));
         Assert.Equal(results.Sum(r => r.Rounds.Count), engine.DecodeCalls);
     }

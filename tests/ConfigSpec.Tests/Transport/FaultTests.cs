@@ -15,12 +15,6 @@ public sealed class FaultTests(ModelFixture models) : IDisposable
 {
     private readonly MosquittoBroker _broker = new();
 
-    private static readonly string[] Prompts =
-    [
-        "Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a big bear",
-        "Tom had a red ball", "The sun was hot", "A girl named Sue", "The cat and the bird",
-    ];
-
     private async Task WaitOnline(params string[] instances)
     {
         await using var watcher = new MqttClient(new MqttClientOptions { Broker = _broker.Uri });
@@ -42,7 +36,7 @@ public sealed class FaultTests(ModelFixture models) : IDisposable
     {
         var rounds = 0;
         var options = new GenerationOptions { DraftLength = 4, MaxTokens = maxTokens, ContextLength = 512 };
-        var boards = Prompts.Select((prompt, i) => Task.Run(async () =>
+        var boards = DeterminismPrompts.All.Select((prompt, i) => Task.Run(async () =>
         {
             await using var client = await MqttVerifierClient.ConnectAsync(
                 new MqttClientOptions { Broker = _broker.Uri, ReconnectDelay = TimeSpan.FromSeconds(1), ReconnectDelayMax = TimeSpan.FromSeconds(1) },
@@ -56,9 +50,9 @@ public sealed class FaultTests(ModelFixture models) : IDisposable
 
     private async Task AssertIdenticalToLocal(GenerationResult[] results, int maxTokens)
     {
-        for (var i = 0; i < Prompts.Length; i++)
+        for (var i = 0; i < DeterminismPrompts.All.Length; i++)
         {
-            var local = await LocalGeneration.RunAsync(models.Target, null, models.Target.Tokenize(Prompts[i]),
+            var local = await LocalGeneration.RunAsync(models.Target, null, models.Target.Tokenize(DeterminismPrompts.All[i]),
                 new GenerationOptions { DraftLength = 0, MaxTokens = maxTokens, ContextLength = 512 });
             Assert.Equal(local.Tokens, results[i].Tokens);
         }
