@@ -115,7 +115,8 @@ public sealed class SessionTests
         await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage("apply", "stale", null, "stories260K-Q8_0", 1, now.AddHours(-2))), 1);
         await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage("apply", "while-away", null, "stories260K-Q4_0", 3, now)), 1);
 
-        using var second = FleetHarness.StartDaemon(config);
+        // Under journald (JOURNAL_STREAM set) the log is in the systemd format: a priority prefix, category and event id.
+        using var second = FleetHarness.StartDaemon(config, new Dictionary<string, string> { ["JOURNAL_STREAM"] = "8:12345" });
         var results = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         while (results.Count < 2)
@@ -132,7 +133,7 @@ public sealed class SessionTests
         Assert.True(applied.GetProperty("ok").GetBoolean(), applied.ToString());
         Assert.Equal(3, applied.GetProperty("config").GetProperty("k").GetInt32());
         Assert.Contains("Q4_0", applied.GetProperty("config").GetProperty("draft").GetString(), StringComparison.Ordinal);
-        Assert.Contains("command apply refused: command issued at", second.Log, StringComparison.Ordinal);
+        Assert.Contains("<4>ConfigSpec.Edge.Daemon.EdgeDaemon[6] command apply refused: command issued at", second.Log, StringComparison.Ordinal);
         using var http = new HttpClient();
         var status = await FleetHarness.GetJsonAsync(http, $"http://127.0.0.1:{httpPort}/v1/status");
         Assert.True(status.GetProperty("broker_connected").GetBoolean());
