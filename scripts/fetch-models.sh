@@ -41,12 +41,17 @@ done
 edge_command() {
   if [ -n "${CONFIGSPEC_EDGE:-}" ]; then echo "$CONFIGSPEC_EDGE"; return; fi
   if [ -x "$ROOT/out/bin/configspec-edge" ]; then echo "$ROOT/out/bin/configspec-edge"; return; fi
-  local dll="$ROOT/src/ConfigSpec.Edge/bin/Release/net9.0/configspec-edge.dll"
+  # The target framework comes from Directory.Build.props, so the path follows it when it moves.
+  local tfm dll
+  tfm="$(sed -n 's:.*<ProductTargetFramework>\(.*\)</ProductTargetFramework>.*:\1:p' "$ROOT/Directory.Build.props")"
+  [ -n "$tfm" ] || die "no ProductTargetFramework in Directory.Build.props"
+  dll="$ROOT/src/ConfigSpec.Edge/bin/Release/$tfm/configspec-edge.dll"
   if [ ! -f "$dll" ]; then
     ensure_dotnet
     log "building configspec-edge"
     dotnet build "$ROOT/src/ConfigSpec.Edge" -c Release -v quiet -nologo >/dev/null
   fi
+  [ -f "$dll" ] || die "configspec-edge was built but $dll is not there"
   echo "dotnet $dll --llama-dir $ROOT/lib/llama/$(host_platform)"
 }
 
