@@ -1,17 +1,34 @@
-# Publishes the ConfigSpec executables as native AOT (the same definition scripts/build.sh uses) and prints where
-# the binaries and llama.cpp libraries are and how to install the board service.
-#   ./publish.ps1                     # linux-arm64 (Raspberry Pi 4B/5, Jetson)
-#   ./publish.ps1 -Runtime linux-x64
+# Publishes the ConfigSpec executables as native AOT through the same definition scripts/build.sh uses
+# (scripts/publish.proj) and prints where the binaries and llama.cpp libraries are and how to install the board service.
+#   ./publish.ps1                          # linux-arm64, the boards' build (Raspberry Pi 4B/5, Jetson): out/linux-arm64/
+#   ./publish.ps1 -Runtime linux-x64       # this machine's build of every executable: out/bin/
 #   ./publish.ps1 -Runtime linux-arm64 -LlamaPlatform linux-arm64 -Output out/arm64
+# Cross-compiling for linux-arm64 from x86-64 needs clang and Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross
+# (scripts/build.sh linux-arm64 installs them); the llama.cpp libraries come from scripts/fetch-llama.sh RUNTIME.
 param(
     [ValidateSet('linux-arm64', 'linux-x64')]
     [string]$Runtime = 'linux-arm64',
     [string]$LlamaPlatform = $Runtime,
-    [string]$Output = (Join-Path $PSScriptRoot 'out/bin')
+    [string]$Output = '',
+    [ValidateSet('', 'all', 'board')]
+    [string]$Executables = ''
 )
 $ErrorActionPreference = 'Stop'
-dotnet msbuild (Join-Path $PSScriptRoot 'scripts/publish.proj') -t:Publish "-p:Runtime=$Runtime" "-p:LlamaPlatform=$LlamaPlatform" "-p:OutputRoot=$Output/" -nologo -v:minimal
+$arguments = @((Join-Path $PSScriptRoot 'scripts/publish.proj'), '-t:Publish', "-p:Runtime=$Runtime", "-p:LlamaPlatform=$LlamaPlatform", '-nologo', '-v:minimal')
+if ($Output) {
+    $Output = [System.IO.Path]::GetFullPath($Output)
+    $arguments += "-p:OutputRoot=$Output/"
+}
+if ($Executables) {
+    $arguments += "-p:Executables=$Executables"
+}
+dotnet msbuild @arguments
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+if (-not $Output) {
+    $hostRuntime = if ([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture -eq 'Arm64') { 'linux-arm64' } else { 'linux-x64' }
+    $Output = if ($Runtime -eq $hostRuntime) { Join-Path $PSScriptRoot 'out/bin' } else { Join-Path $PSScriptRoot "out/$Runtime" }
+}
 Write-Host "binaries and llama.cpp libraries: $Output"
-Write-Host "on the board: copy $Output and hw/ over, then: sudo hw/install-edge.sh <copied bin dir>; journalctl -u configspec-edge -f"
+Write-Host "on the board: copy $Output and hw/ over, then: sudo hw/install-edge.sh <copied folder>; journalctl -u configspec-edge -f"
+Write-Host "or one tarball of both: scripts/build.sh $Runtime --package"
 exit 0

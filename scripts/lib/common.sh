@@ -38,6 +38,55 @@ ensure_apt() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# ensure_cross_toolchain RUNTIME: what native AOT needs to link for another architecture from this one: clang (the
+# AOT linker driver, which finds the cross gcc by itself; no sysroot) and Debian's cross C library and GCC runtime.
+ensure_cross_toolchain() {
+  case "$1" in
+    linux-arm64) ensure_apt clang gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross ;;
+    *) die "no cross toolchain known for $1" ;;
+  esac
+}
+
+# The product version (Directory.Build.props), which every executable reports and the tarball is named by.
+product_version() {
+  local v
+  v="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$ROOT/Directory.Build.props" | head -1)"
+  [ -n "$v" ] || die "no <Version> in Directory.Build.props"
+  echo "$v"
+}
+
+# The folder holding the arm64 libraries the emulated .NET runtime needs beyond the cross C library (libssl3: the
+# runtime loads OpenSSL at start; boards have it installed).
+EMU_ARM64="$ROOT/lib/emu/linux-arm64"
+
+# ensure_arm64_emulator: qemu-user for running the boards' build on this machine, and libssl3:arm64 unpacked into
+# lib/emu/linux-arm64 (downloaded with apt, never installed: a second arm64 C library under /usr/lib/aarch64-linux-gnu
+# makes emulated programs hang). Prints the folder for LD_LIBRARY_PATH under the emulator.
+ensure_arm64_emulator() {
+  local libdir="$EMU_ARM64/usr/lib/aarch64-linux-gnu"
+  if [ "$(uname -m)" = aarch64 ]; then echo ""; return 0; fi
+  ensure_apt qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+  if [ ! -f "$libdir/libssl.so.3" ] || [ ! -f "$libdir/libcrypto.so.3" ]; then
+    local sudo="" work
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      log "adding the arm64 architecture to apt's sources (for apt-get download only)"
+      $sudo dpkg --add-architecture arm64
+      $sudo apt-get update -qq >/dev/null
+    fi
+    work="$(mktemp -d)"
+    log "fetching libssl3:arm64 for the emulator"
+    (cd "$work" && chmod 777 "$work" && apt-get download -qq libssl3:arm64 >/dev/null 2>&1) \
+      || { $sudo apt-get update -qq >/dev/null; (cd "$work" && apt-get download -qq libssl3:arm64 >/dev/null 2>&1); } \
+      || die "could not download libssl3:arm64 with apt-get download"
+    rm -rf "$EMU_ARM64" && mkdir -p "$EMU_ARM64"
+    dpkg-deb -x "$work"/libssl3_*_arm64.deb "$EMU_ARM64"
+    rm -rf "$work"
+    [ -f "$libdir/libssl.so.3" ] || die "libssl3:arm64 did not hold usr/lib/aarch64-linux-gnu/libssl.so.3"
+  fi
+  echo "$libdir"
+}
+
 ensure_dotnet() {
   command -v dotnet >/dev/null || die "the .NET SDK is required (dotnet not on PATH); see README.md"
 }

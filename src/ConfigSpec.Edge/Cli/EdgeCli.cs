@@ -67,6 +67,7 @@ public static class EdgeCli
         root.Subcommands.Add(SelectionCommands.Report(output));
         root.Subcommands.Add(Daemon.RunCommand.Create(output));
         root.Subcommands.Add(BenchPolicyCommand.Create(output));
+        root.Subcommands.Add(SystemCommand.Create(output));
 
         var parse = root.Parse(args);
         try

@@ -145,4 +145,6 @@ public static class LlamaLibraryResolver
     }
 
     internal static nint LlamaHandle => _llama;
+
+    internal static nint GgmlHandle => _ggml;
 }

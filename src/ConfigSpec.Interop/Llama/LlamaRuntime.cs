@@ -42,6 +42,48 @@ public static unsafe class LlamaRuntime
 
     public static string SystemInfo { get; private set; } = string.Empty;
 
+    /// <summary>
+    /// The ggml build the loaded libraries report (<c>ggml_version</c>, <c>ggml_commit</c>), or "not reported" for a
+    /// build that exports neither; empty until <see cref="Initialize"/>.
+    /// </summary>
+    public static string BuildDescription { get; private set; } = string.Empty;
+
+    /// <summary>
+    /// The ggml backend libraries (<c>libggml-cpu-*.so</c>, <c>libggml-cuda*.so</c>, ...) mapped into this process, as
+    /// <c>/proc/self/maps</c> shows them: the CPU kernel variant ggml picked for this CPU is the one file it loaded.
+    /// Empty where the maps file cannot be read.
+    /// </summary>
+    public static IReadOnlyList<string> LoadedBackendFiles(string procRoot = "/proc")
+    {
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(procRoot, "self", "maps")))
+            {
+                // address perms offset dev inode path; the path is the sixth field and may hold spaces.
+                var slash = line.IndexOf('/', StringComparison.Ordinal);
+                if (slash < 0)
+                {
+                    continue;
+                }
+
+                var path = line[slash..].Trim();
+                var name = Path.GetFileName(path);
+                if (name.StartsWith("libggml-", StringComparison.Ordinal) && !name.StartsWith("libggml-base", StringComparison.Ordinal)
+                    && name.Contains(".so", StringComparison.Ordinal))
+                {
+                    files.Add(path);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not Linux, or /proc not mounted: nothing to report.
+        }
+
+        return [.. files];
+    }
+
     public static void Initialize(LlamaRuntimeOptions? options = null)
     {
         if (_initialised)
@@ -71,8 +113,28 @@ public static unsafe class LlamaRuntime
 
             NativeMethods.llama_backend_init();
             SystemInfo = Marshal.PtrToStringUTF8((nint)NativeMethods.llama_print_system_info()) ?? string.Empty;
+            BuildDescription = DescribeBuild();
             _initialised = true;
         }
+    }
+
+    private static string DescribeBuild()
+    {
+        // Optional exports (a user's own older build may lack them), so looked up rather than imported.
+        static string? Text(string export) =>
+            NativeLibrary.TryGetExport(LlamaLibraryResolver.GgmlHandle, export, out var address)
+                ? Marshal.PtrToStringUTF8((nint)((delegate* unmanaged[Cdecl]<byte*>)address)())
+                : null;
+
+        var version = Text("ggml_version");
+        var commit = Text("ggml_commit");
+        return (version, commit) switch
+        {
+            (null, null) => "not reported",
+            (_, null) => $"ggml {version}",
+            (null, _) => $"ggml commit {commit}",
+            _ => $"ggml {version} (commit {commit})",
+        };
     }
 
     /// <summary>The last few warnings and errors llama.cpp logged, newest last (for error messages).</summary>

@@ -29,7 +29,7 @@ public static class FleetHarness
     /// <param name="profile">The profile section's contents (default: a small profiling budget).</param>
     public static string DaemonConfig(string dir, string deviceId, Uri broker, string board, string[] drafts, int httpPort, string extra = "", bool adopt = true,
         double metricsInterval = 1, string verifier = "\"target_id\": \"stories260K\"",
-        string profile = "\"max_rounds\": 24, \"min_rounds\": 12, \"timing_rounds\": 2, \"tokens_per_prompt\": 24, \"idle_baseline\": \"0s\"")
+        string profile = "\"max_rounds\": 24, \"min_rounds\": 12, \"timing_rounds\": 2, \"tokens_per_prompt\": 24, \"idle_baseline\": \"0s\"", string? llamaDir = null)
     {
         var json = $$"""
             {
@@ -37,7 +37,7 @@ public static class FleetHarness
               "broker": {"url": "{{broker}}"}, "verifier": { {{verifier}} },
               "drafts": [{{string.Join(", ", drafts.Select(d => $"\"{TestEnvironment.Model(d)}\""))}}],
               "power": "estimate:board=rpi5", "k_max": 4, "http": "http://127.0.0.1:{{httpPort}}", "metrics_interval_s": {{metricsInterval.ToString(CultureInfo.InvariantCulture)}},
-              "llama_dir": "{{TestEnvironment.LlamaDirectory}}",
+              "llama_dir": "{{llamaDir ?? TestEnvironment.LlamaDirectory}}",
               "profile": { {{profile}} },
               "fleet": {"wait_s": 2, "adopt": {{(adopt ? "true" : "false")}}} {{extra}}
             }

@@ -11,9 +11,27 @@ public class ProductProcess : IDisposable
     private readonly StringBuilder _log = new();
 
     public ProductProcess(string project, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+        : this(DotnetStart(project, dll, arguments, environment))
+    {
+    }
+
+    /// <summary>Any command line (an emulated board build, for one); output is captured the same way.</summary>
+    public ProductProcess(ProcessStartInfo start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        start.RedirectStandardError = true;
+        start.RedirectStandardOutput = true;
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    private static ProcessStartInfo DotnetStart(string project, string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        var start = new ProcessStartInfo("dotnet");
         start.ArgumentList.Add(TestEnvironment.ProductBinary(project, dll));
         foreach (var a in arguments)
         {
@@ -25,11 +43,7 @@ public class ProductProcess : IDisposable
             start.Environment[name] = value;
         }
 
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        return start;
     }
 
     public string Log
