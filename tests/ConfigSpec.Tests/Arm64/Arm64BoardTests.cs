@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using ConfigSpec.Fleet;
@@ -194,30 +192,10 @@ public sealed class Arm64BoardTests
         await watcher.ConnectAsync();
         await watcher.SubscribeAsync(FleetTopics.EdgeRoot + "pi5-arm/#", 1);
 
-        var socket = Path.Combine(dir, "notify.sock");
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(socket));
-        var notes = new ConcurrentQueue<string>();
-        using var reading = new CancellationTokenSource();
-        var reader = Task.Run(async () =>
-        {
-            var buffer = new byte[4096];
-            while (!reading.IsCancellationRequested)
-            {
-                try
-                {
-                    var n = await listener.ReceiveAsync(buffer, SocketFlags.None, reading.Token);
-                    notes.Enqueue(Encoding.UTF8.GetString(buffer, 0, n));
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        });
-
+        await using var notify = new NotifyListener(Path.Combine(dir, "notify.sock"));
+        var notes = notify.Notes;
         using var daemon = new ProductProcess(Arm64Board.Start(Arm64Board.Pi5Cpu, Arm64Board.Edge, ["run", "--config", config],
-            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socket, ["WATCHDOG_USEC"] = "5000000" }));
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path, ["WATCHDOG_USEC"] = "5000000" }));
         await daemon.WaitForOutputAsync("serving ", TimeSpan.FromSeconds(300));
         Assert.Contains(notes, n => n.StartsWith("READY=1", StringComparison.Ordinal));
 
@@ -259,8 +237,8 @@ public sealed class Arm64BoardTests
 
         daemon.Terminate();
         Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(60)), daemon.Log);
-        await reading.CancelAsync();
-        await reader;
+        await Task.Delay(200);
+        await notify.StopAsync();
         Assert.Contains(notes, n => n.StartsWith("STOPPING=1", StringComparison.Ordinal));
     }
 }

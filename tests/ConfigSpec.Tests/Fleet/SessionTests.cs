@@ -69,38 +69,16 @@ public sealed class SessionTests
             adopt: false, verifier: $"\"target\": \"{TestEnvironment.Model("stories260K.gguf")}\"",
             profile: "\"max_rounds\": 12, \"min_rounds\": 6, \"timing_rounds\": 1, \"tokens_per_prompt\": 16, \"idle_baseline\": \"0s\"");
         // The first run also reports to a systemd notify socket: READY, STATUS and WATCHDOG while it runs, STOPPING on SIGTERM.
-        var socket = Path.Combine(dir, "notify.sock");
-        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
-        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
-        // Read as systemd does, all along (a unix datagram socket holds only a few unread notifications).
-        var notes = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        using var reading = new CancellationTokenSource();
-        var reader = Task.Run(async () =>
-        {
-            var buffer = new byte[4096];
-            while (!reading.IsCancellationRequested)
-            {
-                try
-                {
-                    var n = await listener.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, reading.Token);
-                    notes.Enqueue(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        });
-        using (var first = FleetHarness.StartDaemon(config, new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socket, ["WATCHDOG_USEC"] = "1000000" }))
+        await using var notify = new NotifyListener(Path.Combine(dir, "notify.sock"));
+        using (var first = FleetHarness.StartDaemon(config, new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path, ["WATCHDOG_USEC"] = "1000000" }))
         {
             await first.WaitForOutputAsync("serving ", TimeSpan.FromSeconds(120));
             await Task.Delay(1200); // a watchdog ping or two
             first.Terminate();
             Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)), first.Log);
             await Task.Delay(200);
-            await reading.CancelAsync();
-            await reader;
-            var seen = notes.ToList();
+            await notify.StopAsync();
+            var seen = notify.Notes.ToList();
             Assert.Contains(seen, n => n.StartsWith("READY=1", StringComparison.Ordinal));
             Assert.Contains(seen, n => n.StartsWith("STATUS=serving", StringComparison.Ordinal));
             Assert.Contains("WATCHDOG=1", seen);
