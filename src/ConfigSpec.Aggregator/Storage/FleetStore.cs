@@ -261,14 +261,7 @@ public sealed class FleetStore : IDisposable
         tx.Commit();
     }
 
-    public static string ReasonName(RejectReason reason) => reason switch
-    {
-        RejectReason.MalformedJson => "malformed_json",
-        RejectReason.UnknownSchema => "unknown_schema",
-        RejectReason.UnsupportedVersion => "unsupported_version",
-        RejectReason.DeviceMismatch => "device_mismatch",
-        _ => "invalid_field",
-    };
+    public static string ReasonName(RejectReason reason) => IntakeCounter.ReasonName(reason);
 
     // ---- reading (each call on its own connection, so the web side never waits on the ingestor's) ----
 

@@ -356,6 +356,12 @@ public sealed partial class EdgeDaemon(
             error = ex.Message;
             Log.CommandRefused(logger, command.Command, ex.Message);
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // A command may name a file that went away or hold a value no reader expected: it fails, the daemon does not.
+            error = $"{command.Command} failed: {ex.Message}";
+            Log.CommandRefused(logger, command.Command, error);
+        }
 
         await ReplyAsync(source, command.Id, command.Command, error).ConfigureAwait(false);
     }
@@ -413,49 +419,77 @@ public sealed partial class EdgeDaemon(
         {
             await foreach (var m in publisher.Client.Messages.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (m.Topic == commandTopic)
+                // Whatever one message holds or causes, it is refused, counted and logged once per kind, and the loop
+                // (which the watchdog feed depends on) goes on with the next.
+                var input = m.Topic == commandTopic ? "cmd" : m.Topic == recommendationTopic ? "recommendation" : m.Topic == generateTopic ? "generate" : "other";
+                try
                 {
-                    try
-                    {
-                        var command = FleetMessages.ReadCommand(m.Payload);
-                        if (StaleCommand(command, DateTimeOffset.UtcNow) is { } stale)
-                        {
-                            Log.CommandRefused(logger, command.Command, stale);
-                            await ReplyAsync(m, command.Id, command.Command, stale).ConfigureAwait(false);
-                        }
-                        else if (!_commands.Writer.TryWrite((command, m)))
-                        {
-                            await ReplyAsync(m, command.Id, command.Command, "too many commands waiting; try again later").ConfigureAwait(false);
-                        }
-                    }
-                    catch (FleetMessageException ex)
-                    {
-                        Log.CommandRefused(logger, "(malformed)", ex.Message);
-                        await ReplyAsync(m, null, "(malformed)", ex.Message).ConfigureAwait(false);
-                    }
+                    await DispatchOneAsync(m, input).ConfigureAwait(false);
                 }
-                else if (m.Topic == generateTopic)
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
-                    // Not cancelled by stopping: a generation in progress finishes (StopAsync waits for it) and is answered.
-                    _ = Task.Run(() => MqttGeneration.HandleAsync(m, server, publisher.Client, logger, CancellationToken.None), CancellationToken.None);
+                    throw;
                 }
-                else if (m.Topic == recommendationTopic && m.Payload.Length > 0)
+#pragma warning disable CA1031 // outside input: nothing it does may end the dispatcher
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
                 {
-                    try
-                    {
-                        _recommendation = FleetMessages.ReadRecommendation(m.Payload);
-                        _recommendationSeen.TrySetResult();
-                    }
-                    catch (FleetMessageException ex)
-                    {
-                        Log.BadRecommendation(logger, ex.Message);
-                    }
+                    Refused(input, ex);
                 }
             }
         }
         catch (OperationCanceledException)
         {
             // stopping
+        }
+    }
+
+    private async Task DispatchOneAsync(MqttMessage m, string input)
+    {
+        switch (input)
+        {
+            case "cmd":
+                CommandMessage command;
+                try
+                {
+                    command = FleetMessages.ReadCommand(m.Payload);
+                }
+                catch (FleetMessageException ex)
+                {
+                    Refused(input, ex);
+                    await ReplyAsync(m, null, "(malformed)", ex.Message).ConfigureAwait(false);
+                    return;
+                }
+
+                if (StaleCommand(command, DateTimeOffset.UtcNow) is { } stale)
+                {
+                    Log.CommandRefused(logger, command.Command, stale);
+                    await ReplyAsync(m, command.Id, command.Command, stale).ConfigureAwait(false);
+                }
+                else if (!_commands.Writer.TryWrite((command, m)))
+                {
+                    await ReplyAsync(m, command.Id, command.Command, "too many commands waiting; try again later").ConfigureAwait(false);
+                }
+
+                break;
+            case "generate":
+                // Not cancelled by stopping: a generation in progress finishes (StopAsync waits for it) and is answered.
+                _ = Task.Run(() => MqttGeneration.HandleAsync(m, server, publisher.Client, logger, CancellationToken.None), CancellationToken.None);
+                break;
+            case "recommendation" when m.Payload.Length > 0:
+                _recommendation = FleetMessages.ReadRecommendation(m.Payload);
+                _recommendationSeen.TrySetResult();
+                break;
+        }
+    }
+
+    /// <summary>Counts a refused input; the first of its kind is logged (with the reason), the rest only counted.</summary>
+    private void Refused(string input, Exception ex)
+    {
+        var reason = IntakeCounter.ReasonOf(ex);
+        if (server.Intake.Refuse(input, reason))
+        {
+            Log.InputRefused(logger, input, reason, ex.Message);
         }
     }
 
@@ -536,6 +570,9 @@ public sealed partial class EdgeDaemon(
         [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "serving {Draft} ({Quant}) K={K} for {Objective} [{Source}]")]
         public static partial void Serving(ILogger logger, string draft, string quant, int k, string objective, string source);
 
+        [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "refused a message on {Input} ({Reason}): {Detail}; further ones of this kind are only counted (/v1/status intake_refused)")]
+        public static partial void InputRefused(ILogger logger, string input, string reason, string detail);
+
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "profile needed: {Reason}")]
         public static partial void Stale(ILogger logger, string reason);
 
@@ -553,9 +590,6 @@ public sealed partial class EdgeDaemon(
 
         [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "could not reply to a command: {Reason}")]
         public static partial void ReplyFailed(ILogger logger, string reason);
-
-        [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "ignored a malformed fleet recommendation: {Reason}")]
-        public static partial void BadRecommendation(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "objective {Objective} impossible ({Reason}); serving for goodput")]
         public static partial void ObjectiveFallback(ILogger logger, string objective, string reason);

@@ -76,6 +76,9 @@ public sealed class EdgeServer : IAsyncDisposable
 
     public PowerSession? Power { get; }
 
+    /// <summary>What the daemon refused on each input (MQTT topics, HTTP), by reason.</summary>
+    public Fleet.Messages.IntakeCounter Intake { get; } = new();
+
     public ServingChoice? Choice => _choice;
 
     /// <summary>Why generation is refused now (null while serving).</summary>

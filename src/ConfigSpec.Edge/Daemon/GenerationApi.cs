@@ -55,6 +55,11 @@ public sealed record GenerationRequest(string Prompt, int MaxTokens, bool Stream
         {
             throw new ConfigSpecException($"request is not JSON: {ex.Message}", ex);
         }
+        catch (InvalidOperationException ex)
+        {
+            // A string the reader cannot turn into text (an unpaired surrogate escape, say).
+            throw new ConfigSpecException($"request holds a field that is not valid text: {ex.Message}", ex);
+        }
     }
 
     /// <summary>The summary after the last token: text, counts, configuration, acceptance and timing.</summary>
@@ -104,6 +109,7 @@ public static class EdgeHttpApi
             w.WriteNumber("outbox_pending", publisher.Outbox.Pending);
             w.WriteNumber("outbox_refused", publisher.Outbox.Refused); // dropped: the broker will never take them (an ACL)
             w.WriteString("outbox_last_refusal", publisher.Outbox.LastRefusal);
+            server.Intake.Write(w, "intake_refused");
             w.WriteBoolean("broker_connected", publisher.Client.IsConnected);
             if (server.Choice is { } c)
             {
@@ -128,6 +134,7 @@ public static class EdgeHttpApi
         }
         catch (ConfigSpecException ex)
         {
+            server.Intake.Refuse("http_generate", IntakeCounter.ReasonOf(ex));
             await Error(context, 400, ex.Message).ConfigureAwait(false);
             return;
         }
@@ -223,9 +230,15 @@ internal static partial class MqttGeneration
                 GenerationRequest.WriteSummary(w, reply);
             })), 1, false, properties, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is ConfigSpecException or OperationCanceledException)
+#pragma warning disable CA1031 // a generation request is outside input: whatever it causes is answered and logged, never escapes
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
-            Log.Refused(logger, ex.Message);
+            // A busy or re-profiling board is not a bad request: only what the request itself caused is counted.
+            if (ex is ServiceUnavailableException || server.Intake.Refuse("generate", IntakeCounter.ReasonOf(ex)))
+            {
+                Log.Refused(logger, ex is ConfigSpecException or OperationCanceledException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}");
+            }
             if (replyTo is not null)
             {
                 try

@@ -247,7 +247,9 @@ public static class FleetMessages
     /// Parses a board's message and checks its header against the topic: the schema, version 1, and the device id in
     /// the payload equal to the topic's. The document is the caller's to dispose.
     /// </summary>
-    public static (MessageHeader Header, JsonDocument Document) Read(ReadOnlyMemory<byte> payload, string expectedSchema, string topicDeviceId)
+    public static (MessageHeader Header, JsonDocument Document) Read(ReadOnlyMemory<byte> payload, string expectedSchema, string topicDeviceId) => Total(() => ReadCore(payload, expectedSchema, topicDeviceId));
+
+    private static (MessageHeader Header, JsonDocument Document) ReadCore(ReadOnlyMemory<byte> payload, string expectedSchema, string topicDeviceId)
     {
         JsonDocument doc;
         try
@@ -300,7 +302,9 @@ public static class FleetMessages
         }
     }
 
-    public static StatusMessage ReadStatus(JsonElement root)
+    public static StatusMessage ReadStatus(JsonElement root) => Total(() => ReadStatusCore(root));
+
+    private static StatusMessage ReadStatusCore(JsonElement root)
     {
         var state = RequiredString(root, "state");
         if (!States.Contains(state))
@@ -312,7 +316,9 @@ public static class FleetMessages
             OptionalString(root, "objective"), OptionalString(root, "detail"));
     }
 
-    public static (string Board, BoardProfile Profile) ReadProfile(JsonElement root, string deviceId)
+    public static (string Board, BoardProfile Profile) ReadProfile(JsonElement root, string deviceId) => Total(() => ReadProfileCore(root, deviceId));
+
+    private static (string Board, BoardProfile Profile) ReadProfileCore(JsonElement root, string deviceId)
     {
         var board = RequiredString(root, "board");
         if (!root.TryGetProperty("profile", out var p) || p.ValueKind != JsonValueKind.Object)
@@ -338,7 +344,9 @@ public static class FleetMessages
         return (board, profile);
     }
 
-    public static ConfigMessage ReadConfig(JsonElement root)
+    public static ConfigMessage ReadConfig(JsonElement root) => Total(() => ReadConfigCore(root));
+
+    private static ConfigMessage ReadConfigCore(JsonElement root)
     {
         var k = RequiredInt(root, "k", 1, 64);
         var predicted = root.TryGetProperty("predicted", out var p) && p.ValueKind == JsonValueKind.Object ? p : throw Invalid("predicted", "an object");
@@ -347,7 +355,9 @@ public static class FleetMessages
             OptionalNumber(predicted, "joules_per_token", "predicted.joules_per_token"), RequiredString(root, "reason"), RequiredString(root, "source"));
     }
 
-    public static MetricsMessage ReadMetrics(JsonElement root)
+    public static MetricsMessage ReadMetrics(JsonElement root) => Total(() => ReadMetricsCore(root));
+
+    private static MetricsMessage ReadMetricsCore(JsonElement root)
     {
         var acceptance = OptionalNumber(root, "acceptance", "acceptance");
         if (acceptance is < 0 or > 1)
@@ -364,7 +374,9 @@ public static class FleetMessages
     }
 
     /// <summary>Parses a command; refuses anything but a well-formed one (the message names the field).</summary>
-    public static CommandMessage ReadCommand(ReadOnlyMemory<byte> payload)
+    public static CommandMessage ReadCommand(ReadOnlyMemory<byte> payload) => Total(() => ReadCommandCore(payload));
+
+    private static CommandMessage ReadCommandCore(ReadOnlyMemory<byte> payload)
     {
         using var doc = ParseObject(payload);
         var root = doc.RootElement;
@@ -402,7 +414,9 @@ public static class FleetMessages
         return m;
     }
 
-    public static RecommendationMessage ReadRecommendation(ReadOnlyMemory<byte> payload)
+    public static RecommendationMessage ReadRecommendation(ReadOnlyMemory<byte> payload) => Total(() => ReadRecommendationCore(payload));
+
+    private static RecommendationMessage ReadRecommendationCore(ReadOnlyMemory<byte> payload)
     {
         using var doc = ParseObject(payload);
         var root = doc.RootElement;
@@ -411,9 +425,10 @@ public static class FleetMessages
             throw new FleetMessageException(RejectReason.UnknownSchema, $"schema '{OptionalString(root, "schema") ?? "(missing)"}' where '{RecommendationSchema}' belongs");
         }
 
-        if (!(root.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.Number && v.GetInt32() == Version))
+        if (!(root.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var vi) && vi == Version))
         {
-            throw new FleetMessageException(RejectReason.UnsupportedVersion, $"recommendation version is not {Version}");
+            throw new FleetMessageException(RejectReason.UnsupportedVersion,
+                $"recommendation version {(root.TryGetProperty("version", out var given) ? given.GetRawText() : "(missing)")} is not supported (this build reads {Version})");
         }
 
         var objectives = new Dictionary<string, RecommendedConfig>(StringComparer.Ordinal);
@@ -431,6 +446,23 @@ public static class FleetMessages
 
         var time = DateTimeOffset.TryParse(OptionalString(root, "time"), C, DateTimeStyles.RoundtripKind, out var t) ? t : throw Invalid("time", "an ISO 8601 time");
         return new RecommendationMessage(RequiredString(root, "board"), time, objectives);
+    }
+
+    /// <summary>
+    /// Every reader is total: whatever a payload holds (a fraction or 2^63 where an integer belongs, text that is not
+    /// valid UTF-16, a wrong kind anywhere the reader looks), it returns a message or throws
+    /// <see cref="FleetMessageException"/>; no other exception can reach a service's dispatcher.
+    /// </summary>
+    private static T Total<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or OverflowException or ArgumentException or KeyNotFoundException or IndexOutOfRangeException)
+        {
+            throw new FleetMessageException(RejectReason.InvalidField, $"a field holds what its schema does not allow ({ex.Message})", ex);
+        }
     }
 
     private static JsonDocument ParseObject(ReadOnlyMemory<byte> payload)

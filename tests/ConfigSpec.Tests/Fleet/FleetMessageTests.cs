@@ -144,4 +144,25 @@ public sealed class FleetMessageTests
         Assert.Null(FleetTopics.Parse("configspec/v1/verifier/x/status"));
         Assert.Throws<ArgumentException>(() => FleetTopics.Status("a/b"));
     }
+
+    [Theory]
+    [InlineData("\"version\":1.5", RejectReason.UnsupportedVersion, "version 1.5")]
+    [InlineData("\"version\":9223372036854775808", RejectReason.UnsupportedVersion, "9223372036854775808")]
+    [InlineData("\"k\":2.5", RejectReason.InvalidField, "k")]
+    [InlineData("\"board\":\"\\ud800\"", RejectReason.InvalidField, "schema does not allow")]
+    public void A_type_confused_recommendation_is_refused_with_the_reason_not_an_exception_of_another_kind(string replacement, RejectReason reason, string mentions)
+    {
+        var valid = FleetMessages.Recommendation(new RecommendationMessage("Raspberry Pi 5", DateTimeOffset.UtcNow, new Dictionary<string, RecommendedConfig>(StringComparer.Ordinal)
+        {
+            ["goodput"] = new("d", "Q4_0", new string('a', 64), 2, 1, "tokens/s", 1, 0),
+        }));
+        var key = replacement[..(replacement.IndexOf(':', StringComparison.Ordinal) + 1)];
+        var start = valid.IndexOf(key, StringComparison.Ordinal);
+        Assert.True(start >= 0, valid);
+        var end = valid.IndexOfAny([',', '}'], start);
+        var broken = valid[..start] + replacement + valid[end..];
+        var ex = Assert.Throws<FleetMessageException>(() => FleetMessages.ReadRecommendation(System.Text.Encoding.UTF8.GetBytes(broken)));
+        Assert.Equal(reason, ex.Reason);
+        Assert.Contains(mentions, ex.Message, StringComparison.Ordinal);
+    }
 }
