@@ -50,3 +50,14 @@ public interface IPowerSource : IDisposable
     /// <summary>Takes one reading; throws <see cref="PowerSourceException"/> when the sensor cannot be read.</summary>
     PowerReading Read();
 }
+
+/// <summary>
+/// A log of readings taken earlier (a replay CSV, a captured tegrastats log). Its figures are computed on the log's own
+/// time line (<see cref="Energy.RecordedEnergy"/>), never by sampling it at this machine's pace.
+/// </summary>
+public interface IRecordedPowerSource : IPowerSource
+{
+    /// <summary>Every reading of the log in order, times in seconds from the log's start; throws naming the bad line.</summary>
+    IReadOnlyList<PowerReading> Recording { get; }
+}
+

@@ -39,6 +39,12 @@ internal static class PowerCommand
             var length = ParseDuration(parse.GetValue(duration)!, "--duration");
             var step = ParseDuration(parse.GetValue(interval)!, "--interval");
             using var powerSource = PowerSources.Create(spec, EdgeCli.Sources);
+            if (powerSource is IRecordedPowerSource recorded)
+            {
+                await ReportRecordingAsync(output, spec, recorded, parse.GetValue(json), parse.GetValue(record)).ConfigureAwait(false);
+                return EdgeCli.ExitOk;
+            }
+
             await using var sampler = new PowerSampler(powerSource, step);
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             sampler.Start();
@@ -120,6 +126,73 @@ internal static class PowerCommand
             return EdgeCli.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A log is reported on its own time line, whole: the trapezoid of its total over its timestamps, time-weighted
+    /// means (so each lies within its minimum and maximum); --duration and --interval do not apply to it.
+    /// </summary>
+    private static async Task ReportRecordingAsync(TextWriter output, string spec, IRecordedPowerSource source, bool json, string? record)
+    {
+        var readings = source.Recording;
+        RecordedEnergy summary;
+        try
+        {
+            summary = RecordedEnergy.Of(readings);
+        }
+        catch (PowerSourceException ex)
+        {
+            throw new PowerSourceException($"{spec}: {ex.Message}", ex);
+        }
+
+        if (record is not null)
+        {
+            await WriteCsvAsync(record, [.. readings.Select(r => new PowerSample(r.Time, r.TotalWatts, r.Rails))]).ConfigureAwait(false);
+        }
+
+        var label = source.IsEstimate ? " (ESTIMATED, not measured)" : string.Empty;
+        if (json)
+        {
+            JsonOutput.Write(output, writer =>
+            {
+                writer.WriteString("source", spec);
+                writer.WriteString("scope", source.Scope.ToString().ToLowerInvariant());
+                writer.WriteBoolean("estimated", source.IsEstimate);
+                writer.WriteBoolean("recorded", true);
+                writer.WriteNumber("duration_s", summary.Seconds);
+                writer.WriteNumber("interval_ms", summary.MedianIntervalSeconds * 1000);
+                writer.WriteNumber("samples", summary.Samples);
+                writer.WriteNumber("achieved_hz", summary.Seconds > 0 ? (summary.Samples - 1) / summary.Seconds : 0);
+                writer.WriteNumber("failures", 0);
+                writer.WriteNumber("energy_j", summary.Joules);
+                writer.WriteBoolean("complete", true);
+                writer.WriteStartObject("total_w");
+                writer.WriteNumber("mean", summary.MeanWatts);
+                writer.WriteNumber("min", summary.MinWatts);
+                writer.WriteNumber("max", summary.MaxWatts);
+                writer.WriteEndObject();
+                writer.WriteArray("rails", summary.Rails, (w, r) =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("rail", r.Rail);
+                    w.WriteNumber("mean", r.Mean);
+                    w.WriteNumber("min", r.Min);
+                    w.WriteNumber("max", r.Max);
+                    w.WriteEndObject();
+                });
+            });
+            return;
+        }
+
+        output.WriteLine(string.Create(C, $"{spec}: {source.Scope}{label}, a recording read on its own time line (--duration and --interval do not apply)"));
+        output.WriteLine(string.Create(C, $"{"rail",-24} {"mean W",9} {"min W",9} {"max W",9}"));
+        foreach (var r in summary.Rails)
+        {
+            output.WriteLine(string.Create(C, $"{r.Rail,-24} {r.Mean,9:F3} {r.Min,9:F3} {r.Max,9:F3}"));
+        }
+
+        output.WriteLine(string.Create(C, $"{"total",-24} {summary.MeanWatts,9:F3} {summary.MinWatts,9:F3} {summary.MaxWatts,9:F3}"));
+        output.WriteLine(string.Create(C, $"energy {summary.Joules:F3} J{label} over {summary.Seconds:F2} s of the log; {summary.Samples} samples, median step {summary.MedianIntervalSeconds * 1000:F0} ms"));
     }
 
     internal static TimeSpan ParseDuration(string text, string setting)

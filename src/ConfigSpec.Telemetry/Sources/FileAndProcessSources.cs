@@ -7,7 +7,7 @@ namespace ConfigSpec.Telemetry.Sources;
 /// Replays a CSV of <c>time_s,watts</c> (what lab runs record; a header line is allowed). Each read returns the next
 /// row; at the end the source reports that the recording is exhausted.
 /// </summary>
-public sealed class ReplaySource : IPowerSource
+public sealed class ReplaySource : IRecordedPowerSource
 {
     private readonly List<(double Time, double Watts)> _rows = [];
     private int _next;
@@ -53,6 +53,8 @@ public sealed class ReplaySource : IPowerSource
 
     public IReadOnlyList<(double Time, double Watts)> Rows => _rows;
 
+    public IReadOnlyList<PowerReading> Recording => [.. _rows.Select(r => new PowerReading(r.Time, r.Watts, [new RailPower("recorded", r.Watts)]))];
+
     public PowerReading Read()
     {
         if (_next >= _rows.Count)
@@ -72,10 +74,14 @@ public sealed class ReplaySource : IPowerSource
 /// <summary>
 /// Jetson power from tegrastats: a running <c>tegrastats --interval MS</c> process, or a captured log
 /// (<c>file=PATH</c>, one line per read). Rails by name (<c>rails=A+B</c>) or the board input rail by default.
+/// A log's <see cref="Recording"/> keeps its own time: the lines' leading <c>MM-DD-YYYY HH:MM:SS</c> timestamps (lines
+/// sharing a second spread evenly over it), or one line per <c>interval</c> when the log has none.
 /// </summary>
-public sealed class TegrastatsSource : IPowerSource
+public sealed partial class TegrastatsSource : IRecordedPowerSource
 {
     private readonly IReadOnlyList<string> _rails;
+    private readonly string? _file;
+    private readonly int _intervalMs;
     private readonly IEnumerator<string>? _log;
     private readonly Process? _process;
     private readonly Lock _gate = new();
@@ -85,6 +91,8 @@ public sealed class TegrastatsSource : IPowerSource
     {
         Spec = spec;
         _rails = rails;
+        _file = file;
+        _intervalMs = intervalMs;
         if (file is not null)
         {
             if (!File.Exists(file))
@@ -158,6 +166,75 @@ public sealed class TegrastatsSource : IPowerSource
 
         return new PowerReading(Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency, TegrastatsParser.Total(rails, _rails), rails);
     }
+
+    public IReadOnlyList<PowerReading> Recording
+    {
+        get
+        {
+            if (_file is null)
+            {
+                throw new PowerSourceException($"{Spec}: a running tegrastats has no recording; give file=LOG");
+            }
+
+            var lines = new List<(int Number, DateTime? Stamp, IReadOnlyList<RailPower> Rails)>();
+            var number = 0;
+            foreach (var line in File.ReadLines(_file))
+            {
+                number++;
+                if (string.IsNullOrWhiteSpace(line))
+                {
+                    continue;
+                }
+
+                var rails = TegrastatsParser.Parse(line);
+                if (rails.Count == 0)
+                {
+                    throw new PowerSourceException($"{Spec}: line {number} of '{_file}' has no power rails: '{(line.Length > 80 ? line[..80] + "…" : line)}'");
+                }
+
+                var m = Stamp().Match(line);
+                DateTime? stamp = m.Success && DateTime.TryParseExact(m.Value.Trim(), "MM-dd-yyyy HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.None, out var t) ? t : null;
+                lines.Add((number, stamp, rails));
+            }
+
+            if (lines.Count == 0)
+            {
+                throw new PowerSourceException($"{Spec}: log '{_file}' has no lines");
+            }
+
+            var stamped = lines.All(l => l.Stamp is not null);
+            var readings = new List<PowerReading>(lines.Count);
+            for (var i = 0; i < lines.Count;)
+            {
+                // A run of lines within one second (an interval under 1 s) is spread evenly over that second.
+                var j = i;
+                while (stamped && j + 1 < lines.Count && lines[j + 1].Stamp == lines[i].Stamp)
+                {
+                    j++;
+                }
+
+                for (var k = i; k <= j; k++)
+                {
+                    if (stamped && k > 0 && lines[k].Stamp < lines[k - 1].Stamp)
+                    {
+                        throw new PowerSourceException($"{Spec}: line {lines[k].Number} of '{_file}' goes back in time ({lines[k].Stamp:HH:mm:ss} after {lines[k - 1].Stamp:HH:mm:ss})");
+                    }
+
+                    var time = stamped
+                        ? (lines[i].Stamp!.Value - lines[0].Stamp!.Value).TotalSeconds + ((k - i) / (double)(j - i + 1))
+                        : k * _intervalMs / 1000.0;
+                    readings.Add(new PowerReading(time, TegrastatsParser.Total(lines[k].Rails, _rails), lines[k].Rails));
+                }
+
+                i = stamped ? j + 1 : i + 1;
+            }
+
+            return readings;
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}")]
+    private static partial System.Text.RegularExpressions.Regex Stamp();
 
     public void Dispose()
     {

@@ -29,7 +29,11 @@ public static partial class TegrastatsParser
                 continue;
             }
 
-            rails.Add(new RailPower(name, long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture) / 1000.0));
+            // Digits beyond any real rail (a corrupt log) are not a reading.
+            if (long.TryParse(match.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var milliwatts))
+            {
+                rails.Add(new RailPower(name, milliwatts / 1000.0));
+            }
         }
 
         return rails;

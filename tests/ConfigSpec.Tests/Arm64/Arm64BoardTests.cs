@@ -106,8 +106,8 @@ public sealed class Arm64BoardTests
         }
 
         var tegrastats = Path.Combine(dir, "tegrastats.log");
-        await File.WriteAllLinesAsync(tegrastats, Enumerable.Repeat(
-            "12-01-2026 10:01:02 RAM 3311/62841MB (lfb 14x4MB) CPU [1%@729,0%@729] GR3D_FREQ 0% cpu@47.9C VDD_GPU_SOC 3150mW/2971mW VDD_CPU_CV 14312mW/12415mW VIN_SYS_5V0 4968mW/5048mW NC 0mW/0mW VDDQ_VDD2_1V8AO 502mW/498mW", 2000));
+        await File.WriteAllLinesAsync(tegrastats, Enumerable.Range(0, 30).Select(i => string.Create(CultureInfo.InvariantCulture,
+            $"12-01-2026 10:01:{i:D2} RAM 3311/62841MB (lfb 14x4MB) CPU [1%@729,0%@729] GR3D_FREQ 0% cpu@47.9C VDD_GPU_SOC {3150 + (i % 3 * 400)}mW/2971mW VDD_CPU_CV {14312 - (i % 5 * 900)}mW/12415mW VIN_SYS_5V0 4968mW/5048mW NC 0mW/0mW VDDQ_VDD2_1V8AO 502mW/498mW")));
         var pmic = Path.Combine(dir, "pmic.txt");
         await File.WriteAllTextAsync(pmic, "   VDD_CORE_A current(7)=1.11625000A\n   VDD_CORE_V volt(15)=0.72000000V\n   DDR_VDDQ_A current(4)=0.31250000A\n   DDR_VDDQ_V volt(12)=0.60000000V\n    EXT5V_V volt(24)=5.12000000V\n");
 
