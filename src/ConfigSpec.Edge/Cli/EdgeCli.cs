@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
@@ -8,7 +9,7 @@ using ConfigSpec.Transport.Telemetry;
 namespace ConfigSpec.Edge.Cli;
 
 /// <summary>The configspec-edge command line: commands, shared options, and error reporting.</summary>
-public static class EdgeCli
+public static partial class EdgeCli
 {
     public const int ExitOk = 0;
     public const int ExitUnexpected = 1;
@@ -69,7 +70,22 @@ public static class EdgeCli
         root.Subcommands.Add(BenchPolicyCommand.Create(output));
         root.Subcommands.Add(SystemCommand.Create(output));
 
+        if (args.Length == 0)
+        {
+            await root.Parse(["--help"]).InvokeAsync(new InvocationConfiguration { Output = error, Error = error }, cancellationToken).ConfigureAwait(false);
+            return ExitBadInput;
+        }
+
         var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // What the parser caught is bad input like any other: one line naming it, exit 2, no help dump.
+            var more = parse.Errors.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $" (and {parse.Errors.Count - 1} more)") : string.Empty;
+            var first = parse.Errors.FirstOrDefault(e => !e.Message.StartsWith("Required command", StringComparison.Ordinal)) ?? parse.Errors[0];
+            await error.WriteLineAsync($"configspec-edge: error: {Plain(first.Message).TrimEnd('.')}{more}; see: configspec-edge {CommandPath(parse.CommandResult)}--help").ConfigureAwait(false);
+            return ExitBadInput;
+        }
+
         try
         {
             return await parse.InvokeAsync(
@@ -119,4 +135,28 @@ public static class EdgeCli
     }
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+
+    /// <summary>The parser's message in the user's words: "as a whole number", not "as expected type 'System.Int32'".</summary>
+    private static string Plain(string message) => TypeName().Replace(OneLine(message), m => m.Groups[1].Value switch
+    {
+        "System.Int32" or "System.Int64" => "as a whole number",
+        "System.UInt64" or "System.UInt32" => "as a non-negative whole number",
+        "System.Single" or "System.Double" => "as a number",
+        "System.Boolean" => "as true or false",
+        _ => "as a value of this option",
+    });
+
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult? result)
+    {
+        var names = new List<string>();
+        for (var r = result; r?.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, r.Command.Name);
+        }
+
+        return names.Count == 0 ? string.Empty : string.Join(' ', names) + " ";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"as expected type '([^']+)'")]
+    private static partial System.Text.RegularExpressions.Regex TypeName();
 }

@@ -34,6 +34,22 @@ public class EdgeCliTests
         Assert.True(root.GetProperty("wall_s").GetDouble() > 0);
     }
 
+    [Theory]
+    [InlineData(new[] { "generate", "--k", "abc", "--prompt", "x" }, "Cannot parse argument 'abc' for option '--k' as a whole number", "configspec-edge generate --help")]
+    [InlineData(new[] { "generate", "--bogus", "--prompt", "x" }, "Unrecognized command or argument '--bogus'", "configspec-edge generate --help")]
+    [InlineData(new[] { "nosuch" }, "Unrecognized command or argument 'nosuch'", "configspec-edge --help")]
+    [InlineData(new[] { "power", "--interval" }, "--interval", "configspec-edge power --help")]
+    public async Task Mistakes_the_argument_parser_catches_give_one_line_and_exit_2(string[] args, string message, string help)
+    {
+        var (exit, output, error) = await Run(args);
+        Assert.Equal(2, exit);
+        Assert.Empty(output);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Contains(help, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task K_zero_decodes_with_the_target_alone()
     {
