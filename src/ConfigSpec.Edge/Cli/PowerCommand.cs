@@ -94,15 +94,7 @@ internal static class PowerCommand
                     writer.WriteNumber("min", samples.Min(s => s.Watts));
                     writer.WriteNumber("max", samples.Max(s => s.Watts));
                     writer.WriteEndObject();
-                    writer.WriteArray("rails", rails, (w, r) =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("rail", r.Rail);
-                        w.WriteNumber("mean", r.Mean);
-                        w.WriteNumber("min", r.Min);
-                        w.WriteNumber("max", r.Max);
-                        w.WriteEndObject();
-                    });
+                    WriteRails(writer, rails.Select(r => new RailSummary(r.Rail, r.Mean, r.Min, r.Max)));
                 });
             }
             else
@@ -171,15 +163,7 @@ internal static class PowerCommand
                 writer.WriteNumber("min", summary.MinWatts);
                 writer.WriteNumber("max", summary.MaxWatts);
                 writer.WriteEndObject();
-                writer.WriteArray("rails", summary.Rails, (w, r) =>
-                {
-                    w.WriteStartObject();
-                    w.WriteString("rail", r.Rail);
-                    w.WriteNumber("mean", r.Mean);
-                    w.WriteNumber("min", r.Min);
-                    w.WriteNumber("max", r.Max);
-                    w.WriteEndObject();
-                });
+                WriteRails(writer, summary.Rails);
             });
             return;
         }
@@ -194,6 +178,16 @@ internal static class PowerCommand
         output.WriteLine(string.Create(C, $"{"total",-24} {summary.MeanWatts,9:F3} {summary.MinWatts,9:F3} {summary.MaxWatts,9:F3}"));
         output.WriteLine(string.Create(C, $"energy {summary.Joules:F3} J{label} over {summary.Seconds:F2} s of the log; {summary.Samples} samples, median step {summary.MedianIntervalSeconds * 1000:F0} ms"));
     }
+
+    private static void WriteRails(System.Text.Json.Utf8JsonWriter writer, IEnumerable<RailSummary> rails) => writer.WriteArray("rails", rails, (w, r) =>
+    {
+        w.WriteStartObject();
+        w.WriteString("rail", r.Rail);
+        w.WriteNumber("mean", r.Mean);
+        w.WriteNumber("min", r.Min);
+        w.WriteNumber("max", r.Max);
+        w.WriteEndObject();
+    });
 
     internal static TimeSpan ParseDuration(string text, string setting)
     {
