@@ -84,8 +84,6 @@ public sealed class EdgeServer : IAsyncDisposable
     /// <summary>Why generation is refused now (null while serving).</summary>
     public string? Unavailable => _unavailable;
 
-    public void SetUnavailable(string reason) => _unavailable = reason;
-
     /// <summary>Loads the chosen draft (if it changed) and starts serving with it.</summary>
     public async Task ActivateAsync(ServingChoice choice, VerifierConnection connection, Func<string, LlamaModel> load, CancellationToken cancellationToken)
     {

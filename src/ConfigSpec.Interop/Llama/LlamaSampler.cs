@@ -1,6 +1,6 @@
 namespace ConfigSpec.Interop.Llama;
 
-/// <summary>A native llama.cpp sampler chain (greedy, or top-k → temperature → seeded draw).</summary>
+/// <summary>A native llama.cpp greedy sampler chain (sampling at a temperature is done in managed code, exactly, by the speculative core).</summary>
 public sealed class LlamaSampler : IDisposable
 {
     private LlamaSampler(LlamaSamplerHandle handle) => Handle = handle;
@@ -11,19 +11,6 @@ public sealed class LlamaSampler : IDisposable
     {
         var sampler = new LlamaSampler(new LlamaSamplerHandle(NativeMethods.llama_sampler_chain_init(1)));
         NativeMethods.llama_sampler_chain_add(sampler.Handle, NativeMethods.llama_sampler_init_greedy());
-        return sampler;
-    }
-
-    public static LlamaSampler CreateDistribution(float temperature, int topK, uint seed)
-    {
-        var sampler = new LlamaSampler(new LlamaSamplerHandle(NativeMethods.llama_sampler_chain_init(1)));
-        if (topK > 0)
-        {
-            NativeMethods.llama_sampler_chain_add(sampler.Handle, NativeMethods.llama_sampler_init_top_k(topK));
-        }
-
-        NativeMethods.llama_sampler_chain_add(sampler.Handle, NativeMethods.llama_sampler_init_temp(temperature));
-        NativeMethods.llama_sampler_chain_add(sampler.Handle, NativeMethods.llama_sampler_init_dist(seed));
         return sampler;
     }
 

@@ -166,15 +166,6 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama, EntryPoint = "llama_sampler_init_greedy")]
     public static partial nint llama_sampler_init_greedy();
 
-    [LibraryImport(Llama, EntryPoint = "llama_sampler_init_top_k")]
-    public static partial nint llama_sampler_init_top_k(int k);
-
-    [LibraryImport(Llama, EntryPoint = "llama_sampler_init_temp")]
-    public static partial nint llama_sampler_init_temp(float temperature);
-
-    [LibraryImport(Llama, EntryPoint = "llama_sampler_init_dist")]
-    public static partial nint llama_sampler_init_dist(uint seed);
-
     [LibraryImport(Llama, EntryPoint = "llama_sampler_sample")]
     public static partial int llama_sampler_sample(LlamaSamplerHandle sampler, LlamaContextHandle context, int index);
 

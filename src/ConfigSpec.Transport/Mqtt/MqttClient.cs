@@ -120,17 +120,6 @@ public sealed class MqttClient : IAsyncDisposable
         }
     }
 
-    public async Task UnsubscribeAsync(string filter, CancellationToken cancellationToken = default)
-    {
-        ThrowIfDisposed();
-        _subscriptions.TryRemove(filter, out _);
-        if (_isConnected)
-        {
-            var request = new MqttClientUnsubscribeOptionsBuilder().WithTopicFilter(filter).Build();
-            await Call(() => _client.UnsubscribeAsync(request, cancellationToken), $"unsubscribe from '{filter}'").ConfigureAwait(false);
-        }
-    }
-
     /// <summary>Publishes; for QoS 1 the task completes when the broker acknowledges.</summary>
     public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, int qos = 0, bool retain = false,
         MqttPublishProperties? properties = null, CancellationToken cancellationToken = default)
