@@ -24,11 +24,10 @@ if ($Executables) {
 }
 dotnet msbuild @arguments
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
-if (-not $Output) {
-    $hostRuntime = if ([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture -eq 'Arm64') { 'linux-arm64' } else { 'linux-x64' }
-    $Output = if ($Runtime -eq $hostRuntime) { Join-Path $PSScriptRoot 'out/bin' } else { Join-Path $PSScriptRoot "out/$Runtime" }
+# Without -Output, publish.proj chooses the folder (out/bin/ for this machine's runtime, out/<runtime>/ otherwise) and
+# names it above, with the install command.
+if ($Output) {
+    Write-Host "binaries and llama.cpp libraries: $Output"
 }
-Write-Host "binaries and llama.cpp libraries: $Output"
-Write-Host "on the board: copy $Output and hw/ over, then: sudo hw/install-edge.sh <copied folder>; journalctl -u configspec-edge -f"
-Write-Host "or one tarball of both: scripts/build.sh $Runtime --package"
+Write-Host "or one tarball for the board: scripts/build.sh $Runtime --package"
 exit 0

@@ -18,9 +18,10 @@ log "building the solution"
 dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
 "$ROOT/scripts/fetch-models.sh"
 
-# The boards' build (linux-arm64 native AOT and its tarball), run by the Category=Arm64 tests under qemu as a Pi 4B and
-# a Pi 5 core; publish.ps1 is checked against it with PowerShell, a .NET tool in .cache/tools.
-# CONFIGSPEC_TEST_ARM64=0 leaves them out (said below, and the summary counts them as not run).
+# The boards' build (linux-arm64 native AOT and its tarball; build.sh installs the cross toolchain, whose
+# aarch64-linux-gnu-gcc the ABI test also uses), run by the Category=Arm64 tests under qemu as a Pi 4B and a Pi 5
+# core; publish.ps1 is checked against it with PowerShell, a .NET tool in .cache/tools.
+# CONFIGSPEC_TEST_ARM64=0 leaves them out: the log says so, and they are then not in the counts.
 FILTER=()
 if [ "${CONFIGSPEC_TEST_ARM64:-1}" = 0 ]; then
   log "CONFIGSPEC_TEST_ARM64=0: the arm64 tests (Category=Arm64) are left out of this run"
@@ -30,7 +31,6 @@ else
   "$ROOT/scripts/build.sh" linux-arm64 --package
   export CONFIGSPEC_EMU_ARM64_LIBS
   CONFIGSPEC_EMU_ARM64_LIBS="$(ensure_arm64_emulator)"
-  command -v aarch64-linux-gnu-gcc >/dev/null || ensure_apt gcc-aarch64-linux-gnu
   if [ ! -x "$ROOT/.cache/tools/pwsh" ]; then
     log "installing PowerShell 7.6.9 as a .NET tool into .cache/tools"
     dotnet tool install --tool-path "$ROOT/.cache/tools" PowerShell --version 7.6.9 >/dev/null

@@ -75,10 +75,11 @@ ensure_arm64_emulator() {
       $sudo apt-get update -qq >/dev/null
     fi
     work="$(mktemp -d)"
+    chmod 777 "$work" # apt's sandbox user writes the download
     log "fetching libssl3:arm64 for the emulator"
-    (cd "$work" && chmod 777 "$work" && apt-get download -qq libssl3:arm64 >/dev/null 2>&1) \
-      || { $sudo apt-get update -qq >/dev/null; (cd "$work" && apt-get download -qq libssl3:arm64 >/dev/null 2>&1); } \
-      || die "could not download libssl3:arm64 with apt-get download"
+    # A stale package list names a version the mirror no longer has: refresh it once and retry.
+    download() { (cd "$work" && apt-get download -qq libssl3:arm64 >/dev/null 2>&1); }
+    download || { $sudo apt-get update -qq >/dev/null && download; } || die "could not download libssl3:arm64 with apt-get download"
     rm -rf "$EMU_ARM64" && mkdir -p "$EMU_ARM64"
     dpkg-deb -x "$work"/libssl3_*_arm64.deb "$EMU_ARM64"
     rm -rf "$work"

@@ -251,7 +251,7 @@ public sealed class FleetStore : IDisposable
         var now = Iso(DateTimeOffset.UtcNow);
         foreach (var (topic, reason, detail) in rejections)
         {
-            var name = ReasonName(reason);
+            var name = IntakeCounter.ReasonName(reason);
             Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES (@t, @p, @r, @d)", tx, ("@t", now), ("@p", topic), ("@r", name),
                 ("@d", detail.Length > 500 ? detail[..500] : detail));
             Execute("INSERT INTO rejection_counts (reason, n) VALUES (@r, 1) ON CONFLICT (reason) DO UPDATE SET n = rejection_counts.n + 1", tx, ("@r", name));
@@ -260,8 +260,6 @@ public sealed class FleetStore : IDisposable
         Execute($"DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - {KeptRejections}", tx);
         tx.Commit();
     }
-
-    public static string ReasonName(RejectReason reason) => IntakeCounter.ReasonName(reason);
 
     // ---- reading (each call on its own connection, so the web side never waits on the ingestor's) ----
 

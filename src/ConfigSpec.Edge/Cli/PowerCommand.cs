@@ -29,7 +29,7 @@ internal static class PowerCommand
             {
                 foreach (var found in PowerSources.Detect(EdgeCli.Sources))
                 {
-                    output.WriteLine(string.Create(C, $"{(found.Available ? "found  " : "absent ")} {found.Spec,-34} {found.Detail}"));
+                    output.WriteLine(DetectedLine(found));
                 }
 
                 return EdgeCli.ExitOk;
@@ -188,6 +188,10 @@ internal static class PowerCommand
         w.WriteNumber("max", r.Max);
         w.WriteEndObject();
     });
+
+    /// <summary>One line of <c>power --detect</c> (and of <c>system</c>): found or absent, the spec, and why.</summary>
+    internal static string DetectedLine(DetectedSource found) =>
+        string.Create(C, $"{(found.Available ? "found  " : "absent ")} {found.Spec,-34} {found.Detail}");
 
     internal static TimeSpan ParseDuration(string text, string setting)
     {

@@ -73,16 +73,15 @@ internal static class SystemCommand
             llamaError = ex.Message;
         }
 
-        var backends = llamaError is null ? LlamaRuntime.LoadedBackendFiles() : [];
-        var cpuVariant = backends.Select(Path.GetFileName).FirstOrDefault(name => name!.StartsWith("libggml-cpu", StringComparison.Ordinal));
+        List<string> backends = llamaError is null ? [.. LlamaRuntime.LoadedBackendFiles().Select(f => Path.GetFileName(f))] : [];
         var device = DeviceIdentity.Describe(Environment.MachineName);
         return new Report(
             DeviceIdentity.Software().ConfigSpec,
             RuntimeInformation.FrameworkDescription,
             !RuntimeFeature.IsDynamicCodeCompiled,
-            HostInfo.Architecture,
+            device.Architecture,
             HostInfo.CpuModel(),
-            Environment.ProcessorCount,
+            device.Cores,
             HostInfo.CpuFeatures(),
             HostInfo.Glibc(),
             HostInfo.Kernel(),
@@ -91,8 +90,8 @@ internal static class SystemCommand
             HostInfo.MemoryMegabytes(),
             llamaError is null ? LlamaRuntime.LibraryDirectory : null,
             llamaError is null ? $"{LlamaAbi.PinnedRelease} ABI; {LlamaRuntime.BuildDescription}" : null,
-            cpuVariant,
-            [.. backends.Select(Path.GetFileName).OfType<string>()],
+            backends.FirstOrDefault(name => name.StartsWith("libggml-cpu", StringComparison.Ordinal)),
+            backends,
             llamaError is null ? LlamaRuntime.SystemInfo.Trim() : null,
             llamaError,
             Telemetry.Sources.PowerSources.Detect(EdgeCli.Sources));
@@ -111,20 +110,13 @@ internal static class SystemCommand
         writer.WriteString("kernel", r.Kernel);
         writer.WriteString("os", r.Os);
         writer.WriteString("board", r.Board);
-        if (r.MemoryMegabytes is { } memory)
-        {
-            writer.WriteNumber("memory_mb", Math.Round(memory));
-        }
-        else
-        {
-            writer.WriteNull("memory_mb");
-        }
-
-        WriteStringOrNull(writer, "llama_dir", r.LlamaDirectory);
-        WriteStringOrNull(writer, "llama_build", r.LlamaBuild);
-        WriteStringOrNull(writer, "llama_cpu_variant", r.LlamaCpuVariant);
+        writer.WriteNumberOrNull("memory_mb", r.MemoryMegabytes is { } memory ? Math.Round(memory) : null);
+        // WriteString writes JSON null for a null string.
+        writer.WriteString("llama_dir", r.LlamaDirectory);
+        writer.WriteString("llama_build", r.LlamaBuild);
+        writer.WriteString("llama_cpu_variant", r.LlamaCpuVariant);
         writer.WriteArray("llama_backends", r.LlamaBackends, (w, f) => w.WriteStringValue(f));
-        WriteStringOrNull(writer, "llama_system_info", r.LlamaSystemInfo);
+        writer.WriteString("llama_system_info", r.LlamaSystemInfo);
         if (r.LlamaError is not null)
         {
             writer.WriteString("llama_error", r.LlamaError);
@@ -171,19 +163,7 @@ internal static class SystemCommand
         output.WriteLine("power sources:");
         foreach (var source in r.PowerSources)
         {
-            output.WriteLine(string.Create(C, $"  {(source.Available ? "found  " : "absent ")} {source.Spec,-34} {source.Detail}"));
-        }
-    }
-
-    private static void WriteStringOrNull(System.Text.Json.Utf8JsonWriter writer, string name, string? value)
-    {
-        if (value is null)
-        {
-            writer.WriteNull(name);
-        }
-        else
-        {
-            writer.WriteString(name, value);
+            output.WriteLine("  " + PowerCommand.DetectedLine(source));
         }
     }
 }

@@ -37,21 +37,17 @@ public sealed class IntakeCounter
         return n == 1;
     }
 
-    public long Total(string input) => _counts.Where(p => p.Key.Input == input).Sum(p => p.Value);
-
-    public long Total() => _counts.Values.Sum();
-
     /// <summary><c>"name": {"cmd": {"total": 3, "by_reason": {"malformed_json": 2, ...}}, ...}</c>.</summary>
     public void Write(Utf8JsonWriter writer, string name)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStartObject(name);
-        foreach (var input in _counts.Keys.Select(k => k.Input).Distinct().Order(StringComparer.Ordinal))
+        foreach (var input in _counts.ToArray().GroupBy(p => p.Key.Input).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
-            writer.WriteStartObject(input);
-            writer.WriteNumber("total", Total(input));
+            writer.WriteStartObject(input.Key);
+            writer.WriteNumber("total", input.Sum(p => p.Value));
             writer.WriteStartObject("by_reason");
-            foreach (var (key, count) in _counts.Where(p => p.Key.Input == input).OrderBy(p => p.Key.Reason, StringComparer.Ordinal))
+            foreach (var (key, count) in input.OrderBy(p => p.Key.Reason, StringComparer.Ordinal))
             {
                 writer.WriteNumber(key.Reason, count);
             }

@@ -21,25 +21,9 @@ public static class DeviceIdentity
         RuntimeInformation.FrameworkDescription);
 
     /// <summary>Board model: the device tree (Raspberry Pi, Jetson), then DMI (PCs, servers), else "unknown".</summary>
-    public static string Board(string sysRoot = "/sys", string procRoot = "/proc")
-    {
-        foreach (var file in new[] { Path.Combine(procRoot, "device-tree", "model"), Path.Combine(sysRoot, "firmware", "devicetree", "base", "model"), Path.Combine(sysRoot, "devices", "virtual", "dmi", "id", "product_name") })
-        {
-            try
-            {
-                if (File.Exists(file) && File.ReadAllText(file).Trim('\0', ' ', '\n') is { Length: > 0 } model)
-                {
-                    return model;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Try the next place.
-            }
-        }
-
-        return "unknown";
-    }
+    public static string Board(string sysRoot = "/sys", string procRoot = "/proc") =>
+        new[] { Path.Combine(procRoot, "device-tree", "model"), Path.Combine(sysRoot, "firmware", "devicetree", "base", "model"), Path.Combine(sysRoot, "devices", "virtual", "dmi", "id", "product_name") }
+            .Select(HostInfo.ReadText).FirstOrDefault(model => model is not null) ?? "unknown";
 
     private static string OperatingSystem(string etcRoot)
     {
@@ -66,24 +50,6 @@ public static class DeviceIdentity
     }
 
     /// <summary>Resident memory of a process (this one by default) in megabytes (VmRSS), or null where /proc is absent.</summary>
-    public static double? ResidentMegabytes(string procRoot = "/proc", string process = "self")
-    {
-        try
-        {
-            foreach (var line in File.ReadLines(Path.Combine(procRoot, process, "status")))
-            {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                {
-                    var kb = long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-                    return kb / 1024.0;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
-        {
-            // Not Linux, or /proc not mounted.
-        }
-
-        return null;
-    }
+    public static double? ResidentMegabytes(string procRoot = "/proc", string process = "self") =>
+        HostInfo.Megabytes(Path.Combine(procRoot, process, "status"), "VmRSS:");
 }

@@ -44,9 +44,6 @@ public static partial class HostInfo
     private const nuint AtHwcap = 16;
     private const nuint AtHwcap2 = 26;
 
-    /// <summary>The process architecture as .NET names it: <c>arm64</c>, <c>x64</c>.</summary>
-    public static string Architecture => RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
-
     /// <summary>
     /// The CPU's model: x86 "model name"; on arm64 the core named by /proc/cpuinfo's implementer and part (or the
     /// device tree's cpu@0 compatible string), e.g. "Cortex-A76 (0x41:0xd0b)".
@@ -66,10 +63,9 @@ public static partial class HostInfo
             return DescribeArm((int)implementer, (int)part);
         }
 
-        var midr = ReadText(Path.Combine(sysRoot, "devices", "system", "cpu", "cpu0", "regs", "identification", "midr_el1"));
-        if (ParseHex(midr) is { } value)
+        if (ParseHex(ReadText(Path.Combine(sysRoot, "devices", "system", "cpu", "cpu0", "regs", "identification", "midr_el1"))) is { } midr)
         {
-            return DescribeArm((int)((value >> 24) & 0xff), (int)((value >> 4) & 0xfff));
+            return DescribeMidr((ulong)midr);
         }
 
         var compatible = ReadText(Path.Combine(procRoot, "device-tree", "cpus", "cpu@0", "compatible"));
@@ -78,7 +74,7 @@ public static partial class HostInfo
             return first;
         }
 
-        return ReadMidrRegister() is { } register ? DescribeArm((int)((register >> 24) & 0xff), (int)((register >> 4) & 0xfff)) : Unknown;
+        return ReadMidrRegister() is { } register ? DescribeMidr(register) : Unknown;
     }
 
     /// <summary>
@@ -173,15 +169,18 @@ public static partial class HostInfo
         ReadText(Path.Combine(procRoot, "sys", "kernel", "osrelease")) ?? Unknown;
 
     /// <summary>Total memory in MiB (MemTotal), or null where /proc is absent.</summary>
-    public static double? MemoryMegabytes(string procRoot = "/proc")
+    public static double? MemoryMegabytes(string procRoot = "/proc") => Megabytes(Path.Combine(procRoot, "meminfo"), "MemTotal:");
+
+    /// <summary>A <c>Key: N kB</c> line of a /proc file (meminfo, status) in MiB, or null where it cannot be read.</summary>
+    internal static double? Megabytes(string file, string key)
     {
         try
         {
-            foreach (var line in File.ReadLines(Path.Combine(procRoot, "meminfo")))
+            foreach (var line in File.ReadLines(file))
             {
-                if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
+                if (line.StartsWith(key, StringComparison.Ordinal))
                 {
-                    return long.Parse(line["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+                    return long.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
                 }
             }
         }
@@ -192,6 +191,9 @@ public static partial class HostInfo
 
         return null;
     }
+
+    /// <summary>MIDR_EL1: implementer in bits 31:24, part number in bits 15:4.</summary>
+    private static string DescribeMidr(ulong midr) => DescribeArm((int)((midr >> 24) & 0xff), (int)((midr >> 4) & 0xfff));
 
     private static string DescribeArm(int implementer, int part)
     {
@@ -256,7 +258,8 @@ public static partial class HostInfo
         return long.TryParse(t, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var value) ? value : null;
     }
 
-    private static string? ReadText(string file)
+    /// <summary>A small text file's contents without trailing NULs and blanks (device-tree strings end in NUL), or null.</summary>
+    internal static string? ReadText(string file)
     {
         try
         {

@@ -53,7 +53,7 @@ public sealed class ReplaySource : IRecordedPowerSource
 
     public IReadOnlyList<(double Time, double Watts)> Rows => _rows;
 
-    public IReadOnlyList<PowerReading> Recording => [.. _rows.Select(r => new PowerReading(r.Time, r.Watts, [new RailPower("recorded", r.Watts)]))];
+    public IReadOnlyList<PowerReading> Recording => [.. _rows.Select(Reading)];
 
     public PowerReading Read()
     {
@@ -62,9 +62,10 @@ public sealed class ReplaySource : IRecordedPowerSource
             throw new PowerSourceException($"{Spec}: the recording is exhausted after {_rows.Count} samples");
         }
 
-        var (time, watts) = _rows[_next++];
-        return new PowerReading(time, watts, [new RailPower("recorded", watts)]);
+        return Reading(_rows[_next++]);
     }
+
+    private static PowerReading Reading((double Time, double Watts) row) => new(row.Time, row.Watts, [new RailPower("recorded", row.Watts)]);
 
     public void Dispose()
     {
@@ -204,29 +205,35 @@ public sealed partial class TegrastatsSource : IRecordedPowerSource
 
             var stamped = lines.All(l => l.Stamp is not null);
             var readings = new List<PowerReading>(lines.Count);
-            for (var i = 0; i < lines.Count;)
+            // With timestamps, a run of lines within one second (an interval under 1 s) is spread evenly over that second.
+            int runStart = 0, runLength = 0;
+            for (var i = 0; i < lines.Count; i++)
             {
-                // A run of lines within one second (an interval under 1 s) is spread evenly over that second.
-                var j = i;
-                while (stamped && j + 1 < lines.Count && lines[j + 1].Stamp == lines[i].Stamp)
+                double time;
+                if (!stamped)
                 {
-                    j++;
+                    time = i * _intervalMs / 1000.0;
                 }
-
-                for (var k = i; k <= j; k++)
+                else
                 {
-                    if (stamped && k > 0 && lines[k].Stamp < lines[k - 1].Stamp)
+                    if (i > 0 && lines[i].Stamp < lines[i - 1].Stamp)
                     {
-                        throw new PowerSourceException($"{Spec}: line {lines[k].Number} of '{_file}' goes back in time ({lines[k].Stamp:HH:mm:ss} after {lines[k - 1].Stamp:HH:mm:ss})");
+                        throw new PowerSourceException($"{Spec}: line {lines[i].Number} of '{_file}' goes back in time ({lines[i].Stamp:HH:mm:ss} after {lines[i - 1].Stamp:HH:mm:ss})");
                     }
 
-                    var time = stamped
-                        ? (lines[i].Stamp!.Value - lines[0].Stamp!.Value).TotalSeconds + ((k - i) / (double)(j - i + 1))
-                        : k * _intervalMs / 1000.0;
-                    readings.Add(new PowerReading(time, TegrastatsParser.Total(lines[k].Rails, _rails), lines[k].Rails));
+                    if (i == runStart + runLength)
+                    {
+                        (runStart, runLength) = (i, 1);
+                        while (i + runLength < lines.Count && lines[i + runLength].Stamp == lines[i].Stamp)
+                        {
+                            runLength++;
+                        }
+                    }
+
+                    time = (lines[i].Stamp!.Value - lines[0].Stamp!.Value).TotalSeconds + ((i - runStart) / (double)runLength);
                 }
 
-                i = stamped ? j + 1 : i + 1;
+                readings.Add(new PowerReading(time, TegrastatsParser.Total(lines[i].Rails, _rails), lines[i].Rails));
             }
 
             return readings;

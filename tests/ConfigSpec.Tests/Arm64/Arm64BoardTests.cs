@@ -71,6 +71,7 @@ public sealed class Arm64BoardTests
             Assert.Equal(x64.RootElement.GetProperty("version").GetString(), report.GetProperty("version").GetString());
             Assert.Equal(x64.RootElement.GetProperty("llama_build").GetString(), report.GetProperty("llama_build").GetString());
             Assert.Matches(@"^2\.\d+$", report.GetProperty("glibc").GetString());
+            Assert.Equal(x64.RootElement.GetProperty("board").GetString(), report.GetProperty("board").GetString()); // the same machine's device tree / DMI
             // The libraries beside the program are the ones loaded (the x64 folder in the test run's environment is not passed on).
             Assert.Equal(Path.GetFullPath(Arm64Board.BuildDirectory).TrimEnd('/'), report.GetProperty("llama_dir").GetString());
             Assert.Equal(7, report.GetProperty("power_sources").GetArrayLength());

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using ConfigSpec.Fleet;
@@ -19,8 +18,7 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
 {
     public const string Board = "Raspberry Pi 5 Model B";
 
-    private readonly Socket _notify = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-    private readonly CancellationTokenSource _stop = new();
+    private NotifyListener? _notify;
 
     public MosquittoBroker Broker { get; } = new();
 
@@ -42,7 +40,7 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
 
     public int HttpB { get; } = MosquittoBroker.FreePort();
 
-    public ConcurrentQueue<string> Notifications { get; } = new();
+    public ConcurrentQueue<string> Notifications => _notify!.Notes;
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
@@ -52,27 +50,10 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
         await Verifier.WaitForOutputAsync("serving target", TimeSpan.FromSeconds(60));
         (Aggregator, AggregatorUrl) = await FleetHarness.StartAggregatorAsync(Broker.Uri, Path.Combine(TestEnvironment.NewTemporaryDirectory(), "fleet.db"));
 
-        var socket = Path.Combine(TestEnvironment.NewTemporaryDirectory(), "notify.sock");
-        _notify.Bind(new UnixDomainSocketEndPoint(socket));
-        _ = Task.Run(async () =>
-        {
-            var buffer = new byte[1024];
-            while (!_stop.IsCancellationRequested)
-            {
-                try
-                {
-                    var n = await _notify.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
-                    Notifications.Enqueue(Encoding.UTF8.GetString(buffer, 0, n));
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        });
+        _notify = new NotifyListener(Path.Combine(TestEnvironment.NewTemporaryDirectory(), "notify.sock"));
 
         DaemonA = FleetHarness.StartDaemon(FleetHarness.DaemonConfig(DirA, "pi5-a", Broker.Uri, Board, ["stories260K-Q8_0.gguf", "stories260K-Q4_0.gguf"], HttpA,
-            """, "home_assistant": true""", adopt: false), new Dictionary<string, string> { ["NOTIFY_SOCKET"] = socket, ["WATCHDOG_USEC"] = "2000000" });
+            """, "home_assistant": true""", adopt: false), new Dictionary<string, string> { ["NOTIFY_SOCKET"] = _notify.Path, ["WATCHDOG_USEC"] = "2000000" });
         await WaitServingAsync("pi5-a", TimeSpan.FromSeconds(180));
         await FleetHarness.EventuallyAsync(() => FleetHarness.GetJsonAsync(Http, AggregatorUrl + "api/rankings"),
             r => r.GetProperty("boards").GetArrayLength() == 1 && r.GetProperty("boards")[0].GetProperty("recommendation").ValueKind == JsonValueKind.Object,
@@ -100,7 +81,11 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
 
     public async Task DisposeAsync()
     {
-        await _stop.CancelAsync();
+        if (_notify is not null)
+        {
+            await _notify.DisposeAsync();
+        }
+
         DaemonA?.Dispose();
         DaemonB?.Dispose();
         if (Aggregator is not null)
@@ -114,12 +99,7 @@ public sealed class FleetFixture : IAsyncLifetime, IDisposable
         Dispose();
     }
 
-    public void Dispose()
-    {
-        _notify.Dispose();
-        Http.Dispose();
-        _stop.Dispose();
-    }
+    public void Dispose() => Http.Dispose();
 }
 
 public sealed class FleetEndToEndTests(FleetFixture fleet) : IClassFixture<FleetFixture>
