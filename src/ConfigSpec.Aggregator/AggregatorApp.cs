@@ -155,7 +155,7 @@ public static class AggregatorApp
         }
         catch (ConfigSpecException ex)
         {
-            await error.WriteLineAsync($"configspec-aggregator: error: {ex.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            await error.WriteLineAsync($"configspec-aggregator: error: {ex.CommandLineMessage.ReplaceLineEndings(" ")}").ConfigureAwait(false);
             return 2;
         }
         catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException)

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using ConfigSpec.Interop;
+using ConfigSpec;
 using ConfigSpec.Transport.Network;
 
 // configspec-delayproxy: a TCP proxy adding a delay (and jitter) in each direction, for network experiments on loopback.
@@ -47,6 +47,6 @@ try
 }
 catch (ConfigSpecException ex)
 {
-    Console.Error.WriteLine($"configspec-delayproxy: error: {ex.Message}");
+    Console.Error.WriteLine($"configspec-delayproxy: error: {ex.CommandLineMessage}");
     return 2;
 }

@@ -1,18 +1,5 @@
 namespace ConfigSpec.Interop;
 
-/// <summary>
-/// An error caused by input or environment (a file, a setting, a library) rather than a bug.
-/// The message is one line and names the thing at fault; command-line front ends print it and exit non-zero.
-/// </summary>
-public class ConfigSpecException : Exception
-{
-    public ConfigSpecException() { }
-
-    public ConfigSpecException(string message) : base(message) { }
-
-    public ConfigSpecException(string message, Exception innerException) : base(message, innerException) { }
-}
-
 /// <summary>A model file is missing, unreadable, not GGUF, truncated, or rejected by llama.cpp.</summary>
 public sealed class ModelFileException : ConfigSpecException
 {

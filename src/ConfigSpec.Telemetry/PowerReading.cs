@@ -1,4 +1,3 @@
-using ConfigSpec.Interop;
 
 namespace ConfigSpec.Telemetry;
 

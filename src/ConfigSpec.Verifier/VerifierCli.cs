@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
@@ -24,7 +25,7 @@ public static class VerifierCli
         var maxSessions = new Option<int>("--max-sessions") { Description = "sessions held at once (least recently used evicted past this)", DefaultValueFactory = _ => 16 };
         var window = new Option<double>("--batch-window-ms") { Description = "how long a round waits for others to share its decode call", DefaultValueFactory = _ => 2 };
         var maxBatch = new Option<int>("--max-batch") { Description = "most rounds per decode call (1 = no batching across boards)", DefaultValueFactory = _ => 64 };
-        var maxDraft = new Option<int>("--max-draft") { Description = "largest draft block accepted", DefaultValueFactory = _ => 32 };
+        var maxDraft = new Option<int>("--max-draft") { Description = "largest draft block accepted", DefaultValueFactory = _ => DraftLength.Max };
         var ctx = new Option<int>("--ctx") { Description = "context length per session", DefaultValueFactory = _ => 512 };
         var llamaDir = new Option<string?>("--llama-dir") { Description = $"folder of the llama.cpp libraries (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)" };
         var username = new Option<string?>("--username") { Description = "MQTT user name" };
@@ -82,7 +83,7 @@ public static class VerifierCli
         }
         catch (ConfigSpecException ex)
         {
-            await error.WriteLineAsync($"configspec-verifier: error: {ex.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            await error.WriteLineAsync($"configspec-verifier: error: {ex.CommandLineMessage.ReplaceLineEndings(" ")}").ConfigureAwait(false);
             return 2;
         }
     }

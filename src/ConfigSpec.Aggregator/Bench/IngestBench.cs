@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using ConfigSpec.Aggregator.Ingest;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Measurement;
 using ConfigSpec.Profiling.Profiles;

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Text;
 using ConfigSpec.Aggregator.Ranking;
 using ConfigSpec.Aggregator.Storage;
@@ -80,31 +81,25 @@ public static class MessageValidator
             return null;
         }
 
-        var schema = kind switch
+        var json = Encoding.UTF8.GetString(message.Payload);
+        var payload = message.Payload;
+        switch (kind)
         {
-            EdgeTopicKind.Status => FleetMessages.StatusSchema,
-            EdgeTopicKind.Profile => FleetMessages.ProfileSchema,
-            EdgeTopicKind.Config => FleetMessages.ConfigSchema,
-            EdgeTopicKind.Metrics => FleetMessages.MetricsSchema,
-            _ => null,
-        };
-        if (schema is null)
-        {
-            return null;
-        }
-
-        var (header, doc) = FleetMessages.Read(message.Payload, schema, device);
-        using (doc)
-        {
-            var root = doc.RootElement;
-            var json = Encoding.UTF8.GetString(message.Payload);
-            return kind switch
-            {
-                EdgeTopicKind.Status => FleetMessages.ReadStatus(root) is var s ? new Accepted(header, "status", json, s.Board, Status: s) : null,
-                EdgeTopicKind.Profile => FleetMessages.ReadProfile(root, device) is var (board, profile) ? new Accepted(header, "profile", json, board, Profile: profile) : null,
-                EdgeTopicKind.Config => new Accepted(header, "config", json, Config: FleetMessages.ReadConfig(root)),
-                _ => new Accepted(header, "metrics", json, Metrics: FleetMessages.ReadMetrics(root)),
-            };
+            case EdgeTopicKind.Status:
+                var (statusHeader, status) = Contract.ReadEdge<StatusMessage>(payload, FleetMessages.StatusSchema, device);
+                return new Accepted(statusHeader, "status", json, status.Board, Status: status);
+            case EdgeTopicKind.Profile:
+                var (profileHeader, body) = Contract.ReadEdge<ProfileMessage>(payload, FleetMessages.ProfileSchema, device);
+                var (board, profile) = FleetMessages.ReadProfile(body, device);
+                return new Accepted(profileHeader, "profile", json, board, Profile: profile);
+            case EdgeTopicKind.Config:
+                var (configHeader, config) = Contract.ReadEdge<ServedConfig>(payload, FleetMessages.ConfigSchema, device);
+                return new Accepted(configHeader, "config", json, Config: config);
+            case EdgeTopicKind.Metrics:
+                var (metricsHeader, metrics) = Contract.ReadEdge<MetricsMessage>(payload, FleetMessages.MetricsSchema, device);
+                return new Accepted(metricsHeader, "metrics", json, Metrics: metrics);
+            default:
+                return null;
         }
     }
 }
@@ -196,7 +191,7 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
     internal void Process(IReadOnlyList<MqttMessage> batch)
     {
         var accepted = new List<Accepted>(batch.Count);
-        var rejected = new List<(string, RejectReason, string)>();
+        var rejected = new List<(string, ContractFault, string)>();
         var ignored = 0;
         foreach (var m in batch)
         {
@@ -211,9 +206,9 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                     ignored++;
                 }
             }
-            catch (FleetMessageException ex)
+            catch (ContractException ex)
             {
-                rejected.Add((m.Topic, ex.Reason, ex.Message));
+                rejected.Add((m.Topic, ex.Fault, ex.Message));
                 var now = Environment.TickCount64;
                 if (now - _lastRejectLog >= 1000)
                 {

@@ -1,5 +1,6 @@
 using ConfigSpec.Aggregator.Storage;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Selection;
 

@@ -3,7 +3,7 @@ using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Profiles;
 using System.Data;
 using System.Data.Common;
-using ConfigSpec.Interop;
+using ConfigSpec.Contracts;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -11,7 +11,7 @@ namespace ConfigSpec.Aggregator.Storage;
 
 /// <summary>A message that passed validation, ready to store.</summary>
 public sealed record Accepted(MessageHeader Header, string Kind, string Json, string? Board = null, StatusMessage? Status = null, BoardProfile? Profile = null,
-    ConfigMessage? Config = null, MetricsMessage? Metrics = null);
+    ServedConfig? Config = null, MetricsMessage? Metrics = null);
 
 public sealed record DeviceRow(string Id, string? Board, string? Hostname, string State, string? Software, string? Objective, string? Detail,
     DateTimeOffset FirstSeen, DateTimeOffset LastSeen, string? ConfigJson, string? LastMetricsJson);
@@ -239,7 +239,7 @@ public sealed class FleetStore : IDisposable
     }
 
     /// <summary>Records a refused message (the last 1,000 are kept; the count per reason is kept for ever).</summary>
-    public void Reject(IReadOnlyList<(string Topic, RejectReason Reason, string Detail)> rejections)
+    public void Reject(IReadOnlyList<(string Topic, ContractFault Reason, string Detail)> rejections)
     {
         ArgumentNullException.ThrowIfNull(rejections);
         if (rejections.Count == 0)
@@ -251,7 +251,7 @@ public sealed class FleetStore : IDisposable
         var now = Iso(DateTimeOffset.UtcNow);
         foreach (var (topic, reason, detail) in rejections)
         {
-            var name = IntakeCounter.ReasonName(reason);
+            var name = ContractException.Name(reason);
             Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES (@t, @p, @r, @d)", tx, ("@t", now), ("@p", topic), ("@r", name),
                 ("@d", detail.Length > 500 ? detail[..500] : detail));
             Execute("INSERT INTO rejection_counts (reason, n) VALUES (@r, 1) ON CONFLICT (reason) DO UPDATE SET n = rejection_counts.n + 1", tx, ("@r", name));
@@ -369,8 +369,8 @@ public sealed class FleetStore : IDisposable
 
     internal static (string Board, BoardProfile Profile) ReadProfileJson(string json, string deviceId)
     {
-        using var doc = System.Text.Json.JsonDocument.Parse(json);
-        return FleetMessages.ReadProfile(doc.RootElement, deviceId);
+        var message = Contract.Read<ProfileMessage>(System.Text.Encoding.UTF8.GetBytes(json));
+        return FleetMessages.ReadProfile(message, deviceId);
     }
 
     private static string? Str(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

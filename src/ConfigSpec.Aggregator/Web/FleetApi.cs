@@ -5,6 +5,7 @@ using ConfigSpec.Aggregator.Ingest;
 using ConfigSpec.Aggregator.Ranking;
 using ConfigSpec.Aggregator.Storage;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling;
 using ConfigSpec.Profiling.Selection;
@@ -172,9 +173,8 @@ public static class FleetApi
                 w.WriteString("board", g.Key);
                 if (ranking?.Recommendations.TryGetValue(g.Key, out var rec) == true && rec.Objectives.TryGetValue(objective, out var best))
                 {
-                    w.WriteStartObject("recommendation");
-                    FleetMessages.WriteRecommended(w, best);
-                    w.WriteEndObject();
+                    w.WritePropertyName("recommendation");
+                    w.WriteRawValue(Contract.Write(best));
                 }
                 else
                 {
@@ -183,12 +183,7 @@ public static class FleetApi
 
                 w.WriteArray("rows", g.OrderBy(r => r.Rank).Take(limit), (w, r) =>
                 {
-                    w.WriteStartObject();
-                    w.WriteNumber("rank", r.Rank);
-                    FleetMessages.WriteRecommended(w, new RecommendedConfig(r.Draft, r.Quant, r.Sha256, r.K, r.Value, r.Unit, r.Devices, r.Spread));
-                    w.WriteBoolean("backed", r.Backed);
-                    w.WriteBoolean("pareto", r.Pareto);
-                    w.WriteEndObject();
+                    w.WriteRawValue(Contract.Write(new RankedRow(r.Rank, r.Draft, r.Quant, r.Sha256, r.K, r.Value, r.Unit, r.Devices, r.Spread, r.Backed, r.Pareto)));
                 });
                 w.WriteEndObject();
             });

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -159,9 +160,9 @@ internal static class BenchPolicyCommand
         var p = parse.GetValue(profile) is { } pf ? ProfileJson.Load(pf) : null;
         var c = p is null ? null : Pick(p, parse.GetValue(draft));
         var kMax = c?.AcceptanceByPosition.Count ?? parse.GetValue(kMaxOption);
-        if (kMax is < 1 or > 32)
+        if (!DraftLength.IsValid(kMax))
         {
-            throw new ConfigSpecException($"--k-max {kMax} must be 1..32");
+            throw new ConfigSpecException($"--k-max {kMax} must be {DraftLength.Range}");
         }
 
         var verifySeconds = parse.GetValue(verifyMs) / 1000;

@@ -94,7 +94,7 @@ public static partial class EdgeCli
         }
         catch (ConfigSpecException ex)
         {
-            await error.WriteLineAsync($"configspec-edge: error: {OneLine(ex.Message)}").ConfigureAwait(false);
+            await error.WriteLineAsync($"configspec-edge: error: {OneLine(ex.CommandLineMessage)}").ConfigureAwait(false);
             return ExitBadInput;
         }
         catch (OperationCanceledException)

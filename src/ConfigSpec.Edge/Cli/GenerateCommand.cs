@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using ConfigSpec.Interop;
@@ -21,7 +22,7 @@ internal static class GenerateCommand
         var board = new BoardOptions();
         var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "1s" };
         var draft = new Option<string?>("--draft") { Description = "draft GGUF model (proposes); omit with --k 0" };
-        var k = new Option<int>("--k") { Description = "draft block length 1..32; 0 = target only", DefaultValueFactory = _ => 4 };
+        var k = new Option<int>("--k") { Description = $"draft block length {DraftLength.Range}; 0 = target only", DefaultValueFactory = _ => 4 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
         var prompt = new Option<string>("--prompt") { Description = "prompt text", Required = true };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy (default); > 0 samples with exact rejection sampling" };
@@ -57,7 +58,7 @@ internal static class GenerateCommand
             {
                 if (options.DraftLength < 1)
                 {
-                    throw new ConfigSpecException("--k-policy needs --k 1..32 (the most it may draft)");
+                    throw new ConfigSpecException($"--k-policy needs --k {DraftLength.Range} (the most it may draft)");
                 }
 
                 options = options with { Policy = Speculative.Policies.DraftPolicies.Parse(spec, options.DraftLength) };

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using ConfigSpec.Edge.Cli;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Fleet.Systemd;
 using ConfigSpec.Interop;
@@ -214,8 +215,8 @@ public sealed partial class EdgeDaemon(
         }
 
         var reason = string.Create(C, $"fleet recommendation for {_recommendation.Board}: best {ObjectiveName} ({r.Value:0.###} {r.Unit}, median of {r.Devices} device(s)); this board has the draft");
-        return new ServingChoice(path, r.Draft, r.Quant, r.Sha256, r.K, ObjectiveName, "fleet", reason,
-            ObjectiveName == "goodput" ? r.Value : null, ObjectiveName == "cost" ? r.Value : null, ObjectiveName == "energy" ? r.Value : null);
+        var predicted = new PredictedFigures(ObjectiveName == "goodput" ? r.Value : null, ObjectiveName == "cost" ? r.Value : null, ObjectiveName == "energy" ? r.Value : null);
+        return new ServingChoice(path, new ServedConfig(ObjectiveName, r.Draft, r.Quant, r.Sha256, r.K, predicted, reason, "fleet"));
     }
 
     private async Task<BoardProfile> MeasureAsync(BoardProfile? resume, CancellationToken cancellationToken)
@@ -276,8 +277,8 @@ public sealed partial class EdgeDaemon(
         }
 
         var c = result.Chosen;
-        return new ServingChoice(_drafts[c.Configuration.Sha256], c.Draft, c.Quant, c.Configuration.Sha256, c.K, ObjectiveName, source, result.Reason,
-            c.Goodput, c.TokensPerUsd, c.JoulesPerToken);
+        return new ServingChoice(_drafts[c.Configuration.Sha256], new ServedConfig(ObjectiveName, c.Draft, c.Quant, c.Configuration.Sha256, c.K,
+            new PredictedFigures(c.Goodput, c.TokensPerUsd, c.JoulesPerToken), result.Reason, source));
     }
 
     private async Task ActivateAsync(ServingChoice choice, CancellationToken cancellationToken)
@@ -290,30 +291,22 @@ public sealed partial class EdgeDaemon(
             publisher.Profile(_profile);
         }
 
-        publisher.Config(choice.ToMessage());
+        publisher.Config(choice.Config);
         SetState("serving", string.Create(C, $"{choice.Draft} ({choice.Quant}) K={choice.K} for {choice.Objective} [{choice.Source}]"));
         Log.Serving(logger, choice.Draft, choice.Quant, choice.K, choice.Objective, choice.Source);
     }
 
-    private string SavedChoice(ServingChoice choice) => FleetMessages.Json(w =>
-    {
-        w.WriteString("draft_path", choice.DraftPath);
-        w.WritePropertyName("config");
-        w.WriteRawValue(FleetMessages.Config(settings.DeviceId, 0, DateTimeOffset.UtcNow, choice.ToMessage()));
-    });
+    private static string SavedChoice(ServingChoice choice) => Contract.Write(new SavedChoice(choice.DraftPath, choice.Config), indented: true);
 
+    /// <summary>The choice saved at the last activation, when its draft is still one of this board's (null when none is usable).</summary>
     private ServingChoice? LoadSavedChoice()
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(settings.ConfigPath));
-            var config = FleetMessages.ReadConfig(doc.RootElement.GetProperty("config"));
-            return _drafts.TryGetValue(config.Sha256, out var path)
-                ? new ServingChoice(path, config.Draft, config.Quant, config.Sha256, config.K, config.Objective, config.Source, config.Reason,
-                    config.Goodput, config.TokensPerUsd, config.JoulesPerToken)
-                : null;
+            var saved = Contract.Read<SavedChoice>(File.ReadAllBytes(settings.ConfigPath));
+            return _drafts.TryGetValue(saved.Config.Sha256, out var path) ? new ServingChoice(path, saved.Config) : null;
         }
-        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException or FleetMessageException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ContractException)
         {
             return null;
         }
@@ -333,10 +326,10 @@ public sealed partial class EdgeDaemon(
         {
             switch (command.Command)
             {
-                case "reprofile":
+                case FleetCommand.Reprofile:
                     await ReprofileAsync("command", cancellationToken).ConfigureAwait(false);
                     break;
-                case "set-objective":
+                case FleetCommand.SetObjective:
                     var objective = SelectionSettings.ParseObjective(command.Objective!);
                     if (_profile is null)
                     {
@@ -346,7 +339,7 @@ public sealed partial class EdgeDaemon(
                     _objective = objective;
                     await ActivateAsync(Select(_profile, "profile"), cancellationToken).ConfigureAwait(false);
                     break;
-                default: // apply
+                case FleetCommand.Apply:
                     await ActivateAsync(Apply(command), cancellationToken).ConfigureAwait(false);
                     break;
             }
@@ -354,16 +347,16 @@ public sealed partial class EdgeDaemon(
         catch (ConfigSpecException ex)
         {
             error = ex.Message;
-            Log.CommandRefused(logger, command.Command, ex.Message);
+            Log.CommandRefused(logger, CommandMessage.Name(command.Command), ex.Message);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
         {
             // A command may name a file that went away or hold a value no reader expected: it fails, the daemon does not.
-            error = $"{command.Command} failed: {ex.Message}";
-            Log.CommandRefused(logger, command.Command, error);
+            error = $"{CommandMessage.Name(command.Command)} failed: {ex.Message}";
+            Log.CommandRefused(logger, CommandMessage.Name(command.Command), error);
         }
 
-        await ReplyAsync(source, command.Id, command.Command, error).ConfigureAwait(false);
+        await ReplyAsync(source, command.Id, CommandMessage.Name(command.Command), error).ConfigureAwait(false);
     }
 
     private ServingChoice Apply(CommandMessage command)
@@ -382,23 +375,13 @@ public sealed partial class EdgeDaemon(
         var (sha, path) = match[0];
         var candidate = _profile is null ? null : Selector.Predict(_profile, new SelectionSettings()).FirstOrDefault(c => c.Configuration.Sha256 == sha && c.K == command.K);
         var quant = candidate?.Quant ?? Profiler.QuantName(Interop.Gguf.GgufFile.Read(path));
-        return new ServingChoice(path, candidate?.Draft ?? Path.GetFileNameWithoutExtension(path), quant, sha, command.K!.Value, ObjectiveName, "command",
-            "applied by command" + (command.Id is null ? string.Empty : $" {command.Id}"), candidate?.Goodput, candidate?.TokensPerUsd, candidate?.JoulesPerToken);
+        return new ServingChoice(path, new ServedConfig(ObjectiveName, candidate?.Draft ?? Path.GetFileNameWithoutExtension(path), quant, sha, command.K!.Value,
+            new PredictedFigures(candidate?.Goodput, candidate?.TokensPerUsd, candidate?.JoulesPerToken), "applied by command" + (command.Id is null ? string.Empty : $" {command.Id}"), "command"));
     }
 
     private async Task ReplyAsync(MqttMessage source, string? id, string command, string? error)
     {
-        var payload = FleetMessages.Json(w =>
-        {
-            w.WriteString("id", id);
-            w.WriteString("command", command);
-            w.WriteBoolean("ok", error is null);
-            w.WriteString("error", error);
-            if (error is null && server.Choice is { } c)
-            {
-                c.Write(w, "config");
-            }
-        });
+        var payload = Contract.Write(new CommandResult(id, command, error is null, error, error is null ? server.Choice?.Config : null));
         try
         {
             await publisher.Client.PublishAsync(source.ResponseTopic ?? FleetTopics.CommandResult(settings.DeviceId), Encoding.UTF8.GetBytes(payload), 1, false,
@@ -454,7 +437,7 @@ public sealed partial class EdgeDaemon(
                 {
                     command = FleetMessages.ReadCommand(m.Payload);
                 }
-                catch (FleetMessageException ex)
+                catch (ContractException ex)
                 {
                     Refused(input, ex);
                     await ReplyAsync(m, null, "(malformed)", ex.Message).ConfigureAwait(false);
@@ -463,12 +446,12 @@ public sealed partial class EdgeDaemon(
 
                 if (StaleCommand(command, DateTimeOffset.UtcNow) is { } stale)
                 {
-                    Log.CommandRefused(logger, command.Command, stale);
-                    await ReplyAsync(m, command.Id, command.Command, stale).ConfigureAwait(false);
+                    Log.CommandRefused(logger, CommandMessage.Name(command.Command), stale);
+                    await ReplyAsync(m, command.Id, CommandMessage.Name(command.Command), stale).ConfigureAwait(false);
                 }
                 else if (!_commands.Writer.TryWrite((command, m)))
                 {
-                    await ReplyAsync(m, command.Id, command.Command, "too many commands waiting; try again later").ConfigureAwait(false);
+                    await ReplyAsync(m, command.Id, CommandMessage.Name(command.Command), "too many commands waiting; try again later").ConfigureAwait(false);
                 }
 
                 break;

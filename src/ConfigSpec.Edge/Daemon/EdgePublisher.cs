@@ -1,5 +1,6 @@
 using System.Text;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Fleet.Outbox;
 using ConfigSpec.Profiling.Profiles;
@@ -90,7 +91,7 @@ public sealed class EdgePublisher : IAsyncDisposable
     public void Profile(BoardProfile profile) =>
         Outbox.Enqueue(FleetTopics.Profile(_settings.DeviceId), true, seq => FleetMessages.Profile(_settings.DeviceId, seq, DateTimeOffset.UtcNow, profile));
 
-    public void Config(ConfigMessage config) =>
+    public void Config(ServedConfig config) =>
         Outbox.Enqueue(FleetTopics.Config(_settings.DeviceId), true, seq => FleetMessages.Config(_settings.DeviceId, seq, DateTimeOffset.UtcNow, config));
 
     public void Metrics(MetricsMessage metrics) =>

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using ConfigSpec.Edge.Cli;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
@@ -8,26 +8,20 @@ using ConfigSpec.Telemetry.Energy;
 
 namespace ConfigSpec.Edge.Daemon;
 
-/// <summary>The configuration a board serves with, where it came from (profile, fleet, command) and why.</summary>
-public sealed record ServingChoice(string DraftPath, string Draft, string Quant, string Sha256, int K, string Objective, string Source, string Reason,
-    double? Goodput, double? TokensPerUsd, double? JoulesPerToken)
+/// <summary>The configuration a board serves with (the one served-configuration record) and the draft file behind it.</summary>
+public sealed record ServingChoice(string DraftPath, ServedConfig Config)
 {
-    public ConfigMessage ToMessage() => new(Objective, Draft, Quant, Sha256, K, Goodput, TokensPerUsd, JoulesPerToken, Reason, Source);
+    public string Draft => Config.Draft;
 
-    /// <summary>Writes this choice as a JSON object property (for the status endpoint and command results).</summary>
-    public void Write(Utf8JsonWriter w, string name)
-    {
-        ArgumentNullException.ThrowIfNull(w);
-        w.WriteStartObject(name);
-        w.WriteString("draft", Draft);
-        w.WriteString("quant", Quant);
-        w.WriteString("sha256", Sha256);
-        w.WriteNumber("k", K);
-        w.WriteString("objective", Objective);
-        w.WriteString("source", Source);
-        w.WriteString("reason", Reason);
-        w.WriteEndObject();
-    }
+    public string Quant => Config.Quant;
+
+    public string Sha256 => Config.Sha256;
+
+    public int K => Config.K;
+
+    public string Objective => Config.Objective;
+
+    public string Source => Config.Source;
 }
 
 /// <summary>Serving is paused (profiling, starting) or impossible; the message says why and whether to retry.</summary>

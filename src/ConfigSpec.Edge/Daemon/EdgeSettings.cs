@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Globalization;
 using ConfigSpec.Fleet;
 using ConfigSpec.Interop;
@@ -257,7 +258,7 @@ public sealed record EdgeSettings
             Drafts = drafts,
             Objective = objective,
             Weights = weights,
-            KMax = Int(c, "k_max", 8, 1, 32),
+            KMax = Int(c, "k_max", 8, DraftLength.Min, DraftLength.Max),
             Power = power,
             PowerInterval = TimeSpan.FromMilliseconds(Int(c, "power_interval", 100, 5, 60_000)),
             MaxRounds = Int(c, "profile:max_rounds", 150, 1, 100_000),

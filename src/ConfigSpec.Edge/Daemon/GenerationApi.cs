@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Interop;
 using ConfigSpec.Profiling;
@@ -11,84 +12,31 @@ using Microsoft.Extensions.Logging;
 
 namespace ConfigSpec.Edge.Daemon;
 
-/// <summary>A generation request, the same over HTTP and MQTT: <c>{"prompt": "...", "max_tokens": 64, "stream": true}</c>.</summary>
-public sealed record GenerationRequest(string Prompt, int MaxTokens, bool Stream, string? ReplyTo)
+/// <summary>Reading generation requests and writing their summaries through the contracts.</summary>
+public static class GenerationMessages
 {
-    public const int MaxPromptBytes = 64 * 1024;
-
-    public static GenerationRequest Parse(ReadOnlySpan<byte> payload, bool streamByDefault)
+    /// <summary>A request (at most <see cref="GenerationRequest.MaxPromptBytes"/> bytes), refused with the field at fault.</summary>
+    public static GenerationRequest Parse(ReadOnlyMemory<byte> payload)
     {
-        if (payload.Length > MaxPromptBytes)
+        if (payload.Length > GenerationRequest.MaxPromptBytes)
         {
-            throw new ConfigSpecException($"request of {payload.Length} bytes exceeds {MaxPromptBytes}");
+            throw new ContractException(ContractFault.InvalidField, $"request of {payload.Length} bytes exceeds {GenerationRequest.MaxPromptBytes}");
         }
 
-        try
-        {
-            var reader = new Utf8JsonReader(payload);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new ConfigSpecException("request must be a JSON object such as {\"prompt\": \"Once upon a time\", \"max_tokens\": 64}");
-            }
-
-            var prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String && p.GetString() is { Length: > 0 } s
-                ? s
-                : throw new ConfigSpecException("field 'prompt' must be a non-empty string");
-            var maxTokens = 64;
-            if (root.TryGetProperty("max_tokens", out var m) && m.ValueKind != JsonValueKind.Null)
-            {
-                maxTokens = m.ValueKind == JsonValueKind.Number && m.TryGetInt32(out var v) && v > 0 ? v : throw new ConfigSpecException("field 'max_tokens' must be a positive integer");
-            }
-
-            var stream = root.TryGetProperty("stream", out var st) ? st.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw new ConfigSpecException("field 'stream' must be true or false"),
-            } : streamByDefault;
-            var replyTo = root.TryGetProperty("reply_to", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-            return new GenerationRequest(prompt, maxTokens, stream, replyTo);
-        }
-        catch (JsonException ex)
-        {
-            throw new ConfigSpecException($"request is not JSON: {ex.Message}", ex);
-        }
-        catch (InvalidOperationException ex)
-        {
-            // A string the reader cannot turn into text (an unpaired surrogate escape, say).
-            throw new ConfigSpecException($"request holds a field that is not valid text: {ex.Message}", ex);
-        }
+        return Contract.Read<GenerationRequest>(payload);
     }
 
     /// <summary>The summary after the last token: text, counts, configuration, acceptance and timing.</summary>
-    public static void WriteSummary(Utf8JsonWriter w, GenerationReply reply)
+    public static GenerationSummary Summary(GenerationReply reply, string? type = null, bool? done = null)
     {
-        ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(reply);
         var r = reply.Result;
-        w.WriteString("text", r.Text);
-        w.WriteNumber("tokens", r.Tokens.Count);
-        w.WriteNumber("prompt_tokens", r.PromptTokenCount);
-        w.WriteString("stop", r.StopReason.ToString().ToLowerInvariant());
-        w.WriteString("draft", reply.Choice.Draft);
-        w.WriteString("quant", reply.Choice.Quant);
-        w.WriteNumber("k", reply.Choice.K);
-        w.WriteString("config_source", reply.Choice.Source);
-        w.WriteString("k_policy", reply.Policy);
-        w.WriteNumber("mean_k", r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Drafted), 3) : 0);
-        w.WriteNumber("rounds", r.Rounds.Count);
-        w.WriteNumber("drafted", r.DraftedTokens);
-        w.WriteNumber("accepted", r.Rounds.Sum(x => x.Accepted));
-        w.WriteNumber("acceptance", r.DraftedTokens > 0 ? Math.Round(r.Rounds.Sum(x => x.Accepted) / (double)r.DraftedTokens, 4) : 0);
-        w.WriteNumber("mean_accepted", r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Accepted), 4) : 0);
-        w.WriteNumber("wall_s", Math.Round(r.WallSeconds, 5));
-        w.WriteNumber("tokens_per_s", Math.Round(r.TokensPerSecond, 3));
-        w.WriteNumber("draft_s", Math.Round(r.DraftSeconds, 5));
-        w.WriteNumber("verify_s", Math.Round(r.VerifySeconds, 5));
-        w.WriteNumberOrNull("draft_joules", reply.DraftJoules);
-        w.WriteBoolean("power_estimated", reply.PowerEstimated);
+        var accepted = r.Rounds.Sum(x => x.Accepted);
+        return new GenerationSummary(r.Text, r.Tokens.Count, r.PromptTokenCount, r.StopReason.ToString().ToLowerInvariant(), reply.Choice.Draft, reply.Choice.Quant,
+            reply.Choice.K, reply.Choice.Source, reply.Policy, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Drafted), 3) : 0, r.Rounds.Count, r.DraftedTokens,
+            accepted, r.DraftedTokens > 0 ? Math.Round(accepted / (double)r.DraftedTokens, 4) : 0, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Accepted), 4) : 0,
+            Math.Round(r.WallSeconds, 5), Math.Round(r.TokensPerSecond, 3), Math.Round(r.DraftSeconds, 5), Math.Round(r.VerifySeconds, 5), reply.DraftJoules,
+            reply.PowerEstimated, type, done);
     }
 }
 
@@ -99,27 +47,9 @@ public static class EdgeHttpApi
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapGet("/healthz", (EdgeServer server) => server.Unavailable is null ? Results.Text("serving\n") : Results.Text(server.Unavailable + "\n", statusCode: 503));
-        app.MapGet("/v1/status", (EdgeServer server, EdgePublisher publisher, EdgeSettings settings) => Results.Text(FleetMessages.Json(w =>
-        {
-            w.WriteString("device_id", settings.DeviceId);
-            w.WriteString("board", publisher.Board);
-            w.WriteString("state", publisher.State);
-            w.WriteString("detail", publisher.Detail);
-            w.WriteString("unavailable", server.Unavailable);
-            w.WriteNumber("outbox_pending", publisher.Outbox.Pending);
-            w.WriteNumber("outbox_refused", publisher.Outbox.Refused); // dropped: the broker will never take them (an ACL)
-            w.WriteString("outbox_last_refusal", publisher.Outbox.LastRefusal);
-            server.Intake.Write(w, "intake_refused");
-            w.WriteBoolean("broker_connected", publisher.Client.IsConnected);
-            if (server.Choice is { } c)
-            {
-                c.Write(w, "config");
-            }
-            else
-            {
-                w.WriteNull("config");
-            }
-        }), "application/json"));
+        app.MapGet("/v1/status", (EdgeServer server, EdgePublisher publisher, EdgeSettings settings) => Results.Text(Contract.Write(new EdgeStatus(
+            settings.DeviceId, publisher.Board, publisher.State, publisher.Detail, server.Unavailable, publisher.Outbox.Pending, publisher.Outbox.Refused,
+            publisher.Outbox.LastRefusal, server.Intake.Snapshot(), publisher.Client.IsConnected, server.Choice?.Config)), "application/json"));
         app.MapPost("/v1/generate", GenerateAsync);
     }
 
@@ -130,7 +60,7 @@ public static class EdgeHttpApi
         GenerationRequest request;
         try
         {
-            request = GenerationRequest.Parse(body.ToArray(), streamByDefault: false);
+            request = GenerationMessages.Parse(body.ToArray());
         }
         catch (ConfigSpecException ex)
         {
@@ -142,18 +72,18 @@ public static class EdgeHttpApi
         var response = context.Response;
         try
         {
-            if (!request.Stream)
+            if (request.Stream != true)
             {
-                var reply = await server.GenerateAsync(request.Prompt, request.MaxTokens, null, context.RequestAborted).ConfigureAwait(false);
+                var reply = await server.GenerateAsync(request.Prompt, request.MaxTokens ?? GenerationRequest.DefaultMaxTokens, null, context.RequestAborted).ConfigureAwait(false);
                 response.ContentType = "application/json";
-                await response.WriteAsync(FleetMessages.Json(w => GenerationRequest.WriteSummary(w, reply)) + "\n", context.RequestAborted).ConfigureAwait(false);
+                await response.WriteAsync(Contract.Write(GenerationMessages.Summary(reply)) + "\n", context.RequestAborted).ConfigureAwait(false);
                 return;
             }
 
             // NDJSON: {"token": "..."} per accepted round, then {"done": true, ...summary}.
             var lines = System.Threading.Channels.Channel.CreateUnbounded<string>();
-            var generation = server.GenerateAsync(request.Prompt, request.MaxTokens,
-                text => lines.Writer.TryWrite(FleetMessages.Json(w => w.WriteString("token", text))), context.RequestAborted);
+            var generation = server.GenerateAsync(request.Prompt, request.MaxTokens ?? GenerationRequest.DefaultMaxTokens,
+                text => lines.Writer.TryWrite(Contract.Write(new GenerationToken(Token: text))), context.RequestAborted);
             _ = generation.ContinueWith(_ => lines.Writer.TryComplete(), TaskScheduler.Default);
             var started = false;
             await foreach (var line in lines.Reader.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
@@ -170,11 +100,7 @@ public static class EdgeHttpApi
 
             var done = await generation.ConfigureAwait(false);
             response.ContentType ??= "application/x-ndjson";
-            await response.WriteAsync(FleetMessages.Json(w =>
-            {
-                w.WriteBoolean("done", true);
-                GenerationRequest.WriteSummary(w, done);
-            }) + "\n", context.RequestAborted).ConfigureAwait(false);
+            await response.WriteAsync(Contract.Write(GenerationMessages.Summary(done, done: true)) + "\n", context.RequestAborted).ConfigureAwait(false);
         }
         catch (ServiceUnavailableException ex)
         {
@@ -195,7 +121,7 @@ public static class EdgeHttpApi
             context.Response.ContentType = "application/json";
         }
 
-        return context.Response.WriteAsync(FleetMessages.Json(w => w.WriteString("error", message)) + "\n", context.RequestAborted);
+        return context.Response.WriteAsync(Contract.Write(new ErrorReply(message)) + "\n", context.RequestAborted);
     }
 }
 
@@ -209,7 +135,7 @@ internal static partial class MqttGeneration
         var properties = new MqttPublishProperties(CorrelationData: message.CorrelationData);
         try
         {
-            request = GenerationRequest.Parse(message.Payload, streamByDefault: true);
+            request = GenerationMessages.Parse(message.Payload);
             replyTo ??= request.ReplyTo;
             if (replyTo is null)
             {
@@ -217,18 +143,10 @@ internal static partial class MqttGeneration
             }
 
             var topic = replyTo;
-            var reply = await server.GenerateAsync(request.Prompt, request.MaxTokens, request.Stream
-                ? text => _ = client.PublishAsync(topic, Encoding.UTF8.GetBytes(FleetMessages.Json(w =>
-                {
-                    w.WriteString("type", "token");
-                    w.WriteString("text", text);
-                })), 1, false, properties, CancellationToken.None)
+            var reply = await server.GenerateAsync(request.Prompt, request.MaxTokens ?? GenerationRequest.DefaultMaxTokens, request.Stream ?? true
+                ? text => _ = client.PublishAsync(topic, Contract.WriteUtf8(new GenerationToken(Type: "token", Text: text)), 1, false, properties, CancellationToken.None)
                 : null, cancellationToken).ConfigureAwait(false);
-            await client.PublishAsync(topic, Encoding.UTF8.GetBytes(FleetMessages.Json(w =>
-            {
-                w.WriteString("type", "done");
-                GenerationRequest.WriteSummary(w, reply);
-            })), 1, false, properties, cancellationToken).ConfigureAwait(false);
+            await client.PublishAsync(topic, Contract.WriteUtf8(GenerationMessages.Summary(reply, type: "done")), 1, false, properties, cancellationToken).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // a generation request is outside input: whatever it causes is answered and logged, never escapes
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -243,12 +161,8 @@ internal static partial class MqttGeneration
             {
                 try
                 {
-                    await client.PublishAsync(replyTo, Encoding.UTF8.GetBytes(FleetMessages.Json(w =>
-                    {
-                        w.WriteString("type", "error");
-                        w.WriteString("error", ex.Message);
-                        w.WriteBoolean("retry", ex is ServiceUnavailableException);
-                    })), 1, false, properties, CancellationToken.None).ConfigureAwait(false);
+                    await client.PublishAsync(replyTo, Contract.WriteUtf8(new ErrorReply(ex.Message, "error", ex is ServiceUnavailableException)), 1, false, properties,
+                        CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (MqttException)
                 {

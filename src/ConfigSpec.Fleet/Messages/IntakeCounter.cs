@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
-using ConfigSpec.Interop;
+using ConfigSpec.Contracts;
 
 namespace ConfigSpec.Fleet.Messages;
 
@@ -16,18 +15,9 @@ public sealed class IntakeCounter
     /// <summary>The reason's name for a refused input: the fleet schema's reasons, otherwise the exception kind.</summary>
     public static string ReasonOf(Exception exception) => exception switch
     {
-        FleetMessageException f => ReasonName(f.Reason),
+        ContractException f => ContractException.Name(f.Fault),
         ConfigSpecException => "invalid_request",
         _ => "unexpected_" + (exception?.GetType().Name ?? "error"),
-    };
-
-    public static string ReasonName(RejectReason reason) => reason switch
-    {
-        RejectReason.MalformedJson => "malformed_json",
-        RejectReason.UnknownSchema => "unknown_schema",
-        RejectReason.UnsupportedVersion => "unsupported_version",
-        RejectReason.DeviceMismatch => "device_mismatch",
-        _ => "invalid_field",
     };
 
     /// <summary>Counts one refusal; true when it is the first of its input and reason (log that one).</summary>
@@ -37,25 +27,10 @@ public sealed class IntakeCounter
         return n == 1;
     }
 
-    /// <summary><c>"name": {"cmd": {"total": 3, "by_reason": {"malformed_json": 2, ...}}, ...}</c>.</summary>
-    public void Write(Utf8JsonWriter writer, string name)
-    {
-        ArgumentNullException.ThrowIfNull(writer);
-        writer.WriteStartObject(name);
-        foreach (var input in _counts.ToArray().GroupBy(p => p.Key.Input).OrderBy(g => g.Key, StringComparer.Ordinal))
-        {
-            writer.WriteStartObject(input.Key);
-            writer.WriteNumber("total", input.Sum(p => p.Value));
-            writer.WriteStartObject("by_reason");
-            foreach (var (key, count) in input.OrderBy(p => p.Key.Reason, StringComparer.Ordinal))
-            {
-                writer.WriteNumber(key.Reason, count);
-            }
-
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-        }
-
-        writer.WriteEndObject();
-    }
+    /// <summary>Per input, in name order: <c>{"cmd": {"total": 3, "by_reason": {"malformed_json": 2, ...}}, ...}</c>.</summary>
+    public IReadOnlyDictionary<string, IntakeCounts> Snapshot() =>
+        new SortedDictionary<string, IntakeCounts>(_counts.ToArray().GroupBy(p => p.Key.Input).ToDictionary(
+            g => g.Key,
+            g => new IntakeCounts(g.Sum(p => p.Value), new SortedDictionary<string, long>(g.ToDictionary(p => p.Key.Reason, p => p.Value), StringComparer.Ordinal))),
+            StringComparer.Ordinal);
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using ConfigSpec.Interop;
-using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Transport.Mqtt;
 
 namespace ConfigSpec.Fleet.Outbox;

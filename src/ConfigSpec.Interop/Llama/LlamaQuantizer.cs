@@ -52,25 +52,25 @@ public static unsafe class LlamaQuantizer
         {
             if (layer < 0 || (layers is not null && layer >= layers))
             {
-                throw new ConfigSpecException($"--prune-layers: layer {layer} does not exist in '{input}' (it has {layers} layers)");
+                throw new SettingException("prune_layers", $"layer {layer} does not exist in '{input}' (it has {layers} layers)");
             }
         }
 
         if (layers is not null && options.PruneLayers.Distinct().Count() >= layers)
         {
-            throw new ConfigSpecException($"--prune-layers would remove every layer of '{input}'");
+            throw new SettingException("prune_layers", $"would remove every layer of '{input}'");
         }
 
         var full = Path.GetFullPath(output);
         if (string.Equals(full, Path.GetFullPath(input), StringComparison.Ordinal))
         {
-            throw new ConfigSpecException($"--out '{output}' is the input file; choose another path");
+            throw new SettingException("out", $"'{output}' is the input file; choose another path");
         }
 
         var directory = Path.GetDirectoryName(full);
         if (directory is not null && !Directory.Exists(directory))
         {
-            throw new ConfigSpecException($"--out directory '{directory}' does not exist");
+            throw new SettingException("out", $"directory '{directory}' does not exist");
         }
 
         LlamaRuntime.Initialize(runtime);

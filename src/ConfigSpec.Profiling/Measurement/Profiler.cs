@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using ConfigSpec.Interop;
@@ -44,24 +45,24 @@ public sealed record ProfilerOptions
 
     public void Validate()
     {
-        if (KMax is < 1 or > GenerationOptions.MaxDraftLength)
+        if (!DraftLength.IsValid(KMax))
         {
-            throw new ConfigSpecException($"--k-max {KMax} is out of range: use 1..{GenerationOptions.MaxDraftLength}");
+            throw new SettingException("k_max", $"{KMax} is out of range: use {DraftLength.Range}");
         }
 
         if (!(Tolerance > 0 && Tolerance < 1))
         {
-            throw new ConfigSpecException($"--tolerance {Tolerance} must lie between 0 and 1 (0.03 = ±3%)");
+            throw new SettingException("tolerance", $"{Tolerance} must lie between 0 and 1 (0.03 = ±3%)");
         }
 
         if (MinRounds < 2 || MaxRounds < MinRounds)
         {
-            throw new ConfigSpecException($"--min-rounds {MinRounds} and --max-rounds {MaxRounds}: need 2 ≤ min ≤ max");
+            throw new SettingException("min_rounds", $"{MinRounds} and max_rounds {MaxRounds}: need 2 ≤ min ≤ max");
         }
 
         if (TokensPerPrompt < KMax + 1)
         {
-            throw new ConfigSpecException($"--tokens-per-prompt {TokensPerPrompt} must be at least --k-max + 1 = {KMax + 1}");
+            throw new SettingException("tokens_per_prompt", $"{TokensPerPrompt} must be at least k_max + 1 = {KMax + 1}");
         }
 
         Sampling.Validate();
@@ -170,7 +171,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         var acceptance = AcceptanceStatistics.From(all, _options.KMax);
         if (timedBlocks == 0)
         {
-            throw new ConfigSpecException($"{spec.Path}: no full blocks of {_options.KMax} drafts were timed; raise --tokens-per-prompt or lower --k-max");
+            throw SettingException.Naming($"{spec.Path}: no full blocks of {_options.KMax} drafts were timed; raise {{tokens_per_prompt}} or lower {{k_max}}");
         }
 
         var byK = blockTimes.Select(t => t / timedBlocks).ToList();

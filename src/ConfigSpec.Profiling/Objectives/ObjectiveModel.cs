@@ -31,12 +31,12 @@ public sealed record Pricing
     {
         if (!(UsdPerMillion > 0) || double.IsInfinity(UsdPerMillion))
         {
-            throw new ConfigSpecException($"--price-per-mtok {UsdPerMillion} must be a positive number of US dollars per million tokens");
+            throw new SettingException("price_per_mtok", $"{UsdPerMillion} must be a positive number of US dollars per million tokens");
         }
 
         if (OutputUsdPerMillion is { } output && (!(output > 0) || double.IsInfinity(output)))
         {
-            throw new ConfigSpecException($"--output-price-per-mtok {output} must be a positive number of US dollars per million tokens");
+            throw new SettingException("output_price_per_mtok", $"{output} must be a positive number of US dollars per million tokens");
         }
     }
 }

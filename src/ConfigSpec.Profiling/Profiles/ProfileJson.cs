@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -196,9 +197,9 @@ public static class ProfileJson
 
     private static void Validate(BoardProfile profile, string name)
     {
-        if (profile.Settings.KMax is < 1 or > 32)
+        if (!DraftLength.IsValid(profile.Settings.KMax))
         {
-            throw new ProfileFormatException($"profile {name}: settings.k_max {profile.Settings.KMax} is outside 1..32");
+            throw new ProfileFormatException($"profile {name}: settings.k_max {profile.Settings.KMax} is outside {DraftLength.Range}");
         }
 
         for (var i = 0; i < profile.Configurations.Count; i++)
@@ -207,7 +208,7 @@ public static class ProfileJson
             var at = $"profile {name}: configurations[{i}] ({c.Draft} {c.Quant})";
             if (c.Rounds == 0 || c.DraftTokensPerSecond.Count == 0)
             {
-                throw new ProfileFormatException($"{at} has zero samples: profile it again (or drop it with --resume after deleting the entry)");
+                throw new ProfileFormatException($"{at} has zero samples: profile it again (or delete the entry and resume profiling)");
             }
 
             if (c.AcceptanceByPosition.Count != profile.Settings.KMax)
@@ -410,25 +411,5 @@ public static class ProfileJson
             JsonValueKind.Null => "null",
             _ => "nothing",
         };
-    }
-}
-
-/// <summary>Writes a file through a temporary beside it and a rename.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, string text) => Write(path, Encoding.UTF8.GetBytes(text));
-
-    /// <summary>Writes <paramref name="bytes"/> to a temporary file, flushes it to disk and renames it over <paramref name="path"/>.</summary>
-    public static void Write(string path, ReadOnlySpan<byte> bytes)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var temporary = $"{path}.{Environment.ProcessId}.tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temporary, path, overwrite: true);
     }
 }

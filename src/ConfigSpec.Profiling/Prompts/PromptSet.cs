@@ -43,7 +43,7 @@ public sealed class PromptSet
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path))
         {
-            throw new ConfigSpecException($"--prompts {path}: no such file");
+            throw new SettingException("prompts", $"{path}: no such file");
         }
 
         return Parse(File.ReadAllText(path), path);

@@ -44,7 +44,7 @@ public sealed record SelectionSettings
         "COST" => Objective.Cost,
         "ENERGY" => Objective.Energy,
         "WEIGHTED" => Objective.Weighted,
-        _ => throw new ConfigSpecException($"--objective '{text}' is not known: use goodput, cost, energy or weighted"),
+        _ => throw new SettingException("objective", $"'{text}' is not known: use goodput, cost, energy or weighted"),
     };
 
     public static (double, double, double) ParseWeights(string text)
@@ -53,12 +53,12 @@ public sealed record SelectionSettings
         var values = new double[3];
         if (parts.Length != 3 || parts.Select((p, i) => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) && values[i] >= 0 && double.IsFinite(values[i])).Any(ok => !ok))
         {
-            throw new ConfigSpecException($"--weights '{text}' must be three non-negative numbers g,c,e (goodput, cost, energy), e.g. 1,1,0.5");
+            throw new SettingException("weights", $"'{text}' must be three non-negative numbers g,c,e (goodput, cost, energy), e.g. 1,1,0.5");
         }
 
         if (values.Sum() == 0)
         {
-            throw new ConfigSpecException($"--weights '{text}' are all zero: give at least one objective a positive weight");
+            throw new SettingException("weights", $"'{text}' are all zero: give at least one objective a positive weight");
         }
 
         return (values[0], values[1], values[2]);
@@ -69,14 +69,14 @@ public sealed record SelectionSettings
         Pricing.Validate();
         if (VerifySeconds is { } t && (!(t >= 0) || double.IsInfinity(t)))
         {
-            throw new ConfigSpecException($"--t-verify {t} must be zero or a positive number of seconds");
+            throw new SettingException("t_verify", $"{t} must be zero or a positive number of seconds");
         }
 
-        foreach (var (name, value) in new[] { ("--min-goodput", MinGoodput), ("--max-joules-per-token", MaxJoulesPerToken), ("--max-usd-per-mtok", MaxUsdPerMillion), ("--max-memory-mb", MaxMemoryMegabytes) })
+        foreach (var (name, value) in new[] { ("min_goodput", MinGoodput), ("max_joules_per_token", MaxJoulesPerToken), ("max_usd_per_mtok", MaxUsdPerMillion), ("max_memory_mb", MaxMemoryMegabytes) })
         {
             if (value is { } v && (!(v > 0) || double.IsInfinity(v)))
             {
-                throw new ConfigSpecException($"{name} {v.ToString(CultureInfo.InvariantCulture)} must be a positive number");
+                throw new SettingException(name, $"{v.ToString(CultureInfo.InvariantCulture)} must be a positive number");
             }
         }
     }
@@ -168,8 +168,8 @@ public static class Selector
         var needsEnergy = settings.Objective == Objective.Energy || (settings.Objective == Objective.Weighted && settings.Weights.Energy > 0) || settings.MaxJoulesPerToken is not null;
         if (needsEnergy && all.Any(c => c.JoulesPerToken is null))
         {
-            throw new ConfigSpecException(
-                "the energy objective needs power figures, but the profile was taken without a power source: profile again with --power (or use --objective goodput|cost)");
+            throw SettingException.Naming(
+                "optimising energy needs power figures, but the profile was taken without a power source: profile again with {power} SOURCE (or use {objective} goodput|cost)");
         }
 
         var feasible = ApplyConstraints(all, settings);
@@ -185,22 +185,22 @@ public static class Selector
         var c = CultureInfo.InvariantCulture;
         if (s.MinGoodput is { } g)
         {
-            constraints.Add(($"--min-goodput {g.ToString(c)}", x => x.Goodput >= g, xs => string.Create(c, $"the best is {xs.Max(x => x.Goodput):0.0} tokens/s")));
+            constraints.Add(($"{{min_goodput}} {g.ToString(c)}", x => x.Goodput >= g, xs => string.Create(c, $"the best is {xs.Max(x => x.Goodput):0.0} tokens/s")));
         }
 
         if (s.MaxJoulesPerToken is { } j)
         {
-            constraints.Add(($"--max-joules-per-token {j.ToString(c)}", x => x.JoulesPerToken <= j, xs => string.Create(c, $"the lowest is {xs.Min(x => x.JoulesPerToken):0.######} J/token")));
+            constraints.Add(($"{{max_joules_per_token}} {j.ToString(c)}", x => x.JoulesPerToken <= j, xs => string.Create(c, $"the lowest is {xs.Min(x => x.JoulesPerToken):0.######} J/token")));
         }
 
         if (s.MaxUsdPerMillion is { } u)
         {
-            constraints.Add(($"--max-usd-per-mtok {u.ToString(c)}", x => x.UsdPerMillionTokens <= u, xs => string.Create(c, $"the cheapest is {xs.Min(x => x.UsdPerMillionTokens):0.####} USD per million tokens")));
+            constraints.Add(($"{{max_usd_per_mtok}} {u.ToString(c)}", x => x.UsdPerMillionTokens <= u, xs => string.Create(c, $"the cheapest is {xs.Min(x => x.UsdPerMillionTokens):0.####} USD per million tokens")));
         }
 
         if (s.MaxMemoryMegabytes is { } m)
         {
-            constraints.Add(($"--max-memory-mb {m.ToString(c)}", x => x.MemoryMegabytes <= m, xs => string.Create(c, $"the smallest draft adds {xs.Min(x => x.MemoryMegabytes):0.0} MB")));
+            constraints.Add(($"{{max_memory_mb}} {m.ToString(c)}", x => x.MemoryMegabytes <= m, xs => string.Create(c, $"the smallest draft adds {xs.Min(x => x.MemoryMegabytes):0.0} MB")));
         }
 
         var feasible = all.Where(x => constraints.All(k => k.Keeps(x))).ToList();
@@ -214,7 +214,7 @@ public static class Selector
             var excluded = all.Count(x => !k.Keeps(x));
             return $"{k.Name} excludes {excluded} of {all.Count} ({k.Best(all)})";
         });
-        throw new ConfigSpecException($"no configuration satisfies the constraints together: {string.Join("; ", lines)}");
+        throw SettingException.Naming($"no configuration satisfies the constraints together: {string.Join("; ", lines)}");
     }
 
     /// <summary>Marks the candidates no other candidate beats on all three objectives (and strictly on one).</summary>

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Diagnostics;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
@@ -9,7 +10,7 @@ namespace ConfigSpec.Speculative.Engine;
 /// <summary>Settings of one generation.</summary>
 public sealed record GenerationOptions
 {
-    public const int MaxDraftLength = 32;
+    public const int MaxDraftLength = Contracts.DraftLength.Max;
 
     /// <summary>Draft block length K; 0 decodes with the target alone.</summary>
     public int DraftLength { get; init; } = 4;
@@ -39,22 +40,22 @@ public sealed record GenerationOptions
     {
         if (DraftLength < 0 || DraftLength > MaxDraftLength)
         {
-            throw new ConfigSpecException($"--k {DraftLength} is out of range: use 1..{MaxDraftLength}, or 0 for target-only decoding");
+            throw new SettingException("k", $"{DraftLength} is out of range: use 1..{MaxDraftLength}, or 0 for target-only decoding");
         }
 
         if (DraftLength > 0 && !hasDraft)
         {
-            throw new ConfigSpecException($"--k {DraftLength} needs a draft model (--draft), or use --k 0 for target-only decoding");
+            throw new SettingException("k", $"{DraftLength} needs a draft model, or use k 0 for target-only decoding");
         }
 
         if (MaxTokens < 1)
         {
-            throw new ConfigSpecException($"--max-tokens {MaxTokens} must be at least 1");
+            throw new SettingException("max_tokens", $"{MaxTokens} must be at least 1");
         }
 
         if (Threads < 1)
         {
-            throw new ConfigSpecException($"--threads {Threads} must be at least 1");
+            throw new SettingException("threads", $"{Threads} must be at least 1");
         }
 
         Sampling.Validate();
@@ -178,8 +179,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         options.Validate(Draft is not null);
         if (prompt.Count >= options.ContextLength)
         {
-            throw new ConfigSpecException(
-                $"the prompt has {prompt.Count} tokens but the context holds {options.ContextLength}; shorten --prompt or raise --ctx");
+            throw SettingException.Naming(
+                $"the prompt has {prompt.Count} tokens but the context holds {options.ContextLength}; shorten the prompt or raise {{ctx}}");
         }
 
         var started = Stopwatch.GetTimestamp();

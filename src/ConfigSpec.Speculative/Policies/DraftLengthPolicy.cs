@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Globalization;
 using ConfigSpec.Interop;
 
@@ -79,9 +80,9 @@ public sealed class StaticPolicy : IDraftLengthPolicy
 {
     public StaticPolicy(int k)
     {
-        if (k < 1 || k > 32)
+        if (!DraftLength.IsValid(k))
         {
-            throw new ConfigSpecException($"static:{k}: K must be 1..32");
+            throw new ConfigSpecException($"static:{k}: K must be {DraftLength.Range}");
         }
 
         KMax = k;
@@ -111,9 +112,9 @@ public sealed class ConfidencePolicy : IDraftLengthPolicy
             throw new ConfigSpecException($"confidence:{threshold.ToString(CultureInfo.InvariantCulture)}: P must lie strictly between 0 and 1");
         }
 
-        if (kMax < 1 || kMax > 32)
+        if (!DraftLength.IsValid(kMax))
         {
-            throw new ConfigSpecException($"confidence: K_max {kMax} must be 1..32");
+            throw new ConfigSpecException($"confidence: K_max {kMax} must be {DraftLength.Range}");
         }
 
         Threshold = threshold;

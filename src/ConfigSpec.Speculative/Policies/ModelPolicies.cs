@@ -154,7 +154,7 @@ public static class DraftPolicies
             "static" when int.TryParse(arg, NumberStyles.None, CultureInfo.InvariantCulture, out var k) => new StaticPolicy(k),
             "confidence" when double.TryParse(arg, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => new ConfidencePolicy(p, kMax),
             "ucb-specstop" => Ucb(spec, arg, kMax),
-            "profile" when arg is null => profile?.Invoke() ?? throw new ConfigSpecException("policy 'profile' needs a profile (--profile FILE)"),
+            "profile" when arg is null => profile?.Invoke() ?? throw SettingException.Naming("policy 'profile' needs a profile ({profile} FILE)"),
             "oracle" when arg is null or "late" => throw new ConfigSpecException($"policy '{spec}' exists only in evaluation (bench-policy), where the whole run is known"),
             _ => throw new ConfigSpecException($"unknown draft-length policy '{spec}' (known: {Help})"),
         };

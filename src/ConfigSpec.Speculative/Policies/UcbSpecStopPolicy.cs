@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Globalization;
 using ConfigSpec.Interop;
 
@@ -92,9 +93,9 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
         }
 
         Beta = smoothing;
-        if (kMax < 1 || kMax > 32)
+        if (!DraftLength.IsValid(kMax))
         {
-            throw new ConfigSpecException($"ucb-specstop: K_max {kMax} must be 1..32");
+            throw new ConfigSpecException($"ucb-specstop: K_max {kMax} must be {DraftLength.Range}");
         }
 
         if (exploration < 0 || double.IsNaN(exploration))

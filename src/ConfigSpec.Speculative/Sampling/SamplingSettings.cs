@@ -16,12 +16,12 @@ public sealed record SamplingSettings(float Temperature = 0f, int TopK = 0, ulon
     {
         if (float.IsNaN(Temperature) || Temperature < 0f || Temperature > 100f)
         {
-            throw new ConfigSpecException($"--temperature {Temperature} is out of range (0 = greedy, up to 100)");
+            throw new SettingException("temperature", $"{Temperature} is out of range (0 = greedy, up to 100)");
         }
 
         if (TopK < 0)
         {
-            throw new ConfigSpecException($"--top-k {TopK} is out of range (0 = whole vocabulary, or a positive count)");
+            throw new SettingException("top_k", $"{TopK} is out of range (0 = whole vocabulary, or a positive count)");
         }
     }
 }

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
@@ -20,7 +21,7 @@ public sealed record VerifierOptions
     public TimeSpan BatchWindow { get; init; } = TimeSpan.Zero;
 
     /// <summary>Largest draft block accepted.</summary>
-    public int MaxDraftLength { get; init; } = 32;
+    public int MaxDraftLength { get; init; } = DraftLength.Max;
 
     /// <summary>Most rounds decoded in one call (1 = one at a time, for comparison).</summary>
     public int MaxBatchRounds { get; init; } = int.MaxValue;
@@ -42,22 +43,22 @@ public sealed record VerifierOptions
 
         if (MaxSessions is < 1 or > 256)
         {
-            throw new ConfigSpecException($"--max-sessions {MaxSessions} is out of range (1..256)");
+            throw new SettingException("max_sessions", $"{MaxSessions} is out of range (1..256)");
         }
 
         if (MaxDraftLength is < 1 or > 255)
         {
-            throw new ConfigSpecException($"--max-draft {MaxDraftLength} is out of range (1..255)");
+            throw new SettingException("max_draft", $"{MaxDraftLength} is out of range (1..255)");
         }
 
         if (MaxBatchRounds < 1)
         {
-            throw new ConfigSpecException($"--max-batch {MaxBatchRounds} must be at least 1");
+            throw new SettingException("max_batch", $"{MaxBatchRounds} must be at least 1");
         }
 
         if (BatchWindow < TimeSpan.Zero || BatchWindow > TimeSpan.FromSeconds(1))
         {
-            throw new ConfigSpecException($"--batch-window-ms {BatchWindow.TotalMilliseconds} is out of range (0..1000)");
+            throw new SettingException("batch_window_ms", $"{BatchWindow.TotalMilliseconds} is out of range (0..1000)");
         }
     }
 }

@@ -34,14 +34,14 @@ public sealed record DelayProxyOptions
     public static IPEndPoint ParseListen(string value) =>
         IPEndPoint.TryParse(value, out var endpoint) && endpoint.Port > 0
             ? endpoint
-            : throw new ConfigSpecException($"--listen '{value}' is not an address:port such as 127.0.0.1:18830");
+            : throw new SettingException("listen", $"'{value}' is not an address:port such as 127.0.0.1:18830");
 
     public static DnsEndPoint ParseUpstream(string value)
     {
         var colon = value.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
-            throw new ConfigSpecException($"--upstream '{value}' is not host:port");
+            throw new SettingException("upstream", $"'{value}' is not host:port");
         }
 
         return new DnsEndPoint(value[..colon], port);
@@ -71,7 +71,7 @@ public sealed class DelayProxy : IAsyncDisposable
         _options = options ?? throw new ArgumentNullException(nameof(options));
         if (options.Delay < TimeSpan.Zero || options.Jitter < TimeSpan.Zero || options.Jitter > options.Delay + options.Delay)
         {
-            throw new ConfigSpecException("--delay-ms and --jitter-ms must be non-negative (jitter at most twice the delay)");
+            throw SettingException.Naming("{delay_ms} and {jitter_ms} must be non-negative (jitter at most twice the delay)");
         }
 
         _random = new Random(options.Seed);
@@ -96,7 +96,7 @@ public sealed class DelayProxy : IAsyncDisposable
         }
         catch (SocketException ex)
         {
-            throw new ConfigSpecException($"--listen {_options.Listen}: {ex.Message}");
+            throw new SettingException("listen", $"{_options.Listen}: {ex.Message}");
         }
 
         _accept = Task.Run(AcceptLoopAsync);

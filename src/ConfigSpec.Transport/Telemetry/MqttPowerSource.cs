@@ -62,7 +62,7 @@ public sealed class MqttPowerSource : IPowerSource
             client.ConnectAsync().GetAwaiter().GetResult();
             client.SubscribeAsync(topic, 0).GetAwaiter().GetResult();
         }
-        catch (Interop.ConfigSpecException ex) when (ex is not PowerSourceException)
+        catch (ConfigSpecException ex) when (ex is not PowerSourceException)
         {
             throw new PowerSourceException($"{spec}: {ex.Message}", ex);
         }

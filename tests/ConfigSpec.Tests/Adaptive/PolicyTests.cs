@@ -195,7 +195,7 @@ public sealed class PolicyTests
         var ucb = Assert.IsType<UcbSpecStopPolicy>(DraftPolicies.Parse("ucb-specstop:c=0.2,beta=0.5,stop=0.3", 6));
         Assert.Equal((0.2, 0.5, 0.3, 6), (ucb.Exploration, ucb.Beta, ucb.ConfidenceStop, ucb.KMax));
         Assert.Contains("unknown draft-length policy", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("greedy", 8)).Message, StringComparison.Ordinal);
-        Assert.Contains("needs a profile", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("profile", 8)).Message, StringComparison.Ordinal);
+        Assert.Contains("needs a profile", Assert.Throws<SettingException>(() => DraftPolicies.Parse("profile", 8)).Message, StringComparison.Ordinal);
         Assert.Contains("evaluation", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("oracle", 8)).Message, StringComparison.Ordinal);
         Assert.Contains("'oracle:late' exists only in evaluation", Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("oracle:late", 8)).Message, StringComparison.Ordinal);
         Assert.Throws<ConfigSpecException>(() => DraftPolicies.Parse("static:0", 8));

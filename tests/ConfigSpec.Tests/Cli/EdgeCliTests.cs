@@ -95,7 +95,7 @@ public class EdgeCliTests
         var (exit, _, error) = await Run("generate", "--target", TestEnvironment.Model("stories260K.gguf"),
             "--k", "0", "--ctx", "64", "--prompt", prompt);
         Assert.Equal(2, exit);
-        Assert.Contains("shorten --prompt or raise --ctx", error, StringComparison.Ordinal);
+        Assert.Contains("shorten the prompt or raise --ctx", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using ConfigSpec.Aggregator.Ingest;
 using ConfigSpec.Aggregator.Ranking;
 using ConfigSpec.Aggregator.Storage;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Tests.Infrastructure;
@@ -76,7 +77,7 @@ public sealed class AggregatorStoreTests
             cmd.ExecuteNonQuery();
         }
 
-        Assert.Contains("schema version 99", Assert.Throws<ConfigSpec.Interop.ConfigSpecException>(() => new FleetStore(db)).Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 99", Assert.Throws<ConfigSpec.ConfigSpecException>(() => new FleetStore(db)).Message, StringComparison.Ordinal);
         var notADirectory = Path.Combine(NewSqlite(), "under-a-file.db");
         File.WriteAllText(Path.GetDirectoryName(notADirectory)!, "x");
         Assert.ThrowsAny<Exception>(() => new FleetStore(notADirectory));

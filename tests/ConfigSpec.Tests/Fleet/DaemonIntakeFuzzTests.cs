@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ConfigSpec.Edge.Daemon;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Interop;
 using ConfigSpec.Tests.Infrastructure;
@@ -165,7 +166,7 @@ public sealed class DaemonIntakeFuzzTests(Xunit.Abstractions.ITestOutputHelper o
         }
 
         var now = DateTimeOffset.UtcNow;
-        var command = FleetMessages.Command(new CommandMessage("apply", "fuzz", null, "stories260K-Q8_0", 2, now));
+        var command = FleetMessages.Command(new CommandMessage(FleetCommand.Apply, "fuzz", null, "stories260K-Q8_0", 2, now));
         var commands = PayloadFuzzer.Generate(command, PerTopic, seed: 1);
         var recommendation = FleetMessages.Recommendation(new RecommendationMessage(board, now, new Dictionary<string, RecommendedConfig>(StringComparer.Ordinal)
         {
@@ -175,7 +176,7 @@ public sealed class DaemonIntakeFuzzTests(Xunit.Abstractions.ITestOutputHelper o
         var generations = PayloadFuzzer.Generate("""{"prompt": "Once", "max_tokens": 1, "stream": false}""", PerTopic, seed: 3);
         var expectedCommands = commands.Count(p => Refused(() => FleetMessages.ReadCommand(p)));
         var expectedRecommendations = recommendations.Count(p => Refused(() => FleetMessages.ReadRecommendation(p)));
-        var expectedGenerations = generations.Count(p => Refused(() => GenerationRequest.Parse(p, streamByDefault: true)));
+        var expectedGenerations = generations.Count(p => Refused(() => ConfigSpec.Edge.Daemon.GenerationMessages.Parse(p)));
         output.WriteLine($"refused of {PerTopic}: cmd {expectedCommands}, recommendation {expectedRecommendations} (of {recommendations.Count}), generate {expectedGenerations}");
         Assert.InRange(expectedCommands, PerTopic / 2, PerTopic); // most are refused, some mutations stay valid
         Assert.InRange(expectedGenerations, PerTopic / 2, PerTopic);
@@ -225,7 +226,7 @@ public sealed class DaemonIntakeFuzzTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.DoesNotContain(reasons.EnumerateObject(), r => r.Name.StartsWith("unexpected_", StringComparison.Ordinal));
 
         // Still alive and doing its job: a command is applied and answered, a generation served, the watchdog fed.
-        await client.PublishAsync(FleetTopics.Command("pi-fuzz"), FleetMessages.Command(new CommandMessage("apply", "after-fuzz", null, "stories260K-Q4_0", 3, DateTimeOffset.UtcNow)), 1);
+        await client.PublishAsync(FleetTopics.Command("pi-fuzz"), FleetMessages.Command(new CommandMessage(FleetCommand.Apply, "after-fuzz", null, "stories260K-Q4_0", 3, DateTimeOffset.UtcNow)), 1);
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
         {
             while (true)

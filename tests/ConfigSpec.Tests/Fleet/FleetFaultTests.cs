@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using ConfigSpec.Aggregator.Storage;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Tests.Infrastructure;

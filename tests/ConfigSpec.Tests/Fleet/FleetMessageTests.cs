@@ -1,5 +1,6 @@
 using System.Text;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Tests.Profiling;
@@ -17,26 +18,15 @@ public sealed class FleetMessageTests
     public void Status_config_and_metrics_round_trip()
     {
         var status = new StatusMessage("serving", "Raspberry Pi 5", "pi", "1.0.0", "goodput", "Q8_0 K=4");
-        var (h, doc) = FleetMessages.Read(B(FleetMessages.Status("pi5-a", 7, T, status)), FleetMessages.StatusSchema, "pi5-a");
-        using (doc)
-        {
-            Assert.Equal(new MessageHeader(FleetMessages.StatusSchema, 1, "pi5-a", 7, T), h);
-            Assert.Equal(status, FleetMessages.ReadStatus(doc.RootElement));
-        }
+        var (h, readStatus) = Contract.ReadEdge<StatusMessage>(B(FleetMessages.Status("pi5-a", 7, T, status)), FleetMessages.StatusSchema, "pi5-a");
+        Assert.Equal(new MessageHeader(FleetMessages.StatusSchema, 1, "pi5-a", 7, T), h);
+        Assert.Equal(status, readStatus);
 
-        var config = new ConfigMessage("cost", "d", "Q4_0", Sha, 3, 12.5, 1e6, null, "why", "profile");
-        (_, doc) = FleetMessages.Read(B(FleetMessages.Config("x", 1, T, config)), FleetMessages.ConfigSchema, "x");
-        using (doc)
-        {
-            Assert.Equal(config, FleetMessages.ReadConfig(doc.RootElement));
-        }
+        var config = new ServedConfig("cost", "d", "Q4_0", Sha, 3, new PredictedFigures(12.5, 1e6, null), "why", "profile");
+        Assert.Equal(config, Contract.ReadEdge<ServedConfig>(B(FleetMessages.Config("x", 1, T, config)), FleetMessages.ConfigSchema, "x").Body);
 
         var metrics = new MetricsMessage(30, 4, 200, 55.5, 0.8, 3.1, 4, 5.2, 0.01, true);
-        (_, doc) = FleetMessages.Read(B(FleetMessages.Metrics("x", 2, T, metrics)), FleetMessages.MetricsSchema, "x");
-        using (doc)
-        {
-            Assert.Equal(metrics, FleetMessages.ReadMetrics(doc.RootElement));
-        }
+        Assert.Equal(metrics, Contract.ReadEdge<MetricsMessage>(B(FleetMessages.Metrics("x", 2, T, metrics)), FleetMessages.MetricsSchema, "x").Body);
     }
 
     [Fact]
@@ -44,52 +34,53 @@ public sealed class FleetMessageTests
     {
         var profile = ProfileFixtures.ThreeDrafts();
         profile = profile with { Device = profile.Device with { Id = "pi5-lab-1" } };
-        var (_, doc) = FleetMessages.Read(B(FleetMessages.Profile("pi5-lab-1", 3, T, profile)), FleetMessages.ProfileSchema, "pi5-lab-1");
-        using (doc)
-        {
-            var (board, read) = FleetMessages.ReadProfile(doc.RootElement, "pi5-lab-1");
-            Assert.Equal(profile.Device.Board, board);
-            Assert.Equal(ProfileJson.Serialize(profile), ProfileJson.Serialize(read));
-        }
+        var (_, body) = Contract.ReadEdge<ProfileMessage>(B(FleetMessages.Profile("pi5-lab-1", 3, T, profile)), FleetMessages.ProfileSchema, "pi5-lab-1");
+        var (board, read) = FleetMessages.ReadProfile(body, "pi5-lab-1");
+        Assert.Equal(profile.Device.Board, board);
+        Assert.Equal(ProfileJson.Serialize(profile), ProfileJson.Serialize(read));
     }
 
     [Theory]
-    [InlineData("{not json", RejectReason.MalformedJson, "not JSON")]
-    [InlineData("[1,2]", RejectReason.MalformedJson, "JSON object")]
-    [InlineData("""{"schema":"configspec.edge.metrics","version":1,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.UnknownSchema, "configspec.edge.status")]
-    [InlineData("""{"schema":"configspec.edge.status","version":2,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.UnsupportedVersion, "version 2")]
-    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"b","seq":1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.DeviceMismatch, "'b'")]
-    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":-1,"time":"2026-11-22T12:00:00Z"}""", RejectReason.InvalidField, "'seq'")]
-    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":1,"time":"yesterday"}""", RejectReason.InvalidField, "'time'")]
-    public void Headers_that_do_not_match_the_topic_are_refused_with_the_reason(string payload, RejectReason reason, string mentions)
+    [InlineData("{not json", ContractFault.MalformedJson, "not JSON")]
+    [InlineData("[1,2]", ContractFault.MalformedJson, "JSON object")]
+    [InlineData("""{"schema":"configspec.edge.metrics","version":1,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", ContractFault.UnknownSchema, "configspec.edge.status")]
+    [InlineData("""{"schema":"configspec.edge.status","version":2,"device_id":"a","seq":1,"time":"2026-11-22T12:00:00Z"}""", ContractFault.UnsupportedVersion, "version 2")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"b","seq":1,"time":"2026-11-22T12:00:00Z"}""", ContractFault.DeviceMismatch, "'b'")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":-1,"time":"2026-11-22T12:00:00Z"}""", ContractFault.InvalidField, "'seq'")]
+    [InlineData("""{"schema":"configspec.edge.status","version":1,"device_id":"a","seq":1,"time":"yesterday"}""", ContractFault.InvalidField, "'time'")]
+    public void Headers_that_do_not_match_the_topic_are_refused_with_the_reason(string payload, ContractFault reason, string mentions)
     {
-        var ex = Assert.Throws<FleetMessageException>(() => FleetMessages.Read(B(payload), FleetMessages.StatusSchema, "a"));
-        Assert.Equal(reason, ex.Reason);
+        var ex = Assert.Throws<ContractException>(() => Contract.ReadEdge<StatusMessage>(B(payload), FleetMessages.StatusSchema, "a"));
+        Assert.Equal(reason, ex.Fault);
         Assert.Contains(mentions, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Bodies_with_bad_fields_name_the_field()
     {
-        var config = FleetMessages.Config("x", 1, T, new ConfigMessage("goodput", "d", "Q4_0", Sha, 3, 1, 1, null, "r", "profile"));
-        using var doc = System.Text.Json.JsonDocument.Parse(config.Replace("\"k\":3", "\"k\":0", StringComparison.Ordinal));
-        Assert.Contains("'k'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadConfig(doc.RootElement)).Message, StringComparison.Ordinal);
-        using var doc2 = System.Text.Json.JsonDocument.Parse(config.Replace(Sha, "XYZ", StringComparison.Ordinal));
-        Assert.Contains("'sha256'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadConfig(doc2.RootElement)).Message, StringComparison.Ordinal);
+        var config = FleetMessages.Config("x", 1, T, new ServedConfig("goodput", "d", "Q4_0", Sha, 3, new PredictedFigures(1, 1, null), "r", "profile"));
+        Assert.Contains("'k'", Refusal<ServedConfig>(config.Replace("\"k\":3", "\"k\":0", StringComparison.Ordinal), FleetMessages.ConfigSchema), StringComparison.Ordinal);
+        Assert.Contains("'k'", Refusal<ServedConfig>(config.Replace("\"k\":3", "\"k\":33", StringComparison.Ordinal), FleetMessages.ConfigSchema), StringComparison.Ordinal);
+        Assert.Contains("'sha256'", Refusal<ServedConfig>(config.Replace(Sha, "XYZ", StringComparison.Ordinal), FleetMessages.ConfigSchema), StringComparison.Ordinal);
+        Assert.Contains("'predicted.goodput'", Refusal<ServedConfig>(config.Replace("\"goodput\":1", "\"goodput\":\"fast\"", StringComparison.Ordinal), FleetMessages.ConfigSchema), StringComparison.Ordinal);
         var metrics = FleetMessages.Metrics("x", 1, T, new MetricsMessage(30, 1, 1, 1, 0.5, 1, 2, null, null, false));
-        using var doc3 = System.Text.Json.JsonDocument.Parse(metrics.Replace("\"acceptance\":0.5", "\"acceptance\":1.5", StringComparison.Ordinal));
-        Assert.Contains("'acceptance'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadMetrics(doc3.RootElement)).Message, StringComparison.Ordinal);
+        Assert.Contains("'acceptance'", Refusal<MetricsMessage>(metrics.Replace("\"acceptance\":0.5", "\"acceptance\":1.5", StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
+        Assert.Contains("'requests' must be an integer", Refusal<MetricsMessage>(metrics.Replace("\"requests\":1", "\"requests\":1.5", StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
+        Assert.Contains("'tokens' is missing", Refusal<MetricsMessage>(metrics.Replace("\"tokens\":1,", string.Empty, StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
         var status = FleetMessages.Status("x", 1, T, new StatusMessage("serving", "b", "h", "s", null, null));
-        using var doc4 = System.Text.Json.JsonDocument.Parse(status.Replace("serving", "dancing", StringComparison.Ordinal));
-        Assert.Contains("'state'", Assert.Throws<FleetMessageException>(() => FleetMessages.ReadStatus(doc4.RootElement)).Message, StringComparison.Ordinal);
+        Assert.Contains("'state'", Refusal<StatusMessage>(status.Replace("serving", "dancing", StringComparison.Ordinal), FleetMessages.StatusSchema), StringComparison.Ordinal);
+        Assert.Contains("'board' must be a string", Refusal<StatusMessage>(status.Replace("\"board\":\"b\"", "\"board\":null", StringComparison.Ordinal), FleetMessages.StatusSchema), StringComparison.Ordinal);
     }
+
+    private static string Refusal<T>(string payload, string schema)
+        where T : IContract => Assert.Throws<ContractException>(() => Contract.ReadEdge<T>(B(payload), schema, "x")).Message;
 
     [Fact]
     public void A_profile_whose_device_differs_from_the_sender_is_refused()
     {
         var profile = ProfileFixtures.ThreeDrafts(); // device pi5-lab-1
-        using var doc = System.Text.Json.JsonDocument.Parse(FleetMessages.Profile("other", 1, T, profile));
-        Assert.Equal(RejectReason.DeviceMismatch, Assert.Throws<FleetMessageException>(() => FleetMessages.ReadProfile(doc.RootElement, "other")).Reason);
+        var (_, body) = Contract.ReadEdge<ProfileMessage>(B(FleetMessages.Profile("other", 1, T, profile)), FleetMessages.ProfileSchema, "other");
+        Assert.Equal(ContractFault.DeviceMismatch, Assert.Throws<ContractException>(() => FleetMessages.ReadProfile(body, "other")).Fault);
     }
 
     [Theory]
@@ -102,15 +93,19 @@ public sealed class FleetMessageTests
     [InlineData("""{"command":"apply","draft":"x","k":99}""", null, "'k'")]
     [InlineData("""{"command":"reprofile","version":7}""", null, "version")]
     [InlineData("""reprofile""", null, "not JSON")]
+    [InlineData("""{"command":1}""", null, "'command' must be one of reprofile, set-objective, apply")]
+    [InlineData("""{"command":"1"}""", null, "'command'")]
+    [InlineData("""{"command":"reprofile","command":"apply"}""", null, "not JSON")]
+    [InlineData("""{"command":"apply","draft":"x","k":"4"}""", null, "'k' must be an integer")]
     public void Commands_are_refused_unless_well_formed(string payload, string? command, string? error)
     {
         if (command is not null)
         {
-            Assert.Equal(command, FleetMessages.ReadCommand(B(payload)).Command);
+            Assert.Equal(command, CommandMessage.Name(FleetMessages.ReadCommand(B(payload)).Command));
         }
         else
         {
-            Assert.Contains(error!, Assert.Throws<FleetMessageException>(() => FleetMessages.ReadCommand(B(payload))).Message, StringComparison.Ordinal);
+            Assert.Contains(error!, Assert.Throws<ContractException>(() => FleetMessages.ReadCommand(B(payload))).Message, StringComparison.Ordinal);
         }
     }
 
@@ -146,11 +141,11 @@ public sealed class FleetMessageTests
     }
 
     [Theory]
-    [InlineData("\"version\":1.5", RejectReason.UnsupportedVersion, "version 1.5")]
-    [InlineData("\"version\":9223372036854775808", RejectReason.UnsupportedVersion, "9223372036854775808")]
-    [InlineData("\"k\":2.5", RejectReason.InvalidField, "k")]
-    [InlineData("\"board\":\"\\ud800\"", RejectReason.InvalidField, "schema does not allow")]
-    public void A_type_confused_recommendation_is_refused_with_the_reason_not_an_exception_of_another_kind(string replacement, RejectReason reason, string mentions)
+    [InlineData("\"version\":1.5", ContractFault.UnsupportedVersion, "version 1.5")]
+    [InlineData("\"version\":9223372036854775808", ContractFault.UnsupportedVersion, "9223372036854775808")]
+    [InlineData("\"k\":2.5", ContractFault.InvalidField, "k")]
+    [InlineData("\"board\":\"\\ud800\"", ContractFault.InvalidField, "'board' must be a string (it holds text that is not valid Unicode)")]
+    public void A_type_confused_recommendation_is_refused_with_the_reason_not_an_exception_of_another_kind(string replacement, ContractFault reason, string mentions)
     {
         var valid = FleetMessages.Recommendation(new RecommendationMessage("Raspberry Pi 5", DateTimeOffset.UtcNow, new Dictionary<string, RecommendedConfig>(StringComparer.Ordinal)
         {
@@ -161,8 +156,8 @@ public sealed class FleetMessageTests
         Assert.True(start >= 0, valid);
         var end = valid.IndexOfAny([',', '}'], start);
         var broken = valid[..start] + replacement + valid[end..];
-        var ex = Assert.Throws<FleetMessageException>(() => FleetMessages.ReadRecommendation(System.Text.Encoding.UTF8.GetBytes(broken)));
-        Assert.Equal(reason, ex.Reason);
+        var ex = Assert.Throws<ContractException>(() => FleetMessages.ReadRecommendation(System.Text.Encoding.UTF8.GetBytes(broken)));
+        Assert.Equal(reason, ex.Fault);
         Assert.Contains(mentions, ex.Message, StringComparison.Ordinal);
     }
 }

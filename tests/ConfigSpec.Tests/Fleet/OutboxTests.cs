@@ -93,7 +93,7 @@ public sealed class OutboxTests
         Assert.Equal(0, outbox.Pending);
         Assert.True(File.Exists(Path.Combine(dir, "0000000000000000005.msg.bad")));
         await File.WriteAllTextAsync(Path.Combine(dir, "seq"), "banana");
-        Assert.Contains("seq", Assert.Throws<ConfigSpec.Interop.ConfigSpecException>(() => new Outbox(dir, (_, _) => Task.CompletedTask)).Message, StringComparison.Ordinal);
+        Assert.Contains("seq", Assert.Throws<ConfigSpec.ConfigSpecException>(() => new Outbox(dir, (_, _) => Task.CompletedTask)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

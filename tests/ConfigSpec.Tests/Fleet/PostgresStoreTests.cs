@@ -31,6 +31,6 @@ public sealed class PostgresStoreTests(PostgresServer postgres) : IClassFixture<
         using var again = new FleetStore(db); // migrations are not applied twice
         Assert.Equal(FleetStore.LatestSchemaVersion, again.SchemaVersion);
         var unreachable = $"Host=127.0.0.1;Port={MosquittoBroker.FreePort()};Username=configspec;Database=x;Timeout=2";
-        Assert.Contains("cannot open the database", Assert.Throws<ConfigSpec.Interop.ConfigSpecException>(() => new FleetStore(unreachable)).Message, StringComparison.Ordinal);
+        Assert.Contains("cannot open the database", Assert.Throws<ConfigSpec.ConfigSpecException>(() => new FleetStore(unreachable)).Message, StringComparison.Ordinal);
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ConfigSpec.Fleet;
+using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Tests.Infrastructure;
 using ConfigSpec.Transport.Mqtt;
@@ -90,8 +91,8 @@ public sealed class SessionTests
         await operatorClient.ConnectAsync();
         await operatorClient.SubscribeAsync(FleetTopics.CommandResult("pi-away"), 1);
         var now = DateTimeOffset.UtcNow;
-        await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage("apply", "stale", null, "stories260K-Q8_0", 1, now.AddHours(-2))), 1);
-        await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage("apply", "while-away", null, "stories260K-Q4_0", 3, now)), 1);
+        await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage(FleetCommand.Apply, "stale", null, "stories260K-Q8_0", 1, now.AddHours(-2))), 1);
+        await operatorClient.PublishAsync(FleetTopics.Command("pi-away"), FleetMessages.Command(new CommandMessage(FleetCommand.Apply, "while-away", null, "stories260K-Q4_0", 3, now)), 1);
 
         // Under journald (JOURNAL_STREAM set) the log is in the systemd format: a priority prefix, category and event id.
         using var second = FleetHarness.StartDaemon(config, new Dictionary<string, string> { ["JOURNAL_STREAM"] = "8:12345" });

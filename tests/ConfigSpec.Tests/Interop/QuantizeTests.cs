@@ -38,10 +38,10 @@ public sealed class QuantizeTests : IDisposable
     [Fact]
     public void Pruning_a_layer_that_does_not_exist_is_refused()
     {
-        var ex = Assert.Throws<ConfigSpecException>(() =>
+        var ex = Assert.Throws<SettingException>(() =>
             LlamaQuantizer.Quantize(TestEnvironment.Model("stories260K.gguf"), Path.Combine(_dir, "x.gguf"), new QuantizeOptions { QuantType = "F32", PruneLayers = [7] }));
         Assert.Contains("layer 7 does not exist", ex.Message, StringComparison.Ordinal);
-        Assert.Throws<ConfigSpecException>(() =>
+        Assert.Throws<SettingException>(() =>
             LlamaQuantizer.Quantize(TestEnvironment.Model("stories260K.gguf"), Path.Combine(_dir, "x.gguf"), new QuantizeOptions { QuantType = "F32", PruneLayers = [0, 1, 2, 3, 4] }));
     }
 

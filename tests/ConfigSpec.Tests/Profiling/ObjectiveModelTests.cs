@@ -131,8 +131,8 @@ public class ObjectiveModelTests
     [InlineData(double.NaN)]
     public void A_price_that_is_not_positive_is_refused(double price)
     {
-        var ex = Assert.Throws<ConfigSpecException>(() => new Pricing { UsdPerMillion = price }.Validate());
-        Assert.Contains("--price-per-mtok", ex.Message, StringComparison.Ordinal);
-        Assert.Throws<ConfigSpecException>(() => new Pricing { OutputUsdPerMillion = price }.Validate());
+        var ex = Assert.Throws<SettingException>(() => new Pricing { UsdPerMillion = price }.Validate());
+        Assert.StartsWith("--price-per-mtok", ex.CommandLineMessage, StringComparison.Ordinal);
+        Assert.Equal("output_price_per_mtok", Assert.Throws<SettingException>(() => new Pricing { OutputUsdPerMillion = price }.Validate()).Setting);
     }
 }

@@ -86,7 +86,7 @@ public class VerifierInputTests(ModelFixture models)
     public async Task Prompt_longer_than_the_context_is_refused_with_both_sizes()
     {
         var prompt = Enumerable.Repeat(5, 80).Prepend(1).ToArray();
-        var ex = await Assert.ThrowsAsync<ConfigSpecException>(() =>
+        var ex = await Assert.ThrowsAsync<SettingException>(() =>
             LocalGeneration.RunAsync(models.Target, null, prompt, new GenerationOptions { DraftLength = 0, ContextLength = 64 }));
         Assert.Contains("81 tokens", ex.Message, StringComparison.Ordinal);
         Assert.Contains("64", ex.Message, StringComparison.Ordinal);
@@ -97,9 +97,10 @@ public class VerifierInputTests(ModelFixture models)
     [InlineData(-1)]
     public async Task Draft_length_outside_1_to_32_is_refused(int k)
     {
-        var ex = await Assert.ThrowsAsync<ConfigSpecException>(() =>
+        var ex = await Assert.ThrowsAsync<SettingException>(() =>
             LocalGeneration.RunAsync(models.Target, models.Drafts["stories260K-Q8_0.gguf"], [1, 2], new GenerationOptions { DraftLength = k }));
-        Assert.Contains($"--k {k} is out of range", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("k", ex.Setting);
+        Assert.Contains($"--k {k} is out of range", ex.CommandLineMessage, StringComparison.Ordinal);
     }
 
     [Fact]

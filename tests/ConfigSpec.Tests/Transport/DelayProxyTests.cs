@@ -151,9 +151,9 @@ public class DelayProxyTests
     [InlineData("localhost:80")]
     [InlineData("127.0.0.1")]
     public void Listen_address_must_be_ip_and_port(string value) =>
-        Assert.Contains("--listen", Assert.Throws<ConfigSpecException>(() => DelayProxyOptions.ParseListen(value)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--listen", Assert.Throws<SettingException>(() => DelayProxyOptions.ParseListen(value)).CommandLineMessage, StringComparison.Ordinal);
 
     [Fact]
     public void Upstream_needs_a_port() =>
-        Assert.Contains("--upstream 'broker'", Assert.Throws<ConfigSpecException>(() => DelayProxyOptions.ParseUpstream("broker")).Message, StringComparison.Ordinal);
+        Assert.Contains("--upstream 'broker'", Assert.Throws<SettingException>(() => DelayProxyOptions.ParseUpstream("broker")).CommandLineMessage, StringComparison.Ordinal);
 }

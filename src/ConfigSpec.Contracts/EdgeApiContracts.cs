@@ -1,0 +1,106 @@
+using System.Text.Json.Serialization;
+
+namespace ConfigSpec.Contracts;
+
+/// <summary>
+/// A generation request, the same over HTTP (<c>POST /v1/generate</c>) and MQTT (<c>.../generate</c>):
+/// <c>{"prompt": "...", "max_tokens": 64, "stream": true}</c>; <c>reply_to</c> names the MQTT reply topic when the
+/// request has no MQTT 5 response topic.
+/// </summary>
+public sealed record GenerationRequest(string Prompt, int? MaxTokens = null, bool? Stream = null, string? ReplyTo = null) : IContract
+{
+    public const int DefaultMaxTokens = 64;
+
+    public const int MaxPromptBytes = 64 * 1024;
+
+    public void Validate()
+    {
+        if (Prompt.Length == 0)
+        {
+            throw Check.Invalid("prompt", "a non-empty string");
+        }
+
+        if (MaxTokens is < 1)
+        {
+            throw Check.Invalid("max_tokens", "a positive integer");
+        }
+
+        Check.Text(ReplyTo, "reply_to");
+    }
+}
+
+/// <summary>The summary after a generation's last token: text, counts, configuration, acceptance and timing.</summary>
+/// <param name="Done">True on the last line of an HTTP stream (absent otherwise).</param>
+/// <param name="Type"><c>done</c> on MQTT (absent over HTTP).</param>
+public sealed record GenerationSummary(
+    string Text, int Tokens, int PromptTokens, string Stop, string Draft, string Quant, int K, string ConfigSource, string? KPolicy, double MeanK, int Rounds,
+    int Drafted, int Accepted, double Acceptance, double MeanAccepted, [property: JsonPropertyName("wall_s")] double WallSeconds,
+    double TokensPerS, [property: JsonPropertyName("draft_s")] double DraftSeconds, [property: JsonPropertyName("verify_s")] double VerifySeconds,
+    double? DraftJoules, bool PowerEstimated,
+    [property: JsonPropertyOrder(-2), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type = null,
+    [property: JsonPropertyOrder(-1), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Done = null) : IContract
+{
+    public void Validate()
+    {
+        Check.AtLeast(Tokens, 0, "tokens");
+        Check.Rate(Acceptance, "acceptance");
+    }
+}
+
+/// <summary>One streamed piece of a generation: HTTP NDJSON <c>{"token": "..."}</c>; MQTT <c>{"type": "token", "text": "..."}</c>.</summary>
+public sealed record GenerationToken(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Token = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text = null) : IContract
+{
+    public void Validate() { }
+}
+
+/// <summary>A refused or failed request: HTTP <c>{"error": "..."}</c>; MQTT <c>{"type": "error", "error": "...", "retry": false}</c>.</summary>
+/// <param name="Retry">True when the board is busy (profiling, starting): the same request may succeed later.</param>
+public sealed record ErrorReply(
+    string Error,
+    [property: JsonPropertyOrder(-1), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Retry = null) : IContract
+{
+    public void Validate() => Check.Present(Error, "error");
+}
+
+/// <summary>What a service refused on one input (a topic kind or an HTTP route): the total and the count per reason.</summary>
+public sealed record IntakeCounts(long Total, IReadOnlyDictionary<string, long> ByReason);
+
+/// <summary>The daemon's <c>GET /v1/status</c>.</summary>
+/// <param name="OutboxRefused">Messages the broker refused (an ACL) and the outbox dropped.</param>
+public sealed record EdgeStatus(
+    string DeviceId, string Board, string State, string? Detail, string? Unavailable, int OutboxPending, long OutboxRefused, string? OutboxLastRefusal,
+    IReadOnlyDictionary<string, IntakeCounts> IntakeRefused, bool BrokerConnected, ServedConfig? Config) : IContract
+{
+    public void Validate() => Config?.Validate();
+}
+
+/// <summary>Generated sources for every contract (no reflection: native-AOT clean).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    NumberHandling = JsonNumberHandling.Strict,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
+    AllowDuplicateProperties = false,
+    MaxDepth = 32)]
+[JsonSerializable(typeof(MessageHeader))]
+[JsonSerializable(typeof(StatusMessage))]
+[JsonSerializable(typeof(ServedConfig))]
+[JsonSerializable(typeof(MetricsMessage))]
+[JsonSerializable(typeof(CommandMessage))]
+[JsonSerializable(typeof(CommandResult))]
+[JsonSerializable(typeof(RecommendationMessage))]
+[JsonSerializable(typeof(ProfileMessage))]
+[JsonSerializable(typeof(SavedChoice))]
+[JsonSerializable(typeof(GenerationRequest))]
+[JsonSerializable(typeof(GenerationSummary))]
+[JsonSerializable(typeof(GenerationToken))]
+[JsonSerializable(typeof(ErrorReply))]
+[JsonSerializable(typeof(EdgeStatus))]
+[JsonSerializable(typeof(RankedRow))]
+[JsonSerializable(typeof(RecommendedConfig))]
+internal sealed partial class ContractsJsonContext : JsonSerializerContext;
