@@ -78,6 +78,17 @@ public sealed record EdgeStatus(
     public void Validate() => Config?.Validate();
 }
 
+/// <summary>A verifier replica's state, retained on <c>configspec/v1/verifier/{instance}/status</c> (<c>online</c>, <c>offline</c> as its last will).</summary>
+public sealed record VerifierStatus(string State, string Instance, string Target, DateTimeOffset Time) : IContract
+{
+    public void Validate()
+    {
+        Check.Text(State, "state");
+        Check.Text(Instance, "instance");
+        Check.Text(Target, "target");
+    }
+}
+
 /// <summary>Generated sources for every contract (no reflection: native-AOT clean).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -102,5 +113,6 @@ public sealed record EdgeStatus(
 [JsonSerializable(typeof(ErrorReply))]
 [JsonSerializable(typeof(EdgeStatus))]
 [JsonSerializable(typeof(RankedRow))]
+[JsonSerializable(typeof(VerifierStatus))]
 [JsonSerializable(typeof(RecommendedConfig))]
 internal sealed partial class ContractsJsonContext : JsonSerializerContext;

@@ -206,15 +206,17 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                     ignored++;
                 }
             }
-            catch (ContractException ex)
+            catch (Exception ex) when (ex is ContractException or ConfigSpecException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
             {
-                rejected.Add((m.Topic, ex.Fault, ex.Message));
+                // A reader is total (only ContractException); anything else is a bug, refused the same way and named so.
+                var (fault, detail) = ex is ContractException c ? (c.Fault, c.Message) : (ContractFault.InvalidField, $"unexpected {ex.GetType().Name}: {ex.Message}");
+                rejected.Add((m.Topic, fault, detail));
                 var now = Environment.TickCount64;
                 if (now - _lastRejectLog >= 1000)
                 {
                     // At most one line a second: a flood of bad messages must not flood the journal too.
                     _lastRejectLog = now;
-                    Log.Rejected(logger, m.Topic, ex.Message);
+                    Log.Rejected(logger, m.Topic, detail);
                 }
             }
         }

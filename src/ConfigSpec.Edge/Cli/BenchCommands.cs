@@ -19,7 +19,7 @@ internal static class BenchCommands
         bench.Subcommands.Add(RemoteBench.Rounds(output));
         bench.Subcommands.Add(RemoteBench.Fleet(output));
         bench.Subcommands.Add(PowerBench.Create(output));
-        bench.Subcommands.Add(Daemon.DaemonBench.Create(output));
+        bench.Subcommands.Add(DaemonBench.Create(output));
         return bench;
     }
 

@@ -45,7 +45,6 @@ public static partial class EdgeCli
     };
 
     /// <summary>Power sources as this program offers them (with the MQTT smart-plug source).</summary>
-    internal static SourceEnvironment Sources { get; } = new() { Mqtt = MqttPowerSource.Create };
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -66,7 +65,7 @@ public static partial class EdgeCli
         root.Subcommands.Add(SelectionCommands.Select(output));
         root.Subcommands.Add(ValidateCommand.Create(output));
         root.Subcommands.Add(SelectionCommands.Report(output));
-        root.Subcommands.Add(Daemon.RunCommand.Create(output));
+        root.Subcommands.Add(RunCommand.Create(output));
         root.Subcommands.Add(BenchPolicyCommand.Create(output));
         root.Subcommands.Add(SystemCommand.Create(output));
 

@@ -27,7 +27,7 @@ internal static class PowerBench
             {
                 foreach (var rate in hz)
                 {
-                    using var source = PowerSources.Create(spec, EdgeCli.Sources);
+                    using var source = PowerSources.Create(spec, Board.PowerSession.Sources);
                     await using var sampler = new PowerSampler(source, TimeSpan.FromSeconds(1.0 / rate));
                     var process = Process.GetCurrentProcess();
                     var cpuBefore = process.TotalProcessorTime;

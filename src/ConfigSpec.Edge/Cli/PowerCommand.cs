@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -27,7 +28,7 @@ internal static class PowerCommand
         {
             if (parse.GetValue(detect))
             {
-                foreach (var found in PowerSources.Detect(EdgeCli.Sources))
+                foreach (var found in PowerSources.Detect(Board.PowerSession.Sources))
                 {
                     output.WriteLine(DetectedLine(found));
                 }
@@ -36,9 +37,9 @@ internal static class PowerCommand
             }
 
             var spec = parse.GetValue(source) ?? throw new ConfigSpecException("power needs --source SPEC (or --detect)");
-            var length = ParseDuration(parse.GetValue(duration)!, "--duration");
-            var step = ParseDuration(parse.GetValue(interval)!, "--interval");
-            using var powerSource = PowerSources.Create(spec, EdgeCli.Sources);
+            var length = Durations.Parse(parse.GetValue(duration)!, "duration");
+            var step = Durations.Parse(parse.GetValue(interval)!, "interval");
+            using var powerSource = PowerSources.Create(spec, Board.PowerSession.Sources);
             if (powerSource is IRecordedPowerSource recorded)
             {
                 await ReportRecordingAsync(output, spec, recorded, parse.GetValue(json), parse.GetValue(record)).ConfigureAwait(false);
@@ -192,22 +193,6 @@ internal static class PowerCommand
     /// <summary>One line of <c>power --detect</c> (and of <c>system</c>): found or absent, the spec, and why.</summary>
     internal static string DetectedLine(DetectedSource found) =>
         string.Create(C, $"{(found.Available ? "found  " : "absent ")} {found.Spec,-34} {found.Detail}");
-
-    internal static TimeSpan ParseDuration(string text, string setting)
-    {
-        var value = text.Trim();
-        (string Suffix, double Scale)[] units = [("ms", 1e-3), ("s", 1), ("m", 60)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (value.EndsWith(suffix, StringComparison.Ordinal) &&
-                double.TryParse(value[..^suffix.Length], NumberStyles.Float, C, out var number) && number > 0)
-            {
-                return TimeSpan.FromSeconds(number * scale);
-            }
-        }
-
-        throw new ConfigSpecException($"{setting} '{text}' is not a duration such as 20ms, 10s or 2m");
-    }
 
     private static async Task WriteCsvAsync(string file, List<PowerSample> samples)
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ConfigSpec.Board;
 using System.Globalization;
 using ConfigSpec.Interop;
 using ConfigSpec.Interop.Llama;
@@ -24,18 +25,18 @@ internal static class ProfileCommand
         var quants = new Option<string?>("--quants") { Description = "quantisations to derive from --base, e.g. Q4_0,Q4_K_M,Q8_0" };
         var workDir = new Option<string?>("--work-dir") { Description = "folder for derived drafts (default: beside --out)" };
         var idle = new Option<string>("--idle-baseline") { Description = "idle power measured first for this long (0s = none)", DefaultValueFactory = _ => "2s" };
-        var kMax = new Option<int>("--k-max") { Description = "drafts per profiling round: acceptance is measured at positions 1..k-max", DefaultValueFactory = _ => 8 };
+        var kMax = new Option<int>("--k-max") { Description = "drafts per profiling round: acceptance is measured at positions 1..k-max", DefaultValueFactory = _ => ProfilerOptions.Defaults.KMax };
         var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts in the Dolly 15K schema (instruction, context, category); default: the built-in set" };
         var resume = new Option<bool>("--resume") { Description = "continue the profile in --out, keeping its finished configurations" };
         var force = new Option<bool>("--force") { Description = "replace an existing --out file" };
         var outFile = new Option<string>("--out") { Description = "profile file to write (JSON; a CSV is written beside it)", Required = true };
-        var tolerance = new Option<double>("--tolerance") { Description = "stop when the 95% intervals of v_d and mean accepted length are within ±this fraction", DefaultValueFactory = _ => 0.03 };
-        var minRounds = new Option<int>("--min-rounds") { Description = "rounds at least, per configuration", DefaultValueFactory = _ => 30 };
-        var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => 400 };
-        var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => 64 };
-        var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds at least per K when timing drafting and verification for K = 1..k-max, more until the mean round time is within --tolerance (0 = extrapolate from k-max)", DefaultValueFactory = _ => 16 };
-        var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => 1 };
-        var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => 512 };
+        var tolerance = new Option<double>("--tolerance") { Description = "stop when the 95% intervals of v_d and mean accepted length are within ±this fraction", DefaultValueFactory = _ => ProfilerOptions.Defaults.Tolerance };
+        var minRounds = new Option<int>("--min-rounds") { Description = "rounds at least, per configuration", DefaultValueFactory = _ => ProfilerOptions.Defaults.MinRounds };
+        var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => ProfilerOptions.Defaults.MaxRounds };
+        var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => ProfilerOptions.Defaults.TokensPerPrompt };
+        var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds at least per K when timing drafting and verification for K = 1..k-max, more until the mean round time is within --tolerance (0 = extrapolate from k-max)", DefaultValueFactory = _ => ProfilerOptions.Defaults.TimingRounds };
+        var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => ProfilerOptions.Defaults.Threads };
+        var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => ProfilerOptions.Defaults.ContextLength };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
         var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
         {
@@ -83,9 +84,9 @@ internal static class ProfileCommand
 
             var progress = new ProgressLine(output, ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
             var profiler = new Profiler(connection.Verifier, promptSet, options, powerSession?.Sampler, runtime) { Progress = progress.Report };
-            var profile = existing ?? NewProfile(options, promptSet, powerSession, connection);
-            profile = await MeasureAsync(profile, specs, profiler, outPath, output.WriteLine, progress.Done, cancellationToken).ConfigureAwait(false);
-            output.WriteLine($"profile: {outPath} ({profile.Configurations.Count} configurations); CSV: {CsvPath(outPath)}");
+            var profile = existing ?? ProfileRun.NewProfile(options, promptSet, powerSession, connection);
+            profile = await ProfileRun.MeasureAsync(profile, specs, profiler, outPath, output.WriteLine, progress.Done, cancellationToken).ConfigureAwait(false);
+            output.WriteLine($"profile: {outPath} ({profile.Configurations.Count} configurations); CSV: {ProfileRun.CsvPath(outPath)}");
             if (profile.Power.Estimated)
             {
                 output.WriteLine($"power figures are ESTIMATED ({profile.Power.Source}), not measured");
@@ -97,52 +98,6 @@ internal static class ProfileCommand
     }
 
     /// <summary>An empty profile for this device, power source and verifier.</summary>
-    internal static BoardProfile NewProfile(ProfilerOptions options, PromptSet promptSet, PowerSession? powerSession, VerifierConnection connection, string? board = null)
-    {
-        var now = DateTimeOffset.UtcNow;
-        var device = DeviceIdentity.Describe(options.DeviceId);
-        return new BoardProfile
-        {
-            Created = now,
-            Updated = now,
-            Device = board is null ? device : device with { Board = board },
-            Software = DeviceIdentity.Software(),
-            Power = new PowerInfo(powerSession?.Spec ?? "none", powerSession?.Source.Scope.ToString().ToLowerInvariant() ?? "none",
-                powerSession?.Source.IsEstimate ?? false, powerSession?.IdleWatts),
-            Verifier = new VerifierInfo(connection.Kind, connection.TargetName, connection.Broker),
-            Settings = new ProfileSettings(options.KMax, options.Tolerance, options.Confidence, options.MinRounds, options.MaxRounds, options.TokensPerPrompt,
-                promptSet.Source, promptSet.Prompts.Count),
-        };
-    }
-
-    /// <summary>
-    /// Profiles every draft not yet in <paramref name="profile"/> (matched by sha256), saving the profile and its CSV
-    /// atomically after each, so an interrupted run resumes where it stopped.
-    /// </summary>
-    internal static async Task<BoardProfile> MeasureAsync(BoardProfile profile, IReadOnlyList<DraftSpec> specs, Profiler profiler, string outPath,
-        Action<string> log, Action? progressDone, CancellationToken cancellationToken)
-    {
-        var done = profile.Configurations.Select(c => c.Sha256).ToHashSet(StringComparer.Ordinal);
-        for (var i = 0; i < specs.Count; i++)
-        {
-            var sha = specs[i].Sha256 ?? await Profiler.HashAsync(specs[i].Path, cancellationToken).ConfigureAwait(false);
-            if (done.Contains(sha))
-            {
-                log($"[{i + 1}/{specs.Count}] {specs[i].Path}: already in the profile, kept");
-                continue;
-            }
-
-            var measured = await profiler.ProfileAsync(specs[i] with { Sha256 = sha }, i + 1, specs.Count, cancellationToken).ConfigureAwait(false);
-            progressDone?.Invoke();
-            profile = profile with { Updated = DateTimeOffset.UtcNow, Configurations = [.. profile.Configurations, measured] };
-            Save(profile, outPath);
-            done.Add(sha);
-            log(Summary(measured, i + 1, specs.Count));
-        }
-
-        return profile;
-    }
-
     private static BoardProfile? ExistingProfile(string outPath, bool resume, bool force)
     {
         if (!File.Exists(outPath))
@@ -194,23 +149,6 @@ internal static class ProfileCommand
         }
 
         return specs.Count > 0 ? specs : throw new ConfigSpecException("profile needs draft models: --drafts FILE[,FILE...] and/or --base FILE --quants LIST");
-    }
-
-    private static void Save(BoardProfile profile, string outPath)
-    {
-        ProfileJson.Save(profile, outPath);
-        AtomicFile.Write(CsvPath(outPath), CsvExport.Measurements(profile));
-    }
-
-    internal static string CsvPath(string outPath) => Path.ChangeExtension(outPath, ".csv");
-
-    private static string Summary(ConfigurationProfile c, int index, int count)
-    {
-        var v = c.DraftTokensPerSecond;
-        var a = c.MeanAccepted;
-        var power = c.Power is { } p ? string.Create(C, $", {p.DraftWatts:0.00} W drafting") : string.Empty;
-        return string.Create(C,
-            $"[{index}/{count}] {c.Draft} ({c.Quant}): {c.Rounds} rounds{(c.Converged ? string.Empty : " (round limit, not converged)")}; v_d {v.Mean:0.0} tokens/s (95% CI {v.Low:0.0}–{v.High:0.0}); mean accepted {a.Mean:0.00} of {c.AcceptanceByPosition.Count} ({a.Low:0.00}–{a.High:0.00}); verify {c.Verify.RoundTripMedian * 1000:0.00} ms median, {c.Verify.RoundTripP95 * 1000:0.00} ms p95 (server {c.Verify.ServerMedian * 1000:0.00} ms){power}; load {c.LoadSeconds * 1000:0} ms, +{c.ResidentMegabytes:0.0} MB resident");
     }
 
     /// <summary>Progress on a terminal (one rewritten line), plain lines at most every two seconds otherwise.</summary>

@@ -32,7 +32,7 @@ internal static class SelectionCommands
             var settings = selection.Read(parse);
             var result = Selector.Select(board, settings);
             var sweepText = parse.GetValue(sweep);
-            var sweepResults = sweepText is null ? [] : SelectionOptions.ParseSweep(sweepText, "--sweep-t-verify")
+            var sweepResults = sweepText is null ? [] : SelectionOptions.ParseSweep(sweepText, "sweep_t_verify")
                 .Select(t => (Seconds: t, Result: Selector.Select(board, settings with { VerifySeconds = t }))).ToList();
             if (parse.GetValue(json))
             {

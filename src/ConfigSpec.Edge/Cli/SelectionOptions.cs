@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
-using ConfigSpec.Interop;
+using ConfigSpec.Contracts;
 using ConfigSpec.Profiling.Objectives;
 using ConfigSpec.Profiling.Selection;
 
@@ -13,7 +12,7 @@ internal sealed class SelectionOptions
 
     public Option<string> Weights { get; } = new("--weights") { Description = "weights g,c,e of goodput, cost efficiency and energy for --objective weighted", DefaultValueFactory = _ => "1,1,1" };
 
-    public Option<double?> VerifySeconds { get; } = new("--t-verify") { Description = "what-if verification wait per round, seconds (default: measured)" };
+    public Option<string?> VerifySeconds { get; } = new("--t-verify") { Description = "what-if verification wait per round: a duration such as 20ms, or seconds (default: measured)" };
 
     public Option<double> Price { get; } = new("--price-per-mtok") { Description = "US dollars per million billed tokens", DefaultValueFactory = _ => Pricing.DefaultUsdPerMillion };
 
@@ -62,7 +61,7 @@ internal sealed class SelectionOptions
         {
             Objective = objective,
             Weights = SelectionSettings.ParseWeights(parse.GetValue(Weights)!),
-            VerifySeconds = parse.GetValue(VerifySeconds),
+            VerifySeconds = parse.GetValue(VerifySeconds) is { } wait ? Durations.ParseSeconds(wait, "t_verify") : null,
             Pricing = new Pricing { UsdPerMillion = parse.GetValue(Price), OutputUsdPerMillion = parse.GetValue(OutputPrice), BillBonusToken = billed == "K+1" },
             IncludeIdleEnergy = parse.GetValue(IdleEnergy),
             MinGoodput = parse.GetValue(MinGoodput),
@@ -75,8 +74,6 @@ internal sealed class SelectionOptions
     }
 
     /// <summary>Parses a comma-separated list of seconds ("0.001,0.02,0.1") or durations ("1ms,20ms,100ms").</summary>
-    public static IReadOnlyList<double> ParseSweep(string text, string setting) => [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(part =>
-        double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0 && double.IsFinite(seconds)
-            ? seconds
-            : part is "0ms" or "0s" ? 0 : PowerCommand.ParseDuration(part, setting).TotalSeconds)];
+    public static IReadOnlyList<double> ParseSweep(string text, string setting) =>
+        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(part => Durations.ParseSeconds(part, setting))];
 }

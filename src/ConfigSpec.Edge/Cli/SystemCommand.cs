@@ -94,7 +94,7 @@ internal static class SystemCommand
             backends,
             llamaError is null ? LlamaRuntime.SystemInfo.Trim() : null,
             llamaError,
-            Telemetry.Sources.PowerSources.Detect(EdgeCli.Sources));
+            Telemetry.Sources.PowerSources.Detect(Board.PowerSession.Sources));
     }
 
     private static void WriteJson(TextWriter output, Report r) => JsonOutput.Write(output, writer =>

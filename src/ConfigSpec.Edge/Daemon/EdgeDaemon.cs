@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
-using ConfigSpec.Edge.Cli;
+using ConfigSpec.Board;
 using ConfigSpec.Fleet;
 using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
@@ -239,7 +239,7 @@ public sealed partial class EdgeDaemon(
         var specs = _drafts.Select(p => new DraftSpec(p.Value, Sha256: p.Key)).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
         var kept = resume?.Configurations.Count(c => _drafts.ContainsKey(c.Sha256)) ?? 0;
         SetState("profiling", $"{specs.Count - kept} of {specs.Count} drafts to measure");
-        var profile = resume ?? ProfileCommand.NewProfile(options, prompts, server.Power, _connection!, publisher.Board);
+        var profile = resume ?? ProfileRun.NewProfile(options, prompts, server.Power, _connection!, publisher.Board);
         var last = 0L;
         var profiler = new Profiler(_connection!.Verifier, prompts, options, server.Power?.Sampler, _runtime)
         {
@@ -253,7 +253,7 @@ public sealed partial class EdgeDaemon(
                 }
             },
         };
-        profile = await ProfileCommand.MeasureAsync(profile, specs, profiler, settings.ProfilePath, line =>
+        profile = await ProfileRun.MeasureAsync(profile, specs, profiler, settings.ProfilePath, line =>
         {
             Log.Profiled(logger, line);
             SetState("profiling", line.Length > 200 ? line[..200] : line);

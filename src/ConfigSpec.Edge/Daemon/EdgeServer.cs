@@ -1,4 +1,4 @@
-using ConfigSpec.Edge.Cli;
+using ConfigSpec.Board;
 using ConfigSpec.Contracts;
 using ConfigSpec.Fleet.Messages;
 using ConfigSpec.Interop;

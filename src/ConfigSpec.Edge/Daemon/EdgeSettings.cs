@@ -18,6 +18,22 @@ public sealed record EdgeSettings
 {
     public const string DefaultConfigPath = "/etc/configspec/edge.json";
 
+    public const string DefaultBrokerUrl = "mqtt://127.0.0.1:1883";
+
+    public const string DefaultStateDirectory = "/var/lib/configspec";
+
+    /// <summary>The profiler's own defaults: a board profiles as the lab command does unless its settings say otherwise.</summary>
+    private static readonly Profiling.Measurement.ProfilerOptions Profile = Profiling.Measurement.ProfilerOptions.Defaults;
+
+    /// <summary>Every default, written once: the properties' initial values; a setting that is absent keeps its property's.</summary>
+    private static readonly EdgeSettings D = new()
+    {
+        DeviceId = "default",
+        StateDirectory = DefaultStateDirectory,
+        Broker = MqttClientOptions.FromSettings(DefaultBrokerUrl, "broker:url", null, null, null, null, null),
+        Drafts = [],
+    };
+
     public static readonly string[] Keys =
     [
         "device_id", "board", "state_dir", "broker", "verifier", "drafts", "objective", "weights", "k_max", "power", "power_interval", "profile", "fleet",
@@ -56,7 +72,7 @@ public sealed record EdgeSettings
 
     public (double Goodput, double Cost, double Energy) Weights { get; init; } = (1, 1, 1);
 
-    public int KMax { get; init; } = 8;
+    public int KMax { get; init; } = Profile.KMax;
 
     /// <summary>
     /// A draft-length policy choosing K per round up to <see cref="KMax"/> (static:K, confidence:P, ucb-specstop[...]); null
@@ -69,15 +85,15 @@ public sealed record EdgeSettings
 
     public TimeSpan PowerInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    public int MaxRounds { get; init; } = 150;
+    public int MaxRounds { get; init; } = Profile.MaxRounds;
 
-    public int MinRounds { get; init; } = 30;
+    public int MinRounds { get; init; } = Profile.MinRounds;
 
-    public double Tolerance { get; init; } = 0.03;
+    public double Tolerance { get; init; } = Profile.Tolerance;
 
-    public int TimingRounds { get; init; } = 8;
+    public int TimingRounds { get; init; } = Profile.TimingRounds;
 
-    public int TokensPerPrompt { get; init; } = 48;
+    public int TokensPerPrompt { get; init; } = Profile.TokensPerPrompt;
 
     /// <summary>Re-profile after this long (0 = only on command or when stale).</summary>
     public double ReprofileHours { get; init; }
@@ -101,9 +117,9 @@ public sealed record EdgeSettings
 
     public bool HomeAssistant { get; init; }
 
-    public int Threads { get; init; } = 1;
+    public int Threads { get; init; } = Profile.Threads;
 
-    public int ContextLength { get; init; } = 512;
+    public int ContextLength { get; init; } = Profile.ContextLength;
 
     public int MaxTokens { get; init; } = 256;
 
@@ -208,7 +224,7 @@ public sealed record EdgeSettings
             throw new ConfigSpecException(ex.Message, ex);
         }
 
-        var brokerUrl = c["broker:url"] ?? "mqtt://127.0.0.1:1883";
+        var brokerUrl = c["broker:url"] ?? DefaultBrokerUrl;
         var (caFile, certFile, keyFile) = (ExistingFile(c, "broker:ca_file"), ExistingFile(c, "broker:cert_file"), ExistingFile(c, "broker:key_file"));
         var broker = MqttClientOptions.FromSettings(brokerUrl, "broker:url", c["broker:username"], c["broker:password"], caFile, certFile, keyFile)
             with { ClientId = "configspec-edge-" + deviceId };
@@ -239,7 +255,7 @@ public sealed record EdgeSettings
         var objective = c["objective"] is { Length: > 0 } o ? Parse(() => SelectionSettings.ParseObjective(o), "objective") : Objective.Goodput;
         var weights = c["weights"] is { Length: > 0 } w ? Parse(() => SelectionSettings.ParseWeights(w), "weights") : (1, 1, 1);
         var power = c["power"] is { } p ? (p.Trim() is "" or "none" ? null : p.Trim()) : "auto";
-        var http = c["http"] ?? "http://127.0.0.1:8089";
+        var http = c["http"] ?? D.Http;
         if (http.Length > 0 && !http.StartsWith("unix:", StringComparison.Ordinal)
             && !(Uri.TryCreate(http, UriKind.Absolute, out var hu) && hu.Scheme == "http"))
         {
@@ -250,7 +266,7 @@ public sealed record EdgeSettings
         {
             DeviceId = deviceId,
             Board = c["board"] is { Length: > 0 } b ? b : null,
-            StateDirectory = Path.GetFullPath(c["state_dir"] is { Length: > 0 } s ? s : "/var/lib/configspec"),
+            StateDirectory = Path.GetFullPath(c["state_dir"] is { Length: > 0 } s ? s : D.StateDirectory),
             Broker = broker,
             VerifierBroker = target is { Length: > 0 } && c["verifier:target_id"] is null ? null : verifierBroker,
             TargetId = targetId,
@@ -258,28 +274,28 @@ public sealed record EdgeSettings
             Drafts = drafts,
             Objective = objective,
             Weights = weights,
-            KMax = Int(c, "k_max", 8, DraftLength.Min, DraftLength.Max),
+            KMax = Int(c, "k_max", D.KMax, DraftLength.Min, DraftLength.Max),
             Power = power,
-            PowerInterval = TimeSpan.FromMilliseconds(Int(c, "power_interval", 100, 5, 60_000)),
-            MaxRounds = Int(c, "profile:max_rounds", 150, 1, 100_000),
-            MinRounds = Int(c, "profile:min_rounds", 30, 1, 100_000),
-            Tolerance = Double(c, "profile:tolerance", 0.03, 0.001, 0.5),
-            TimingRounds = Int(c, "profile:timing_rounds", 8, 0, 10_000),
-            TokensPerPrompt = Int(c, "profile:tokens_per_prompt", 48, 8, 4096),
-            ReprofileHours = Double(c, "profile:reprofile_hours", 0, 0, 24 * 365),
-            IdleBaseline = c["profile:idle_baseline"] ?? "2s",
-            AdoptFleet = Bool(c, "fleet:adopt", true),
-            FleetWait = TimeSpan.FromSeconds(Double(c, "fleet:wait_s", 3, 0, 600)),
-            CommandMaxAge = TimeSpan.FromSeconds(Double(c, "commands:max_age_s", 3600, 1, 365 * 86_400)),
-            SessionExpiry = TimeSpan.FromHours(Double(c, "commands:session_hours", 24, 0.01, 24 * 365)),
+            PowerInterval = TimeSpan.FromMilliseconds(Int(c, "power_interval", (int)D.PowerInterval.TotalMilliseconds, 5, 60_000)),
+            MaxRounds = Int(c, "profile:max_rounds", D.MaxRounds, 1, 100_000),
+            MinRounds = Int(c, "profile:min_rounds", D.MinRounds, 1, 100_000),
+            Tolerance = Double(c, "profile:tolerance", D.Tolerance, 0.001, 0.5),
+            TimingRounds = Int(c, "profile:timing_rounds", D.TimingRounds, 0, 10_000),
+            TokensPerPrompt = Int(c, "profile:tokens_per_prompt", D.TokensPerPrompt, 8, 4096),
+            ReprofileHours = Double(c, "profile:reprofile_hours", D.ReprofileHours, 0, 24 * 365),
+            IdleBaseline = c["profile:idle_baseline"] ?? D.IdleBaseline,
+            AdoptFleet = Bool(c, "fleet:adopt", D.AdoptFleet),
+            FleetWait = TimeSpan.FromSeconds(Double(c, "fleet:wait_s", D.FleetWait.TotalSeconds, 0, 600)),
+            CommandMaxAge = TimeSpan.FromSeconds(Double(c, "commands:max_age_s", D.CommandMaxAge.TotalSeconds, 1, 365 * 86_400)),
+            SessionExpiry = TimeSpan.FromHours(Double(c, "commands:session_hours", D.SessionExpiry.TotalHours, 0.01, 24 * 365)),
             Http = http,
-            MetricsInterval = TimeSpan.FromSeconds(Double(c, "metrics_interval_s", 30, 0.1, 86_400)),
-            HomeAssistant = Bool(c, "home_assistant", false),
-            Threads = Int(c, "threads", 1, 1, 256),
-            ContextLength = Int(c, "ctx", 512, 64, 1 << 20),
-            MaxTokens = Int(c, "max_tokens", 256, 1, 1 << 20),
+            MetricsInterval = TimeSpan.FromSeconds(Double(c, "metrics_interval_s", D.MetricsInterval.TotalSeconds, 0.1, 86_400)),
+            HomeAssistant = Bool(c, "home_assistant", D.HomeAssistant),
+            Threads = Int(c, "threads", D.Threads, 1, 256),
+            ContextLength = Int(c, "ctx", D.ContextLength, 64, 1 << 20),
+            MaxTokens = Int(c, "max_tokens", D.MaxTokens, 1, 1 << 20),
             LlamaDirectory = c["llama_dir"] is { Length: > 0 } l ? l : null,
-            GpuLayers = Int(c, "gpu_layers", 0, -1, 10_000),
+            GpuLayers = Int(c, "gpu_layers", D.GpuLayers, -1, 10_000),
             KPolicy = c["k_policy"] is { Length: > 0 } policy && policy != "profile" ? policy : null,
         };
         if (settings.KPolicy is { } spec)
@@ -333,7 +349,7 @@ public sealed record EdgeSettings
         }
         catch (ConfigSpecException ex)
         {
-            throw new ConfigSpecException($"{name}: {ex.Message}", ex);
+            throw new ConfigSpecException(ex is SettingException setting ? setting.WithName(name) : $"{name}: {ex.Message}", ex);
         }
     }
 

@@ -17,6 +17,9 @@ namespace ConfigSpec.Profiling.Measurement;
 public sealed record ProfilerOptions
 {
     /// <summary>Drafts per round while profiling: acceptance is measured at positions 1..KMax.</summary>
+    /// <summary>The defaults, the one place they are written (the lab command and the daemon's settings take theirs from here).</summary>
+    public static ProfilerOptions Defaults { get; } = new();
+
     public int KMax { get; init; } = 8;
 
     /// <summary>Stop once the confidence intervals of v_d and of the mean accepted length are within ±this fraction.</summary>

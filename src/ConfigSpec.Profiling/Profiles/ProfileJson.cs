@@ -140,7 +140,23 @@ public static class ProfileJson
         return Parse(text, path);
     }
 
+    /// <summary>
+    /// Reads a profile; total: whatever the text holds it returns a valid profile or throws
+    /// <see cref="ProfileFormatException"/> naming the file (text that is not valid Unicode, a number out of range included).
+    /// </summary>
     public static BoardProfile Parse(string text, string name = "profile")
+    {
+        try
+        {
+            return ParseCore(text, name);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or OverflowException or ArgumentException or KeyNotFoundException)
+        {
+            throw new ProfileFormatException($"profile {name}: a field holds what the schema does not allow ({ex.Message})", ex);
+        }
+    }
+
+    private static BoardProfile ParseCore(string text, string name)
     {
         JsonDocument document;
         try

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Collections.Concurrent;
 using System.Text;
 using ConfigSpec.Interop;
@@ -111,8 +112,7 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private byte[] StatusPayload(string state) => Encoding.UTF8.GetBytes(
-        $"{{\"state\":\"{state}\",\"instance\":\"{InstanceId}\",\"target\":\"{_targetId}\",\"time\":\"{DateTime.UtcNow:O}\"}}");
+    private byte[] StatusPayload(string state) => Contract.WriteUtf8(new VerifierStatus(state, InstanceId, _targetId, DateTimeOffset.UtcNow));
 
     private async Task TryPublishStatusAsync(string state)
     {
@@ -200,6 +200,12 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         catch (ConfigSpecException ex)
         {
             await RefuseAsync(message, ProtocolErrorCode.InvalidRequest, ex.Message, session).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // a request is outside input: whatever it causes is answered, counted and logged; the service goes on
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            await RefuseAsync(message, ProtocolErrorCode.Internal, $"{ex.GetType().Name}: {ex.Message}", session).ConfigureAwait(false);
         }
     }
 

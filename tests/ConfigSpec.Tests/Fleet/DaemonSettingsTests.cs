@@ -58,7 +58,7 @@ public sealed class DaemonSettingsTests
     [InlineData(""", "objectve": "cost" """, "unknown setting 'objectve'")]
     [InlineData(""", "profile": {"max_round": 3} """, "unknown setting 'profile:max_round'")]
     [InlineData(""", "k_max": 99 """, "k_max '99'")]
-    [InlineData(""", "objective": "speed" """, "objective:")]
+    [InlineData(""", "objective": "speed" """, "objective 'speed' is not known")]
     [InlineData(""", "http": "ftp://x" """, "http 'ftp://x'")]
     [InlineData(""", "profile": {"min_rounds": 50, "max_rounds": 10} """, "profile:min_rounds")]
     [InlineData(""", "broker": {"url": "http://x"} """, "broker:url")]

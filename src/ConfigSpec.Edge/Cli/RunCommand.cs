@@ -1,5 +1,6 @@
 using System.CommandLine;
-using ConfigSpec.Edge.Cli;
+using ConfigSpec.Board;
+using ConfigSpec.Edge.Daemon;
 using ConfigSpec.Fleet;
 using ConfigSpec.Fleet.Systemd;
 using ConfigSpec.Profiling.Profiles;
@@ -11,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace ConfigSpec.Edge.Daemon;
+namespace ConfigSpec.Edge.Cli;
 
 /// <summary><c>run</c>: the board daemon (systemd Type=notify service): profile, select, serve, publish.</summary>
 internal static class RunCommand

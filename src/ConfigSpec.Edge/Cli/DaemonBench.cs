@@ -3,11 +3,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
-using ConfigSpec.Edge.Cli;
+using ConfigSpec.Board;
+using ConfigSpec.Edge.Daemon;
 using ConfigSpec.Interop;
 using ConfigSpec.Profiling.Profiles;
 
-namespace ConfigSpec.Edge.Daemon;
+namespace ConfigSpec.Edge.Cli;
 
 /// <summary>
 /// <c>bench daemon</c>: starts <c>configspec-edge run</c> as systemd would (a notify socket), and prints the time to
