@@ -168,10 +168,11 @@ public static partial class Contract
         using var document = Parse(payload);
         var root = document.RootElement;
         // The schema and version first, so a message of another kind or version says so rather than naming a field.
-        var schema = root.TryGetProperty("schema", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-        if (schema != expectedSchema)
+        // ValueEquals compares without decoding: a schema that is not valid text is another schema, not a crash.
+        if (!(root.TryGetProperty("schema", out var s) && s.ValueKind == JsonValueKind.String && s.ValueEquals(expectedSchema)))
         {
-            throw new ContractException(ContractFault.UnknownSchema, $"schema '{schema ?? "(missing)"}' where '{expectedSchema}' belongs", field: "schema");
+            var given = s.ValueKind == JsonValueKind.Undefined ? "(missing)" : s.GetRawText();
+            throw new ContractException(ContractFault.UnknownSchema, $"schema {(given.Length > 80 ? given[..80] + "..." : given)} where '{expectedSchema}' belongs", field: "schema");
         }
 
         var header = Read<MessageHeader>(root);

@@ -76,18 +76,20 @@ public static class PayloadFuzzer
 
     private static string Nest(int depth) => new string('[', depth) + new string(']', depth);
 
+    /// <summary>Every member's path ("a/b", array elements by index: "configurations/0/k"), objects and arrays descended.</summary>
     private static IEnumerable<string> Paths(JsonNode node, string prefix)
     {
-        if (node is not JsonObject o)
+        IEnumerable<(string Name, JsonNode? Child)> children = node switch
         {
-            yield break;
-        }
-
-        foreach (var (name, child) in o)
+            JsonObject o => o.Select(p => (p.Key, p.Value)),
+            JsonArray a => a.Select((c, i) => (i.ToString(CultureInfo.InvariantCulture), c)),
+            _ => [],
+        };
+        foreach (var (name, child) in children)
         {
             var path = prefix.Length == 0 ? name : prefix + "/" + name;
             yield return path;
-            if (child is JsonObject)
+            if (child is JsonObject or JsonArray)
             {
                 foreach (var inner in Paths(child, path))
                 {
@@ -97,29 +99,45 @@ public static class PayloadFuzzer
         }
     }
 
+    private static JsonNode Parent(JsonObject root, string[] parts)
+    {
+        JsonNode parent = root;
+        foreach (var part in parts[..^1])
+        {
+            parent = parent is JsonArray a ? a[int.Parse(part, CultureInfo.InvariantCulture)]! : parent[part]!;
+        }
+
+        return parent;
+    }
+
     private static JsonObject Set(JsonObject root, string path, JsonNode? value)
     {
         var parts = path.Split('/');
-        var parent = root;
-        foreach (var part in parts[..^1])
+        var parent = Parent(root, parts);
+        if (parent is JsonArray array)
         {
-            parent = parent[part]!.AsObject();
+            array[int.Parse(parts[^1], CultureInfo.InvariantCulture)] = value;
+        }
+        else
+        {
+            parent[parts[^1]] = value;
         }
 
-        parent[parts[^1]] = value;
         return root;
     }
 
     private static void Remove(JsonObject root, string path)
     {
         var parts = path.Split('/');
-        var parent = root;
-        foreach (var part in parts[..^1])
+        var parent = Parent(root, parts);
+        if (parent is JsonArray array)
         {
-            parent = parent[part]!.AsObject();
+            array.RemoveAt(int.Parse(parts[^1], CultureInfo.InvariantCulture));
         }
-
-        parent.Remove(parts[^1]);
+        else
+        {
+            parent.AsObject().Remove(parts[^1]);
+        }
     }
 }
 
