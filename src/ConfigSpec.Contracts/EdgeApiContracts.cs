@@ -89,6 +89,18 @@ public sealed record VerifierStatus(string State, string Instance, string Target
     }
 }
 
+/// <summary>One line of a prompts file in the Dolly 15K schema (its other members, such as <c>response</c>, are skipped).</summary>
+public sealed record PromptLine(string Instruction, string? Context = null, string? Category = null) : IContract
+{
+    public void Validate()
+    {
+        if (Instruction.Trim().Length == 0)
+        {
+            throw Check.Invalid("instruction", "a non-empty string");
+        }
+    }
+}
+
 /// <summary>Generated sources for every contract (no reflection: native-AOT clean).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -114,5 +126,6 @@ public sealed record VerifierStatus(string State, string Instance, string Target
 [JsonSerializable(typeof(EdgeStatus))]
 [JsonSerializable(typeof(RankedRow))]
 [JsonSerializable(typeof(VerifierStatus))]
+[JsonSerializable(typeof(PromptLine))]
 [JsonSerializable(typeof(RecommendedConfig))]
 internal sealed partial class ContractsJsonContext : JsonSerializerContext;

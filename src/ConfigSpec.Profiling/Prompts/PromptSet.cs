@@ -1,6 +1,5 @@
 using System.Text;
-using System.Text.Json;
-using ConfigSpec.Interop;
+using ConfigSpec.Contracts;
 
 namespace ConfigSpec.Profiling.Prompts;
 
@@ -65,24 +64,12 @@ public sealed class PromptSet
 
             try
             {
-                using var document = JsonDocument.Parse(line);
-                var root = document.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                {
-                    throw new ConfigSpecException($"prompts {source} line {lineNumber}: expected a JSON object");
-                }
-
-                var instruction = Field(root, "instruction", source, lineNumber, required: true);
-                if (instruction.Length == 0)
-                {
-                    throw new ConfigSpecException($"prompts {source} line {lineNumber}: 'instruction' is empty");
-                }
-
-                prompts.Add(new Prompt(instruction, Field(root, "context", source, lineNumber, required: false), Field(root, "category", source, lineNumber, required: false) is { Length: > 0 } c ? c : "uncategorised"));
+                var entry = Contract.Read<PromptLine>(Encoding.UTF8.GetBytes(line));
+                prompts.Add(new Prompt(entry.Instruction.Trim(), entry.Context?.Trim() ?? string.Empty, entry.Category?.Trim() is { Length: > 0 } c ? c : "uncategorised"));
             }
-            catch (JsonException ex)
+            catch (ContractException ex)
             {
-                throw new ConfigSpecException($"prompts {source} line {lineNumber}: not JSON ({ex.Message})", ex);
+                throw new ConfigSpecException($"prompts {source} line {lineNumber}: {ex.Message}", ex);
             }
         }
 
@@ -108,17 +95,5 @@ public sealed class PromptSet
         }
 
         return result;
-    }
-
-    private static string Field(JsonElement root, string name, string source, int line, bool required)
-    {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return required ? throw new ConfigSpecException($"prompts {source} line {line}: missing '{name}'") : string.Empty;
-        }
-
-        return value.ValueKind == JsonValueKind.String
-            ? value.GetString()!.Trim()
-            : throw new ConfigSpecException($"prompts {source} line {line}: '{name}' must be a string");
     }
 }

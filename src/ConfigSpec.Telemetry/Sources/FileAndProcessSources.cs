@@ -33,7 +33,7 @@ public sealed class ReplaySource : IRecordedPowerSource
             if (parts.Length < 2
                 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var time)
                 || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var watts)
-                || !double.IsFinite(watts) || watts < 0)
+                || !double.IsFinite(time) || !double.IsFinite(watts) || watts < 0)
             {
                 throw new PowerSourceException($"{spec}: line {lineNumber} of '{file}' is not 'time_s,watts': '{line}'");
             }

@@ -115,8 +115,9 @@ public class ProfileFormatTests
     }
 
     [Theory]
-    [InlineData("{\"context\": \"x\"}", "line 1: missing 'instruction'")]
-    [InlineData("{\"instruction\": \"a\"}\n[1, 2]", "line 2: expected a JSON object")]
+    [InlineData("{\"context\": \"x\"}", "line 1: field 'instruction' is missing")]
+    [InlineData("{\"instruction\": \"a\"}\n[1, 2]", "line 2: a message must be a JSON object")]
+    [InlineData("{\"instruction\": \"  \"}", "line 1: field 'instruction' must be a non-empty string")]
     [InlineData("{\"instruction\": \"a\"}\n{broken", "line 2: not JSON")]
     [InlineData("{\"instruction\": 5}", "'instruction' must be a string")]
     [InlineData("\n\n", "no prompts")]
