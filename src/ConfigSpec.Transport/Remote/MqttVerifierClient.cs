@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
@@ -61,6 +62,11 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
 
     /// <summary>Sessions re-opened on another (or the same) replica after a loss.</summary>
     public int Reopened { get; private set; }
+
+    private long _refused;
+
+    /// <summary>Messages on the board's reply and status subscriptions that could not be read (a replica's status that is not its schema, say): ignored and counted.</summary>
+    public long RefusedMessages => Interlocked.Read(ref _refused);
 
     /// <summary>Requests sent again after a time-out.</summary>
     public int Resent { get; private set; }
@@ -357,37 +363,16 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
         {
             await foreach (var message in _client.Messages.ReadAllAsync(_closing.Token).ConfigureAwait(false))
             {
-                if (Topics.InstanceOfStatus(message.Topic) is { } instance)
-                {
-                    OnStatus(instance, message.Payload);
-                    continue;
-                }
-
-                if (message.CorrelationData is null)
-                {
-                    continue;
-                }
-
-                var key = Encoding.ASCII.GetString(message.CorrelationData);
-                if (key.StartsWith(ProbePrefix, StringComparison.Ordinal))
-                {
-                    OnProbe(key);
-                    continue;
-                }
-
-                if (!_waiting.TryGetValue(key, out var signal))
-                {
-                    continue; // a late reply to a request already given up on
-                }
-
+#pragma warning disable CA1031 // whatever one message on the board's subscriptions holds, the loop that carries every verdict goes on
                 try
                 {
-                    signal.TrySetResult(ProtocolCodec.Decode(message.Payload));
+                    Dispatch(message);
                 }
-                catch (ProtocolException ex)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    signal.TrySetResult(new ErrorMessage(ex.Code, $"unreadable reply: {ex.Message}"));
+                    Interlocked.Increment(ref _refused);
                 }
+#pragma warning restore CA1031
             }
         }
         catch (OperationCanceledException)
@@ -395,10 +380,60 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
         }
     }
 
+    private void Dispatch(MqttMessage message)
+    {
+        if (Topics.InstanceOfStatus(message.Topic) is { } instance)
+        {
+            OnStatus(instance, message.Payload);
+            return;
+        }
+
+        if (message.CorrelationData is null)
+        {
+            return;
+        }
+
+        var key = Encoding.ASCII.GetString(message.CorrelationData);
+        if (key.StartsWith(ProbePrefix, StringComparison.Ordinal))
+        {
+            OnProbe(key);
+            return;
+        }
+
+        if (!_waiting.TryGetValue(key, out var signal))
+        {
+            return; // a late reply to a request already given up on
+        }
+
+        try
+        {
+            signal.TrySetResult(ProtocolCodec.Decode(message.Payload));
+        }
+        catch (ProtocolException ex)
+        {
+            signal.TrySetResult(new ErrorMessage(ex.Code, $"unreadable reply: {ex.Message}"));
+        }
+    }
+
     private void OnStatus(string instance, byte[] payload)
     {
-        var offline = Encoding.UTF8.GetString(payload).Contains("\"offline\"", StringComparison.Ordinal);
-        if (!offline)
+        if (payload.Length == 0)
+        {
+            return; // a retained status cleared
+        }
+
+        VerifierStatus status;
+        try
+        {
+            status = Contract.Read<VerifierStatus>(payload);
+        }
+        catch (ContractException)
+        {
+            Interlocked.Increment(ref _refused);
+            return;
+        }
+
+        if (status.State != "offline")
         {
             _offline.TryRemove(instance, out _);
             return;

@@ -1,6 +1,7 @@
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Sampling;
 using ConfigSpec.Speculative.Verification;
+using ConfigSpec.Tests.Fleet;
 using ConfigSpec.Tests.Infrastructure;
 using ConfigSpec.Transport.Mqtt;
 using ConfigSpec.Transport.Protocol;
@@ -110,6 +111,80 @@ public sealed class VerifierIntakeFuzzTests(ModelFixture models, Xunit.Abstracti
         var result = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q8_0.gguf"]).GenerateAsync(prompt, options, models.Target);
         var local = await LocalGeneration.RunAsync(models.Target, null, prompt, options with { DraftLength = 0 });
         Assert.Equal(local.Tokens, result.Tokens);
+    }
+
+    /// <summary>
+    /// A board's own subscriptions (its reply topic and the replicas' status topics) take 1,200 junk messages each while it
+    /// generates: frames with foreign, probe-like or no correlation data, and statuses that are not the schema. The
+    /// generation gives the target's own tokens, unreadable statuses are counted, and the board still verifies after.
+    /// </summary>
+    [Fact]
+    public async Task Junk_on_a_boards_reply_and_status_topics_is_ignored_or_counted_and_generation_is_exact()
+    {
+        using var broker = new MosquittoBroker();
+        MqttClientOptions Options(string id) => new() { Broker = broker.Uri, ClientId = id };
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 256, MaxSessions = 4, InstanceId = "board-fuzz-replica" });
+        await using var server = new MqttVerifierServer(engine, Options("board-fuzz-verifier"), "stories260K");
+        await server.StartAsync();
+        await using var mqtt = new MqttClient(Options("fuzz-board-2"));
+        await using var verifier = new MqttVerifierClient(mqtt, new RemoteVerifierOptions { TargetId = "stories260K", DeviceId = "fuzz-board-2", RequestTimeout = TimeSpan.FromSeconds(5) });
+        await verifier.StartAsync();
+        await using var junk = new MqttClient(Options("junk-sender"));
+        await junk.ConnectAsync();
+
+        var random = new Random(12);
+        var statuses = PayloadFuzzer.Generate(ConfigSpec.Contracts.Contract.Write(new ConfigSpec.Contracts.VerifierStatus("online", "ghost", "stories260K", DateTimeOffset.UtcNow)), Count, seed: 13);
+        var expectedRefused = statuses.Count(p =>
+        {
+            if (p.Length == 0)
+            {
+                return false;
+            }
+
+            try
+            {
+                _ = ConfigSpec.Contracts.Contract.Read<ConfigSpec.Contracts.VerifierStatus>(p);
+                return false;
+            }
+            catch (ConfigSpecException)
+            {
+                return true;
+            }
+        });
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var options = new GenerationOptions { DraftLength = 4, MaxTokens = 60, ContextLength = 256 };
+        var generation = new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q8_0.gguf"]).GenerateAsync(prompt, options, models.Target);
+        for (var i = 0; i < Count; i++)
+        {
+            byte[]? correlation = random.Next(4) switch
+            {
+                0 => null,
+                1 => System.Text.Encoding.ASCII.GetBytes("probe-" + random.Next(-5, 1000)),
+                2 => Bytes(random, random.Next(0, 40)),
+                _ => System.Text.Encoding.ASCII.GetBytes(Guid.NewGuid().ToString("N")),
+            };
+            await junk.PublishAsync(Topics.Reply("fuzz-board-2"), Bytes(random, random.Next(0, 120)), 1, false, new MqttPublishProperties(CorrelationData: correlation));
+            await junk.PublishAsync(Topics.Status("ghost-" + (i % 7)), statuses[i], 1);
+        }
+
+        var result = await generation;
+        var local = await LocalGeneration.RunAsync(models.Target, null, prompt, options with { DraftLength = 0 });
+        Assert.Equal(local.Tokens, result.Tokens);
+        await FleetHarnessWait(() => verifier.RefusedMessages == expectedRefused, TimeSpan.FromSeconds(30));
+        output.WriteLine($"statuses refused {verifier.RefusedMessages} of {statuses.Count}");
+        Assert.True(expectedRefused > statuses.Count / 3);
+        var again = await new SpeculativeGenerator(verifier, models.Drafts["stories260K-Q4_0.gguf"]).GenerateAsync(prompt, options, models.Target);
+        Assert.Equal(local.Tokens, again.Tokens);
+    }
+
+    private static async Task FleetHarnessWait(Func<bool> condition, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "timed out");
+            await Task.Delay(50);
+        }
     }
 
     private static async Task<MqttMessage> NextReply(MqttClient client, byte[] correlation)
