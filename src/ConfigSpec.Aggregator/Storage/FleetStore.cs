@@ -167,7 +167,7 @@ public sealed class FleetStore : IDisposable
         {
             using var tx = _connection.BeginTransaction();
             Execute(migrations[v], tx);
-            Execute("INSERT INTO schema_version (version, applied) VALUES (@v, @t)", tx, ("@v", v + 1), ("@t", Iso(DateTimeOffset.UtcNow)));
+            Execute("INSERT INTO schema_version (version, applied) VALUES (@v, @t)", tx, Param.Integer("@v", v + 1), Param.Text("@t", Iso(DateTimeOffset.UtcNow)));
             tx.Commit();
         }
     }
@@ -181,29 +181,29 @@ public sealed class FleetStore : IDisposable
         foreach (var m in batch)
         {
             var h = m.Header;
-            if (h.Seq > 0 && Execute("INSERT INTO seen (device_id, kind, seq) VALUES (@d, @k, @s) ON CONFLICT DO NOTHING", tx, ("@d", h.DeviceId), ("@k", m.Kind), ("@s", h.Seq)) == 0)
+            if (h.Seq > 0 && Execute("INSERT INTO seen (device_id, kind, seq) VALUES (@d, @k, @s) ON CONFLICT DO NOTHING", tx, Param.Text("@d", h.DeviceId), Param.Text("@k", m.Kind), Param.Long("@s", h.Seq)) == 0)
             {
                 continue;
             }
 
             var now = Iso(DateTimeOffset.UtcNow);
             Execute("INSERT INTO devices (id, state, first_seen, last_seen) VALUES (@d, 'unknown', @n, @n) ON CONFLICT (id) DO UPDATE SET last_seen = @n",
-                tx, ("@d", h.DeviceId), ("@n", now));
+                tx, Param.Text("@d", h.DeviceId), Param.Text("@n", now));
             switch (m.Kind)
             {
                 case "status" when m.Status is { } s:
                     // Newer births win; the last will (seq 0) only marks the device offline.
                     if (h.Seq == 0)
                     {
-                        Execute("UPDATE devices SET state = @st, detail = @de WHERE id = @d", tx, ("@d", h.DeviceId), ("@st", s.State), ("@de", s.Detail));
+                        Execute("UPDATE devices SET state = @st, detail = @de WHERE id = @d", tx, Param.Text("@d", h.DeviceId), Param.Text("@st", s.State), Param.Text("@de", s.Detail));
                     }
                     else
                     {
                         Execute("""
                             UPDATE devices SET board = @b, hostname = @h, state = @st, software = @sw, objective = @o, detail = @de, status_seq = @s
                             WHERE id = @d AND status_seq <= @s
-                            """, tx, ("@d", h.DeviceId), ("@b", s.Board), ("@h", s.Hostname), ("@st", s.State), ("@sw", s.Software), ("@o", s.Objective),
-                            ("@de", s.Detail), ("@s", h.Seq));
+                            """, tx, Param.Text("@d", h.DeviceId), Param.Text("@b", s.Board), Param.Text("@h", s.Hostname), Param.Text("@st", s.State), Param.Text("@sw", s.Software), Param.Text("@o", s.Objective),
+                            Param.Text("@de", s.Detail), Param.Long("@s", h.Seq));
                     }
 
                     break;
@@ -211,21 +211,21 @@ public sealed class FleetStore : IDisposable
                     Execute("""
                         INSERT INTO profiles (device_id, board, seq, received, json) VALUES (@d, @b, @s, @n, @j)
                         ON CONFLICT (device_id) DO UPDATE SET board = @b, seq = @s, received = @n, json = @j WHERE excluded.seq >= profiles.seq
-                        """, tx, ("@d", h.DeviceId), ("@b", m.Board), ("@s", h.Seq), ("@n", now), ("@j", m.Json));
-                    Execute("UPDATE devices SET board = @b WHERE id = @d AND board IS NULL", tx, ("@d", h.DeviceId), ("@b", m.Board));
+                        """, tx, Param.Text("@d", h.DeviceId), Param.Text("@b", m.Board), Param.Long("@s", h.Seq), Param.Text("@n", now), Param.Text("@j", m.Json));
+                    Execute("UPDATE devices SET board = @b WHERE id = @d AND board IS NULL", tx, Param.Text("@d", h.DeviceId), Param.Text("@b", m.Board));
                     break;
                 case "config":
                     Execute("""
                         INSERT INTO configs (device_id, seq, received, json) VALUES (@d, @s, @n, @j)
                         ON CONFLICT (device_id) DO UPDATE SET seq = @s, received = @n, json = @j WHERE excluded.seq >= configs.seq
-                        """, tx, ("@d", h.DeviceId), ("@s", h.Seq), ("@n", now), ("@j", m.Json));
+                        """, tx, Param.Text("@d", h.DeviceId), Param.Long("@s", h.Seq), Param.Text("@n", now), Param.Text("@j", m.Json));
                     break;
                 case "metrics" when m.Metrics is { } x:
                     Execute("""
                         INSERT INTO metrics (device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens, json)
                         VALUES (@d, @s, @t, @g, @a, @k, @w, @e, @n, @j)
-                        """, tx, ("@d", h.DeviceId), ("@s", h.Seq), ("@t", Iso(h.Time)), ("@g", x.Goodput), ("@a", x.Acceptance), ("@k", x.K), ("@w", x.Watts),
-                        ("@e", x.JoulesPerToken), ("@n", x.Tokens), ("@j", m.Json));
+                        """, tx, Param.Text("@d", h.DeviceId), Param.Long("@s", h.Seq), Param.Text("@t", Iso(h.Time)), Param.Real("@g", x.Goodput), Param.Real("@a", x.Acceptance), Param.Integer("@k", x.K), Param.Real("@w", x.Watts),
+                        Param.Real("@e", x.JoulesPerToken), Param.Integer("@n", x.Tokens), Param.Text("@j", m.Json));
                     break;
                 default:
                     break;
@@ -252,9 +252,9 @@ public sealed class FleetStore : IDisposable
         foreach (var (topic, reason, detail) in rejections)
         {
             var name = ContractException.Name(reason);
-            Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES (@t, @p, @r, @d)", tx, ("@t", now), ("@p", topic), ("@r", name),
-                ("@d", detail.Length > 500 ? detail[..500] : detail));
-            Execute("INSERT INTO rejection_counts (reason, n) VALUES (@r, 1) ON CONFLICT (reason) DO UPDATE SET n = rejection_counts.n + 1", tx, ("@r", name));
+            Execute("INSERT INTO rejections (time, topic, reason, detail) VALUES (@t, @p, @r, @d)", tx, Param.Text("@t", now), Param.Text("@p", topic), Param.Text("@r", name),
+                Param.Text("@d", detail.Length > 500 ? detail[..500] : detail));
+            Execute("INSERT INTO rejection_counts (reason, n) VALUES (@r, 1) ON CONFLICT (reason) DO UPDATE SET n = rejection_counts.n + 1", tx, Param.Text("@r", name));
         }
 
         Execute($"DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - {KeptRejections}", tx);
@@ -274,7 +274,7 @@ public sealed class FleetStore : IDisposable
             """ + (id is null ? string.Empty : " WHERE d.id = @id") + " ORDER BY d.id";
         if (id is not null)
         {
-            Add(cmd, "@id", id);
+            Add(cmd, Param.Text("@id", id));
         }
 
         using var r = cmd.ExecuteReader();
@@ -296,7 +296,7 @@ public sealed class FleetStore : IDisposable
         cmd.CommandText = "SELECT device_id, board, seq, json FROM profiles" + (deviceId is null ? string.Empty : " WHERE device_id = @id") + " ORDER BY device_id";
         if (deviceId is not null)
         {
-            Add(cmd, "@id", deviceId);
+            Add(cmd, Param.Text("@id", deviceId));
         }
 
         using var r = cmd.ExecuteReader();
@@ -315,8 +315,8 @@ public sealed class FleetStore : IDisposable
         using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT device_id, seq, time, goodput, acceptance, k, watts, joules_per_token, tokens FROM metrics WHERE device_id = @d ORDER BY time DESC, seq DESC LIMIT @n";
-        Add(cmd, "@d", deviceId);
-        Add(cmd, "@n", limit);
+        Add(cmd, Param.Text("@d", deviceId));
+        Add(cmd, Param.Integer("@n", limit));
         using var r = cmd.ExecuteReader();
         var list = new List<MetricsRow>();
         while (r.Read())
@@ -356,7 +356,7 @@ public sealed class FleetStore : IDisposable
         using (var cmd = c.CreateCommand())
         {
             cmd.CommandText = "SELECT time, topic, reason, detail FROM rejections ORDER BY id DESC LIMIT @n";
-            Add(cmd, "@n", recent);
+            Add(cmd, Param.Integer("@n", recent));
             using var r = cmd.ExecuteReader();
             while (r.Read())
             {
@@ -386,30 +386,37 @@ public sealed class FleetStore : IDisposable
         return cmd.ExecuteScalar();
     }
 
-    private int Execute(string sql, DbTransaction? tx = null, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, DbTransaction? tx = null, params Param[] parameters)
     {
         using var cmd = _connection.CreateCommand();
         cmd.CommandText = sql;
         cmd.Transaction = tx;
-        foreach (var (name, value) in parameters)
+        foreach (var parameter in parameters)
         {
-            Add(cmd, name, value);
+            Add(cmd, parameter);
         }
 
         return cmd.ExecuteNonQuery();
     }
 
-    private static void Add(DbCommand cmd, string name, object? value)
+    /// <summary>Each parameter with its declared type (PostgreSQL needs one for a null, and a typed binding is not guessed from a name).</summary>
+    private readonly record struct Param(string Name, DbType Type, object? Value)
+    {
+        public static Param Text(string name, string? value) => new(name, DbType.String, value);
+
+        public static Param Integer(string name, int value) => new(name, DbType.Int32, value);
+
+        public static Param Long(string name, long value) => new(name, DbType.Int64, value);
+
+        public static Param Real(string name, double? value) => new(name, DbType.Double, value);
+    }
+
+    private static void Add(DbCommand cmd, Param parameter)
     {
         var p = cmd.CreateParameter();
-        p.ParameterName = name;
-        p.Value = value ?? DBNull.Value;
-        if (value is null)
-        {
-            // PostgreSQL needs a type for a null parameter; every nullable column here is text or double.
-            p.DbType = name is "@g" or "@a" or "@w" or "@e" ? DbType.Double : DbType.String;
-        }
-
+        p.ParameterName = parameter.Name;
+        p.DbType = parameter.Type;
+        p.Value = parameter.Value ?? DBNull.Value;
         cmd.Parameters.Add(p);
     }
 

@@ -99,9 +99,15 @@ public sealed class AggregatorStoreTests
             using var begin = locker.CreateCommand();
             begin.CommandText = "BEGIN EXCLUSIVE";
             begin.ExecuteNonQuery();
-            // The writer's busy timeout is 5 s: the first attempt fails while the lock is held 6.5 s, a retry succeeds.
+            // The writer's busy timeout is 5 s: the lock is held until the first attempt has failed (and said so), then a retry succeeds.
+            // (Released on the log line, not after a fixed time: a loaded machine may start the attempt late.)
             var ingest = Task.Run(() => ingestor.ProcessWithRetryAsync(messages, CancellationToken.None));
-            await Task.Delay(TimeSpan.FromSeconds(6.5));
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (!log.Entries.Any(e => e.Id.Id == 11) && DateTime.UtcNow < until)
+            {
+                await Task.Delay(50);
+            }
+
             begin.CommandText = "ROLLBACK";
             begin.ExecuteNonQuery();
             await ingest;
