@@ -256,11 +256,11 @@ public static partial class Contract
             : $"field '{path}' must be {expected}{text}", ex, path);
     }
 
-    /// <summary>"$.objectives['goodput'].k" → "objectives.goodput.k".</summary>
+    /// <summary>"$.objectives['goodput'].k" → "objectives.goodput.k"; array elements keep their index: "configurations[1].rounds".</summary>
     private static string Field(string jsonPath)
     {
         var text = jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
-        return Brackets().Replace(text, m => (m.Index == 0 ? string.Empty : ".") + m.Groups[1].Value).TrimStart('.');
+        return Brackets().Replace(text, m => m.Groups[1].Success ? (m.Index == 0 ? string.Empty : ".") + m.Groups[1].Value : m.Value).TrimStart('.');
     }
 
     /// <summary>What the record declares at a path: "an integer", "a number or null", "one of reprofile, set-objective, apply".</summary>
@@ -268,7 +268,7 @@ public static partial class Contract
     {
         var info = root;
         Type? type = null;
-        foreach (var segment in path.Split('.'))
+        foreach (var segment in Indices().Replace(path, ".[$1]").Split('.', StringSplitOptions.RemoveEmptyEntries))
         {
             if (info.Kind == JsonTypeInfoKind.Object)
             {
@@ -310,6 +310,8 @@ public static partial class Contract
             : type == typeof(DateTimeOffset) ? "an ISO 8601 time such as 2026-12-01T20:00:00Z"
             : type == typeof(FleetCommand) ? "one of reprofile, set-objective, apply"
             : type == typeof(JsonElement) ? "an object"
+            : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>) ? "an object"
+            : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>) ? "an array"
             : "an object of its schema";
     }
 
@@ -323,6 +325,9 @@ public static partial class Contract
 
     [GeneratedRegex(@"missing required properties including: (.+?)\.?$")]
     private static partial Regex MissingMembers();
+
+    [GeneratedRegex(@"\[(\d+)\]")]
+    private static partial Regex Indices();
 
     [GeneratedRegex(@"\['([^']*)'\]|\[(\d+)\]")]
     private static partial Regex Brackets();

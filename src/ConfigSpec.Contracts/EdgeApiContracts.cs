@@ -127,5 +127,6 @@ public sealed record PromptLine(string Instruction, string? Context = null, stri
 [JsonSerializable(typeof(RankedRow))]
 [JsonSerializable(typeof(VerifierStatus))]
 [JsonSerializable(typeof(PromptLine))]
+[JsonSerializable(typeof(ProfileDocument))]
 [JsonSerializable(typeof(RecommendedConfig))]
 internal sealed partial class ContractsJsonContext : JsonSerializerContext;

@@ -395,8 +395,6 @@ public sealed partial class EdgeDaemon(
 
     private async Task DispatchAsync(CancellationToken cancellationToken)
     {
-        var commandTopic = FleetTopics.Command(settings.DeviceId);
-        var generateTopic = FleetTopics.Generate(settings.DeviceId);
         var recommendationTopic = FleetTopics.Recommendation(publisher.Board);
         try
         {
@@ -404,7 +402,9 @@ public sealed partial class EdgeDaemon(
             {
                 // Whatever one message holds or causes, it is refused, counted and logged once per kind, and the loop
                 // (which the watchdog feed depends on) goes on with the next.
-                var input = m.Topic == commandTopic ? "cmd" : m.Topic == recommendationTopic ? "recommendation" : m.Topic == generateTopic ? "generate" : "other";
+                var input = FleetTopics.Parse(m.Topic) is var (device, kind) && device == settings.DeviceId
+                    ? kind switch { EdgeTopicKind.Command => DaemonInput.Command, EdgeTopicKind.Generate => DaemonInput.Generate, _ => DaemonInput.Other }
+                    : m.Topic == recommendationTopic ? DaemonInput.Recommendation : DaemonInput.Other;
                 try
                 {
                     await DispatchOneAsync(m, input).ConfigureAwait(false);
@@ -427,11 +427,11 @@ public sealed partial class EdgeDaemon(
         }
     }
 
-    private async Task DispatchOneAsync(MqttMessage m, string input)
+    private async Task DispatchOneAsync(MqttMessage m, DaemonInput input)
     {
         switch (input)
         {
-            case "cmd":
+            case DaemonInput.Command:
                 CommandMessage command;
                 try
                 {
@@ -455,11 +455,11 @@ public sealed partial class EdgeDaemon(
                 }
 
                 break;
-            case "generate":
+            case DaemonInput.Generate:
                 // Not cancelled by stopping: a generation in progress finishes (StopAsync waits for it) and is answered.
                 _ = Task.Run(() => MqttGeneration.HandleAsync(m, server, publisher.Client, logger, CancellationToken.None), CancellationToken.None);
                 break;
-            case "recommendation" when m.Payload.Length > 0:
+            case DaemonInput.Recommendation when m.Payload.Length > 0:
                 _recommendation = FleetMessages.ReadRecommendation(m.Payload);
                 _recommendationSeen.TrySetResult();
                 break;
@@ -467,12 +467,12 @@ public sealed partial class EdgeDaemon(
     }
 
     /// <summary>Counts a refused input; the first of its kind is logged (with the reason), the rest only counted.</summary>
-    private void Refused(string input, Exception ex)
+    private void Refused(DaemonInput input, Exception ex)
     {
         var reason = IntakeCounter.ReasonOf(ex);
-        if (server.Intake.Refuse(input, reason))
+        if (server.Intake.Refuse(IntakeCounter.Name(input), reason))
         {
-            Log.InputRefused(logger, input, reason, ex.Message);
+            Log.InputRefused(logger, IntakeCounter.Name(input), reason, ex.Message);
         }
     }
 

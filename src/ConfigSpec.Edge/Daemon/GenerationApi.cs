@@ -64,7 +64,7 @@ public static class EdgeHttpApi
         }
         catch (ConfigSpecException ex)
         {
-            server.Intake.Refuse("http_generate", IntakeCounter.ReasonOf(ex));
+            server.Intake.Refuse(IntakeCounter.Name(DaemonInput.HttpGenerate), IntakeCounter.ReasonOf(ex));
             await Error(context, 400, ex.Message).ConfigureAwait(false);
             return;
         }
@@ -153,7 +153,7 @@ internal static partial class MqttGeneration
 #pragma warning restore CA1031
         {
             // A busy or re-profiling board is not a bad request: only what the request itself caused is counted.
-            if (ex is ServiceUnavailableException || server.Intake.Refuse("generate", IntakeCounter.ReasonOf(ex)))
+            if (ex is ServiceUnavailableException || server.Intake.Refuse(IntakeCounter.Name(DaemonInput.Generate), IntakeCounter.ReasonOf(ex)))
             {
                 Log.Refused(logger, ex is ConfigSpecException or OperationCanceledException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}");
             }

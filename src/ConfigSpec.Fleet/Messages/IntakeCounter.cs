@@ -3,6 +3,16 @@ using ConfigSpec.Contracts;
 
 namespace ConfigSpec.Fleet.Messages;
 
+/// <summary>What a board daemon takes in; each is counted under its name (<see cref="IntakeCounter.Name"/>) in <c>/v1/status</c>.</summary>
+public enum DaemonInput
+{
+    Command,
+    Generate,
+    Recommendation,
+    HttpGenerate,
+    Other,
+}
+
 /// <summary>
 /// Counts what a service refused on each of its inputs (a topic kind such as <c>cmd</c>, or an HTTP route), by reason,
 /// so a refusal is visible without a log line per message: <see cref="Refuse"/> is true only for the first refusal of
@@ -18,6 +28,16 @@ public sealed class IntakeCounter
         ContractException f => ContractException.Name(f.Fault),
         ConfigSpecException => "invalid_request",
         _ => "unexpected_" + (exception?.GetType().Name ?? "error"),
+    };
+
+    /// <summary>The input's name in counters and logs: <c>cmd</c>, <c>generate</c>, <c>recommendation</c>, <c>http_generate</c>.</summary>
+    public static string Name(DaemonInput input) => input switch
+    {
+        DaemonInput.Command => "cmd",
+        DaemonInput.Generate => "generate",
+        DaemonInput.Recommendation => "recommendation",
+        DaemonInput.HttpGenerate => "http_generate",
+        _ => "other",
     };
 
     /// <summary>Counts one refusal; true when it is the first of its input and reason (log that one).</summary>
