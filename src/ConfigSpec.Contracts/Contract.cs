@@ -56,6 +56,9 @@ public interface IContract
     void Validate();
 }
 
+/// <summary>A record whose <c>version</c> member is its schema's version: any other than <see cref="Contract.Version"/> is refused as unsupported before its members are read.</summary>
+public interface IVersioned : IContract;
+
 /// <summary>An enum read only from its names: integers (<c>"command": 1</c>) and numeric strings are refused.</summary>
 public sealed class StrictEnumConverter<TEnum> : JsonStringEnumConverter<TEnum>
     where TEnum : struct, Enum
@@ -137,7 +140,7 @@ public static partial class Contract
         where T : IContract
     {
         var info = Info<T>();
-        if (element.ValueKind == JsonValueKind.Object && element.TryGetProperty("version", out var version) && info.Properties.Any(p => p.Name == "version")
+        if (element.ValueKind == JsonValueKind.Object && typeof(IVersioned).IsAssignableFrom(typeof(T)) && element.TryGetProperty("version", out var version)
             && !(version.ValueKind == JsonValueKind.Number && version.TryGetInt32(out var v) && v == Version))
         {
             // Before the members: a message of another version is that, not a bad field.

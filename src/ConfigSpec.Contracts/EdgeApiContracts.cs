@@ -128,5 +128,10 @@ public sealed record PromptLine(string Instruction, string? Context = null, stri
 [JsonSerializable(typeof(VerifierStatus))]
 [JsonSerializable(typeof(PromptLine))]
 [JsonSerializable(typeof(ProfileDocument))]
+[JsonSerializable(typeof(AggregatorHealth))]
+[JsonSerializable(typeof(ApiVersion))]
+[JsonSerializable(typeof(FleetDevices))]
+[JsonSerializable(typeof(FleetDeviceDetail))]
+[JsonSerializable(typeof(FleetRankings))]
 [JsonSerializable(typeof(RecommendedConfig))]
 internal sealed partial class ContractsJsonContext : JsonSerializerContext;

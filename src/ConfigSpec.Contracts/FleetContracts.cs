@@ -5,7 +5,7 @@ namespace ConfigSpec.Contracts;
 
 /// <summary>The header every board message carries: schema name, version, the sender, its sequence number and clock.</summary>
 /// <param name="Seq">Per-device sequence number, increasing across restarts; 0 on the broker's last-will message.</param>
-public sealed record MessageHeader(string Schema, int Version, string DeviceId, long Seq, DateTimeOffset Time) : IContract
+public sealed record MessageHeader(string Schema, int Version, string DeviceId, long Seq, DateTimeOffset Time) : IVersioned
 {
     public void Validate()
     {
@@ -105,7 +105,7 @@ public enum FleetCommand
 /// </summary>
 public sealed record CommandMessage(
     FleetCommand Command, string? Id = null, string? Objective = null, string? Draft = null, int? K = null, DateTimeOffset? Time = null,
-    string? Schema = CommandMessage.SchemaName, int? Version = Contract.Version) : IContract
+    string? Schema = CommandMessage.SchemaName, int? Version = Contract.Version) : IVersioned
 {
     public const string SchemaName = "configspec.edge.cmd";
 
@@ -177,7 +177,7 @@ public sealed record RecommendedConfig(string Draft, string Quant, string Sha256
 
 /// <summary>Retained on <c>configspec/v1/fleet/{board}/recommendation</c>.</summary>
 public sealed record RecommendationMessage(string Board, DateTimeOffset Time, IReadOnlyDictionary<string, RecommendedConfig> Objectives,
-    string Schema = RecommendationMessage.SchemaName, int Version = Contract.Version) : IContract
+    string Schema = RecommendationMessage.SchemaName, int Version = Contract.Version) : IVersioned
 {
     public const string SchemaName = "configspec.fleet.recommendation";
 

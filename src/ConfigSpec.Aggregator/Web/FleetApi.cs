@@ -15,7 +15,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace ConfigSpec.Aggregator.Web;
 
-/// <summary>The aggregator's HTTP API (JSON written by hand: native-AOT clean) and its dashboard page.</summary>
+/// <summary>The aggregator's HTTP API (its replies are contract records, source-generated: native-AOT clean) and its dashboard page.</summary>
 public static class FleetApi
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
@@ -32,8 +32,8 @@ public static class FleetApi
         app.MapGet("/", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"));
         app.MapGet("/healthz", (FleetStore store) => store.SchemaVersion == FleetStore.LatestSchemaVersion ? Results.Text("ok\n") : Results.StatusCode(503));
         app.MapGet("/api/health", Health);
-        app.MapGet("/api/version", (FleetState state) => Json(w => w.WriteNumber("version", state.Version)));
-        app.MapGet("/api/devices", (FleetStore store) => Json(w => w.WriteArray("devices", store.Devices(), WriteDevice)));
+        app.MapGet("/api/version", (FleetState state) => Json(new ApiVersion(state.Version)));
+        app.MapGet("/api/devices", (FleetStore store) => Json(new FleetDevices([.. store.Devices().Select(ToDevice)])));
         app.MapGet("/api/devices/{id}", Device);
         app.MapGet("/api/rankings", Rankings);
     }
@@ -41,41 +41,9 @@ public static class FleetApi
     private static IResult Health(FleetStore store, FleetState state)
     {
         var (tables, rejected, recent) = store.Health();
-        return Json(w =>
-        {
-            w.WriteBoolean("broker_connected", state.BrokerConnected);
-            w.WriteNumber("uptime_s", Math.Round((DateTimeOffset.UtcNow - state.Started).TotalSeconds, 1));
-            w.WriteNumber("received", state.Received);
-            w.WriteNumber("stored", state.Stored);
-            w.WriteNumber("duplicates", state.Duplicates);
-            w.WriteNumber("ignored", state.Ignored);
-            w.WriteNumber("failed", state.Failed);
-            w.WriteNumber("rejected", rejected.Values.Sum());
-            w.WriteStartObject("rejected_by_reason");
-            foreach (var (reason, n) in rejected)
-            {
-                w.WriteNumber(reason, n);
-            }
-
-            w.WriteEndObject();
-            w.WriteArray("recent_rejections", recent, (w, r) =>
-            {
-                w.WriteStartObject();
-                w.WriteString("time", r.Time);
-                w.WriteString("topic", r.Topic);
-                w.WriteString("reason", r.Reason);
-                w.WriteString("detail", r.Detail);
-                w.WriteEndObject();
-            });
-            w.WriteStartObject("tables");
-            foreach (var (table, n) in tables)
-            {
-                w.WriteNumber(table, n);
-            }
-
-            w.WriteEndObject();
-            w.WriteNumber("schema_version", store.SchemaVersion);
-        });
+        return Json(new AggregatorHealth(state.BrokerConnected, Math.Round((DateTimeOffset.UtcNow - state.Started).TotalSeconds, 1), state.Received, state.Stored,
+            state.Duplicates, state.Ignored, state.Failed, rejected.Values.Sum(), rejected, [.. recent.Select(r => new RecentRejection(r.Time, r.Topic, r.Reason, r.Detail))],
+            tables, store.SchemaVersion));
     }
 
     private static IResult Device(string id, FleetStore store)
@@ -83,69 +51,18 @@ public static class FleetApi
         var device = store.Devices(id) is [var d, ..] ? d : null;
         if (device is null)
         {
-            return Json(w => w.WriteString("error", $"no device '{id}' has published"), StatusCodes.Status404NotFound);
+            return Json(new ErrorReply($"no device '{id}' has published"), StatusCodes.Status404NotFound);
         }
 
         var profile = store.Profiles(id) is [var p, ..] ? p : null;
-        var metrics = store.Metrics(id, 120);
-        return Json(w =>
-        {
-            w.WritePropertyName("device");
-            WriteDevice(w, device);
-            w.WriteStartArray("curves");
-            if (profile is not null)
-            {
-                foreach (var group in Selector.Predict(profile.Profile, new SelectionSettings()).GroupBy(c => c.Configuration.Sha256))
-                {
-                    var first = group.First();
-                    w.WriteStartObject();
-                    w.WriteString("draft", first.Draft);
-                    w.WriteString("quant", first.Quant);
-                    w.WriteString("sha256", group.Key);
-                    w.WriteArray("points", group.OrderBy(c => c.K), (w, c) =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("k", c.K);
-                        w.WriteNumber("goodput", Math.Round(c.Goodput, 4));
-                        w.WriteNumber("tokens_per_usd", Math.Round(c.TokensPerUsd, 1));
-                        w.WriteNumberOrNull("joules_per_token", c.JoulesPerToken);
-                        w.WriteNumber("expected_accepted", Math.Round(c.ExpectedAccepted, 4));
-                        w.WriteEndObject();
-                    });
-                    w.WriteEndObject();
-                }
-            }
-
-            w.WriteEndArray();
-            if (profile is not null)
-            {
-                w.WriteStartObject("profile");
-                w.WriteString("created", profile.Profile.Created.ToString("O", C));
-                w.WriteString("updated", profile.Profile.Updated.ToString("O", C));
-                w.WriteString("power_source", profile.Profile.Power.Source);
-                w.WriteBoolean("power_estimated", profile.Profile.Power.Estimated);
-                w.WriteString("target", profile.Profile.Verifier.Target);
-                w.WriteNumber("configurations", profile.Profile.Configurations.Count);
-                w.WriteEndObject();
-            }
-            else
-            {
-                w.WriteNull("profile");
-            }
-
-            w.WriteArray("metrics", metrics, (w, m) =>
-            {
-                w.WriteStartObject();
-                w.WriteString("time", m.Time.ToString("O", C));
-                w.WriteNumberOrNull("goodput", m.Goodput);
-                w.WriteNumberOrNull("acceptance", m.Acceptance);
-                w.WriteNumber("k", m.K);
-                w.WriteNumberOrNull("watts", m.Watts);
-                w.WriteNumberOrNull("joules_per_token", m.JoulesPerToken);
-                w.WriteNumber("tokens", m.Tokens);
-                w.WriteEndObject();
-            });
-        });
+        var curves = profile is null ? [] : Selector.Predict(profile.Profile, new SelectionSettings()).GroupBy(c => c.Configuration.Sha256).Select(group =>
+            new DeviceCurve(group.First().Draft, group.First().Quant, group.Key, [.. group.OrderBy(c => c.K).Select(c =>
+                new CurvePoint(c.K, Math.Round(c.Goodput, 4), Math.Round(c.TokensPerUsd, 1), c.JoulesPerToken, Math.Round(c.ExpectedAccepted, 4)))])).ToList();
+        var summary = profile?.Profile is { } pp
+            ? new DeviceProfileSummary(pp.Created, pp.Updated, pp.Power.Source, pp.Power.Estimated, pp.Verifier.Target, pp.Configurations.Count)
+            : null;
+        var metrics = store.Metrics(id, 120).Select(m => new DeviceMetricsPoint(m.Time, m.Goodput, m.Acceptance, m.K, m.Watts, m.JoulesPerToken, m.Tokens)).ToList();
+        return Json(new FleetDeviceDetail(ToDevice(device), curves, summary, metrics));
     }
 
     private static IResult Rankings(string? objective, string? board, int? top, string? format, FleetState state)
@@ -153,56 +70,26 @@ public static class FleetApi
         objective ??= "goodput";
         if (!FleetRanker.Objectives.Contains(objective))
         {
-            return Json(w => w.WriteString("error", $"objective '{objective}' is not one of {string.Join(", ", FleetRanker.Objectives)}"), StatusCodes.Status400BadRequest);
+            return Json(new ErrorReply($"objective '{objective}' is not one of {string.Join(", ", FleetRanker.Objectives)}"), StatusCodes.Status400BadRequest);
         }
 
         var limit = top is > 0 ? top.Value : int.MaxValue;
         var ranking = state.Ranking;
-        var rows = (ranking?.Rows ?? []).Where(r => r.Objective == objective && (board is null || r.Board == FleetTopics.BoardKey(board))).ToList();
+        var all = ranking?.Rows ?? [];
+        var rows = all.Where(r => r.Objective == objective && (board is null || r.Board == FleetTopics.BoardKey(board))).ToList();
         if (format == "text")
         {
             return Results.Text(RankingText(objective, rows, limit), "text/plain; charset=utf-8");
         }
-        return Json(w =>
-        {
-            w.WriteString("objective", objective);
-            w.WriteNumber("profiles", ranking?.Profiles ?? 0);
-            w.WriteArray("boards", rows.GroupBy(r => r.Board), (w, g) =>
-            {
-                w.WriteStartObject();
-                w.WriteString("board", g.Key);
-                if (ranking?.Recommendations.TryGetValue(g.Key, out var rec) == true && rec.Objectives.TryGetValue(objective, out var best))
-                {
-                    w.WritePropertyName("recommendation");
-                    w.WriteRawValue(Contract.Write(best));
-                }
-                else
-                {
-                    w.WriteNull("recommendation");
-                }
 
-                w.WriteArray("rows", g.OrderBy(r => r.Rank).Take(limit), (w, r) =>
-                {
-                    w.WriteRawValue(Contract.Write(new RankedRow(r.Rank, r.Draft, r.Quant, r.Sha256, r.K, r.Value, r.Unit, r.Devices, r.Spread, r.Backed, r.Pareto)));
-                });
-                w.WriteEndObject();
-            });
-            // The fleet Pareto view: every configuration's three medians, front flagged.
-            w.WriteArray("pareto", (ranking?.Rows ?? []).Where(r => r.Objective == "goodput" && (board is null || r.Board == FleetTopics.BoardKey(board))), (w, r) =>
-            {
-                var cost = ranking!.Rows.FirstOrDefault(x => x.Objective == "cost" && x.Board == r.Board && x.Sha256 == r.Sha256 && x.K == r.K);
-                var energy = ranking.Rows.FirstOrDefault(x => x.Objective == "energy" && x.Board == r.Board && x.Sha256 == r.Sha256 && x.K == r.K);
-                w.WriteStartObject();
-                w.WriteString("board", r.Board);
-                w.WriteString("draft", r.Draft);
-                w.WriteNumber("k", r.K);
-                w.WriteNumber("goodput", r.Value);
-                w.WriteNumberOrNull("tokens_per_usd", cost?.Value);
-                w.WriteNumberOrNull("joules_per_token", energy?.Value);
-                w.WriteBoolean("front", r.Pareto);
-                w.WriteEndObject();
-            });
-        });
+        var boards = rows.GroupBy(r => r.Board).Select(g => new BoardRanking(g.Key,
+            ranking?.Recommendations.TryGetValue(g.Key, out var rec) == true && rec.Objectives.TryGetValue(objective, out var best) ? best : null,
+            [.. g.OrderBy(r => r.Rank).Take(limit).Select(r => new RankedRow(r.Rank, r.Draft, r.Quant, r.Sha256, r.K, r.Value, r.Unit, r.Devices, r.Spread, r.Backed, r.Pareto))])).ToList();
+        // The fleet Pareto view: every configuration's three medians, front flagged.
+        var pareto = all.Where(r => r.Objective == "goodput" && (board is null || r.Board == FleetTopics.BoardKey(board))).Select(r => new ParetoPoint(r.Board, r.Draft, r.K, r.Value,
+            all.FirstOrDefault(x => x.Objective == "cost" && x.Board == r.Board && x.Sha256 == r.Sha256 && x.K == r.K)?.Value,
+            all.FirstOrDefault(x => x.Objective == "energy" && x.Board == r.Board && x.Sha256 == r.Sha256 && x.K == r.K)?.Value, r.Pareto)).ToList();
+        return Json(new FleetRankings(objective, ranking?.Profiles ?? 0, boards, pareto));
     }
 
     /// <summary>The ranking as an aligned plain-text table (for scripts and terminals: <c>?format=text</c>).</summary>
@@ -228,37 +115,21 @@ public static class FleetApi
         return sb.ToString();
     }
 
-    private static void WriteDevice(Utf8JsonWriter w, DeviceRow d)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", d.Id);
-        w.WriteString("board", d.Board);
-        w.WriteString("board_key", d.Board is null ? null : FleetTopics.BoardKey(d.Board));
-        w.WriteString("hostname", d.Hostname);
-        w.WriteString("state", d.State);
-        w.WriteString("software", d.Software);
-        w.WriteString("objective", d.Objective);
-        w.WriteString("detail", d.Detail);
-        w.WriteString("first_seen", d.FirstSeen.ToString("O", C));
-        w.WriteString("last_seen", d.LastSeen.ToString("O", C));
-        WriteRawOrNull(w, "config", d.ConfigJson);
-        WriteRawOrNull(w, "metrics", d.LastMetricsJson);
-        w.WriteEndObject();
-    }
+    private static FleetDevice ToDevice(DeviceRow d) => new(d.Id, d.Board, d.Board is null ? null : FleetTopics.BoardKey(d.Board), d.Hostname, d.State, d.Software,
+        d.Objective, d.Detail, d.FirstSeen, d.LastSeen, Raw(d.ConfigJson), Raw(d.LastMetricsJson));
 
-    private static void WriteRawOrNull(Utf8JsonWriter w, string name, string? json)
+    /// <summary>A message as the board published it (stored after validation), or null.</summary>
+    private static JsonElement? Raw(string? json)
     {
-        w.WritePropertyName(name);
         if (json is null)
         {
-            w.WriteNullValue();
+            return null;
         }
-        else
-        {
-            w.WriteRawValue(json);
-        }
+
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
     }
 
-    private static IResult Json(Action<Utf8JsonWriter> body, int status = StatusCodes.Status200OK) =>
-        Results.Text(FleetMessages.Json(body), "application/json; charset=utf-8", statusCode: status);
+    private static IResult Json<T>(T body, int status = StatusCodes.Status200OK) =>
+        Results.Text(Contract.Write(body), "application/json; charset=utf-8", statusCode: status);
 }

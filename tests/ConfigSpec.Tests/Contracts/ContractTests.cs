@@ -37,7 +37,21 @@ public sealed partial class ContractTests
         ["edge_status"] = Sample(new EdgeStatus("pi-1", "Raspberry Pi 5", "serving", "K=4", null, 0, 1, "not authorized",
             new Dictionary<string, IntakeCounts> { ["cmd"] = new(2, new Dictionary<string, long> { ["malformed_json"] = 2 }) }, true, Served)),
         ["ranked_row"] = Sample(new RankedRow(1, "d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5, true, false)),
+        ["verifier_status"] = Sample(new VerifierStatus("online", "replica-a", "stories260K", T)),
+        ["prompt_line"] = Sample(new PromptLine("Tell a story", "about a dog", "creative_writing")),
+        ["profile_document"] = Sample(ConfigSpec.Profiling.Profiles.ProfileJson.ToDocument(ConfigSpec.Tests.Profiling.ProfileFixtures.ThreeDrafts())),
+        ["aggregator_health"] = Sample(new AggregatorHealth(true, 12.5, 10, 8, 1, 0, 0, 1, new Dictionary<string, long> { ["invalid_field"] = 1 },
+            [new RecentRejection("2026-12-01T20:00:00Z", "configspec/v1/edge/x/metrics", "invalid_field", "field 'k' must be an integer")], new Dictionary<string, long> { ["devices"] = 1 }, 3)),
+        ["api_version"] = Sample(new ApiVersion(7)),
+        ["fleet_devices"] = Sample(new FleetDevices([Device()])),
+        ["fleet_device_detail"] = Sample(new FleetDeviceDetail(Device(), [new DeviceCurve("d", "Q8_0", Sha, [new CurvePoint(2, 30, 1e6, null, 1.6)])],
+            new DeviceProfileSummary(T, T, "estimate:board=rpi5", true, "stories260K", 2), [new DeviceMetricsPoint(T, 30, 0.7, 4, null, null, 100)])),
+        ["fleet_rankings"] = Sample(new FleetRankings("goodput", 2, [new BoardRanking("raspberry-pi-5", new RecommendedConfig("d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5),
+            [new RankedRow(1, "d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5, true, true)])], [new ParetoPoint("raspberry-pi-5", "d", 3, 20, 1e6, null, true)])),
     };
+
+    private static FleetDevice Device() => new("pi-1", "Raspberry Pi 5", "raspberry-pi-5", "pi", "serving", "0.14.0", "goodput", null, T, T,
+        JsonDocument.Parse(Contract.Write(Served)).RootElement.Clone(), null);
 
     private static (Func<string>, Func<string, string>) Sample<T>(T value)
         where T : IContract => (() => Contract.Write(value), json => Contract.Write(Contract.Read<T>(B(json))));
