@@ -133,5 +133,13 @@ public sealed record PromptLine(string Instruction, string? Context = null, stri
 [JsonSerializable(typeof(FleetDevices))]
 [JsonSerializable(typeof(FleetDeviceDetail))]
 [JsonSerializable(typeof(FleetRankings))]
+[JsonSerializable(typeof(SystemReport))]
+[JsonSerializable(typeof(PowerReport))]
+[JsonSerializable(typeof(GenerationReport))]
+[JsonSerializable(typeof(SelectionReport))]
+[JsonSerializable(typeof(ValidationReport))]
+[JsonSerializable(typeof(PolicyBenchReport))]
+[JsonSerializable(typeof(ModelReport))]
+[JsonSerializable(typeof(DiscoverySensor))]
 [JsonSerializable(typeof(RecommendedConfig))]
 internal sealed partial class ContractsJsonContext : JsonSerializerContext;

@@ -103,25 +103,10 @@ internal static class BenchPolicyCommand
 
         if (json)
         {
-            JsonOutput.Write(output, w =>
-            {
-                w.WriteArray("policies", shown, (w, r) =>
-                {
-                    w.WriteStartObject();
-                    w.WriteString("policy", r.Policy);
-                    w.WriteNumber("mean_ms_per_token", Math.Round(r.MeanMsPerToken, 4));
-                    w.WriteNumber("p95_ms_per_token", Math.Round(r.P95MsPerToken, 4));
-                    w.WriteNumber("mean_k", Math.Round(r.MeanK, 4));
-                    w.WriteNumber("acceptance", Math.Round(r.Acceptance, 4));
-                    w.WriteNumber("regret_pct", Math.Round(r.RegretPct ?? 0, 3));
-                    w.WriteEndObject();
-                });
-                w.WriteStartObject("best_static");
-                w.WriteString("policy", result.BestStatic.Policy);
-                w.WriteNumber("mean_ms_per_token", Math.Round(result.BestStatic.MeanMsPerToken, 4));
-                w.WriteNumber("regret_pct", Math.Round(result.BestStatic.RegretPct ?? 0, 3));
-                w.WriteEndObject();
-            });
+            JsonOutput.Write(output, new PolicyBenchReport(
+                [.. shown.Select(r => new PolicyFigures(r.Policy, Math.Round(r.MeanMsPerToken, 4), Math.Round(r.P95MsPerToken, 4), Math.Round(r.MeanK, 4),
+                    Math.Round(r.Acceptance, 4), Math.Round(r.RegretPct ?? 0, 3)))],
+                new BestStatic(result.BestStatic.Policy, Math.Round(result.BestStatic.MeanMsPerToken, 4), Math.Round(result.BestStatic.RegretPct ?? 0, 3))));
             return EdgeCli.ExitOk;
         }
 

@@ -148,56 +148,17 @@ internal static class GenerateCommand
         }
     }
 
-    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference, DraftingEnergy? energy, string? powerSpec) => JsonOutput.Write(output, writer =>
+    private static void WriteJson(TextWriter output, GenerationResult result, GenerationResult? reference, DraftingEnergy? energy, string? powerSpec)
     {
         var acceptance = result.Acceptance;
-        writer.WriteString("text", result.Text);
-        writer.WriteArray("tokens", result.Tokens, (w, t) => w.WriteNumberValue(t));
-        writer.WriteNumber("prompt_tokens", result.PromptTokenCount);
-        writer.WriteNumber("k", result.DraftLength);
-        writer.WriteNumber("rounds", result.Rounds.Count);
-        writer.WriteString("stop_reason", Snake(result.StopReason));
-        writer.WriteNumber("mean_accepted", acceptance.MeanAccepted);
-        writer.WriteArray("accepted_by_position", acceptance.ByPosition, (w, rate) => w.WriteNumberOrNullValue(rate));
-        writer.WriteArray("reached_by_position", acceptance.Reached, (w, n) => w.WriteNumberValue(n));
-        writer.WriteNumber("drafted_tokens", result.DraftedTokens);
-        writer.WriteNumber("draft_tokens_per_s", result.DraftTokensPerSecond);
-        writer.WriteNumber("draft_s", result.DraftSeconds);
-        writer.WriteNumber("verify_s", result.VerifySeconds);
-        writer.WriteNumber("wall_s", result.WallSeconds);
-        writer.WriteNumber("tokens_per_s", result.TokensPerSecond);
-        if (reference is not null)
-        {
-            writer.WriteStartObject("target_only");
-            writer.WriteNumber("wall_s", reference.WallSeconds);
-            writer.WriteNumber("tokens_per_s", reference.TokensPerSecond);
-            writer.WriteNumber("speedup", reference.WallSeconds / result.WallSeconds);
-            writer.WriteBoolean("identical", reference.Tokens.SequenceEqual(result.Tokens));
-            writer.WriteEndObject();
-        }
-
-        if (energy is not null)
-        {
-            writer.WriteStartObject("energy");
-            writer.WriteString("source", powerSpec);
-            writer.WriteBoolean("estimated", energy.Estimated);
-            writer.WriteNumber("draft_j", energy.Joules);
-            writer.WriteNumber("draft_s", energy.Seconds);
-            writer.WriteNumber("draft_mean_w", energy.MeanWatts);
-            writer.WriteNumber("j_per_drafted_token", energy.Joules / Math.Max(1, result.DraftedTokens));
-            writer.WriteNumber("j_per_generated_token", energy.Joules / Math.Max(1, result.Tokens.Count));
-            if (energy.IdleWatts is { } idle)
-            {
-                writer.WriteNumber("idle_w", idle);
-                writer.WriteNumber("draft_above_idle_j", energy.DynamicJoules!.Value);
-            }
-
-            writer.WriteNumber("windows", energy.Windows);
-            writer.WriteNumber("sparse_windows", energy.SparseWindows);
-            writer.WriteNumber("windows_over_gaps", energy.WindowsOverGaps);
-            writer.WriteEndObject();
-        }
-    });
+        JsonOutput.Write(output, new GenerationReport(result.Text, result.Tokens, result.PromptTokenCount, result.DraftLength, result.Rounds.Count, Snake(result.StopReason),
+            acceptance.MeanAccepted, acceptance.ByPosition, acceptance.Reached, result.DraftedTokens, result.DraftTokensPerSecond, result.DraftSeconds, result.VerifySeconds,
+            result.WallSeconds, result.TokensPerSecond,
+            reference is null ? null : new TargetOnlyRun(reference.WallSeconds, reference.TokensPerSecond, reference.WallSeconds / result.WallSeconds, reference.Tokens.SequenceEqual(result.Tokens)),
+            energy is null ? null : new GenerationEnergy(powerSpec, energy.Estimated, energy.Joules, energy.Seconds, energy.MeanWatts,
+                energy.Joules / Math.Max(1, result.DraftedTokens), energy.Joules / Math.Max(1, result.Tokens.Count), energy.Windows, energy.SparseWindows,
+                energy.WindowsOverGaps, energy.IdleWatts, energy.IdleWatts is null ? null : energy.DynamicJoules)));
+    }
 
     internal static string Snake(StopReason reason) => reason switch
     {

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using ConfigSpec.Interop;
@@ -29,33 +30,9 @@ internal static class ModelCommands
             using var m = EdgeCli.LoadModel(parse, parse.GetValue(file)!, "model info");
             if (parse.GetValue(json))
             {
-                JsonOutput.Write(output, writer =>
-                {
-                    writer.WriteString("path", m.Path);
-                    writer.WriteString("architecture", m.Architecture);
-                    writer.WriteString("description", m.Description);
-                    writer.WriteNumber("parameters", m.ParameterCount);
-                    writer.WriteNumber("file_bytes", m.FileBytes);
-                    writer.WriteNumber("tensor_bytes", m.TensorBytes);
-                    writer.WriteNumber("context_length_trained", m.TrainedContextLength);
-                    writer.WriteNumber("layers", m.LayerCount);
-                    writer.WriteNumber("embedding_length", m.EmbeddingLength);
-                    writer.WriteNumber("heads", m.HeadCount);
-                    writer.WriteNumber("kv_heads", m.KvHeadCount);
-                    writer.WriteNumber("vocabulary_size", m.VocabularySize);
-                    writer.WriteNumber("bos", m.BosToken);
-                    writer.WriteNumber("eos", m.EosToken);
-                    writer.WriteString("vocabulary_fingerprint", m.VocabularyFingerprint);
-                    writer.WriteNumber("gguf_version", m.Gguf.Version);
-                    writer.WriteNumber("tensor_count", m.Gguf.Tensors.Count);
-                    writer.WriteStartObject("tensor_types");
-                    foreach (var (type, count) in m.TensorTypes)
-                    {
-                        writer.WriteNumber(type, count);
-                    }
-
-                    writer.WriteEndObject();
-                }, indented: true);
+                JsonOutput.Write(output, new ModelReport(m.Path, m.Architecture, m.Description, m.ParameterCount, m.FileBytes, m.TensorBytes, m.TrainedContextLength,
+                    m.LayerCount, m.EmbeddingLength, m.HeadCount, m.KvHeadCount, m.VocabularySize, m.BosToken, m.EosToken, m.VocabularyFingerprint, m.Gguf.Version,
+                    m.Gguf.Tensors.Count, m.TensorTypes), indented: true);
             }
             else
             {

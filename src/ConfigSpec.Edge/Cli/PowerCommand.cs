@@ -72,31 +72,10 @@ internal static class PowerCommand
             var label = powerSource.IsEstimate ? " (ESTIMATED, not measured)" : string.Empty;
             if (parse.GetValue(json))
             {
-                JsonOutput.Write(output, writer =>
-                {
-                    writer.WriteString("source", spec);
-                    writer.WriteString("scope", powerSource.Scope.ToString().ToLowerInvariant());
-                    writer.WriteBoolean("estimated", powerSource.IsEstimate);
-                    writer.WriteNumber("duration_s", end - start);
-                    writer.WriteNumber("interval_ms", step.TotalMilliseconds);
-                    writer.WriteNumber("samples", samples.Count);
-                    writer.WriteNumber("achieved_hz", rate);
-                    writer.WriteNumber("failures", sampler.Failures);
-                    writer.WriteNumber("cpu_percent", cpu / (end - start) * 100);
-                    writer.WriteNumber("energy_j", window.Joules);
-                    writer.WriteBoolean("complete", window.Complete);
-                    if (window.Reason is not null)
-                    {
-                        writer.WriteString("incomplete_reason", window.Reason);
-                    }
-
-                    writer.WriteStartObject("total_w");
-                    writer.WriteNumber("mean", window.MeanWatts);
-                    writer.WriteNumber("min", samples.Min(s => s.Watts));
-                    writer.WriteNumber("max", samples.Max(s => s.Watts));
-                    writer.WriteEndObject();
-                    WriteRails(writer, rails.Select(r => new RailSummary(r.Rail, r.Mean, r.Min, r.Max)));
-                });
+                JsonOutput.Write(output, new PowerReport(spec, powerSource.Scope.ToString().ToLowerInvariant(), powerSource.IsEstimate, end - start,
+                    step.TotalMilliseconds, samples.Count, rate, sampler.Failures, window.Joules, window.Complete,
+                    new WattsRange(window.MeanWatts, samples.Min(s => s.Watts), samples.Max(s => s.Watts)), [.. rails.Select(r => new RailWatts(r.Rail, r.Mean, r.Min, r.Max))],
+                    CpuPercent: cpu / (end - start) * 100, IncompleteReason: window.Reason));
             }
             else
             {
@@ -146,26 +125,9 @@ internal static class PowerCommand
         var label = source.IsEstimate ? " (ESTIMATED, not measured)" : string.Empty;
         if (json)
         {
-            JsonOutput.Write(output, writer =>
-            {
-                writer.WriteString("source", spec);
-                writer.WriteString("scope", source.Scope.ToString().ToLowerInvariant());
-                writer.WriteBoolean("estimated", source.IsEstimate);
-                writer.WriteBoolean("recorded", true);
-                writer.WriteNumber("duration_s", summary.Seconds);
-                writer.WriteNumber("interval_ms", summary.MedianIntervalSeconds * 1000);
-                writer.WriteNumber("samples", summary.Samples);
-                writer.WriteNumber("achieved_hz", summary.Seconds > 0 ? (summary.Samples - 1) / summary.Seconds : 0);
-                writer.WriteNumber("failures", 0);
-                writer.WriteNumber("energy_j", summary.Joules);
-                writer.WriteBoolean("complete", true);
-                writer.WriteStartObject("total_w");
-                writer.WriteNumber("mean", summary.MeanWatts);
-                writer.WriteNumber("min", summary.MinWatts);
-                writer.WriteNumber("max", summary.MaxWatts);
-                writer.WriteEndObject();
-                WriteRails(writer, summary.Rails);
-            });
+            JsonOutput.Write(output, new PowerReport(spec, source.Scope.ToString().ToLowerInvariant(), source.IsEstimate, summary.Seconds,
+                summary.MedianIntervalSeconds * 1000, summary.Samples, summary.Seconds > 0 ? (summary.Samples - 1) / summary.Seconds : 0, 0, summary.Joules, true,
+                new WattsRange(summary.MeanWatts, summary.MinWatts, summary.MaxWatts), [.. summary.Rails.Select(r => new RailWatts(r.Rail, r.Mean, r.Min, r.Max))], Recorded: true));
             return;
         }
 
@@ -179,16 +141,6 @@ internal static class PowerCommand
         output.WriteLine(string.Create(C, $"{"total",-24} {summary.MeanWatts,9:F3} {summary.MinWatts,9:F3} {summary.MaxWatts,9:F3}"));
         output.WriteLine(string.Create(C, $"energy {summary.Joules:F3} J{label} over {summary.Seconds:F2} s of the log; {summary.Samples} samples, median step {summary.MedianIntervalSeconds * 1000:F0} ms"));
     }
-
-    private static void WriteRails(System.Text.Json.Utf8JsonWriter writer, IEnumerable<RailSummary> rails) => writer.WriteArray("rails", rails, (w, r) =>
-    {
-        w.WriteStartObject();
-        w.WriteString("rail", r.Rail);
-        w.WriteNumber("mean", r.Mean);
-        w.WriteNumber("min", r.Min);
-        w.WriteNumber("max", r.Max);
-        w.WriteEndObject();
-    });
 
     /// <summary>One line of <c>power --detect</c> (and of <c>system</c>): found or absent, the spec, and why.</summary>
     internal static string DetectedLine(DetectedSource found) =>

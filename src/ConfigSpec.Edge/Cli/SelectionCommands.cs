@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -36,27 +37,9 @@ internal static class SelectionCommands
                 .Select(t => (Seconds: t, Result: Selector.Select(board, settings with { VerifySeconds = t }))).ToList();
             if (parse.GetValue(json))
             {
-                JsonOutput.Write(output, w =>
-                {
-                    w.WriteString("objective", settings.Objective.ToString().ToLowerInvariant());
-                    w.WriteString("device", board.Device.Id);
-                    w.WriteBoolean("power_estimated", board.Power.Estimated);
-                    w.WriteNumber("excluded", result.Excluded);
-                    w.WriteArray("ranked", result.Ranked, (w2, c) => WriteCandidate(w2, c, null));
-                    w.WritePropertyName("chosen");
-                    WriteCandidate(w, result.Chosen, result.Reason);
-                    if (sweepResults.Count > 0)
-                    {
-                        w.WriteArray("sweep", sweepResults, (w2, s) =>
-                        {
-                            w2.WriteStartObject();
-                            w2.WriteNumber("t_verify_s", s.Seconds);
-                            w2.WritePropertyName("chosen");
-                            WriteCandidate(w2, s.Result.Chosen, null);
-                            w2.WriteEndObject();
-                        });
-                    }
-                });
+                JsonOutput.Write(output, new SelectionReport(settings.Objective.ToString().ToLowerInvariant(), board.Device.Id, board.Power.Estimated, result.Excluded,
+                    [.. result.Ranked.Select(c => Candidate(c, null))], Candidate(result.Chosen, result.Reason),
+                    sweepResults.Count > 0 ? [.. sweepResults.Select(s => new SweepPoint(s.Seconds, Candidate(s.Result.Chosen, null)))] : null));
                 return EdgeCli.ExitOk;
             }
 
@@ -121,34 +104,8 @@ internal static class SelectionCommands
         return command;
     }
 
-    internal static void WriteCandidate(Utf8JsonWriter w, Candidate c, string? reason)
-    {
-        w.WriteStartObject();
-        w.WriteString("draft", c.Draft);
-        w.WriteString("quant", c.Quant);
-        w.WriteNumber("k", c.K);
-        w.WriteNumber("expected_accepted", c.ExpectedAccepted);
-        w.WriteNumber("goodput_tokens_per_s", c.Goodput);
-        w.WriteNumber("tokens_per_usd", c.TokensPerUsd);
-        w.WriteNumber("usd_per_mtok", c.UsdPerMillionTokens);
-        w.WriteNumberOrNull("joules_per_token", c.JoulesPerToken);
-
-        w.WriteNumber("draft_s", c.DraftSeconds);
-        w.WriteNumber("t_verify_s", c.VerifySeconds);
-        w.WriteNumber("memory_mb", c.MemoryMegabytes);
-        w.WriteBoolean("pareto", c.Pareto);
-        if (c.Score is { } score)
-        {
-            w.WriteNumber("score", score);
-        }
-
-        if (reason is not null)
-        {
-            w.WriteString("reason", reason);
-        }
-
-        w.WriteEndObject();
-    }
+    internal static CandidateReport Candidate(Candidate c, string? reason) => new(c.Draft, c.Quant, c.K, c.ExpectedAccepted, c.Goodput, c.TokensPerUsd,
+        c.UsdPerMillionTokens, c.JoulesPerToken, c.DraftSeconds, c.VerifySeconds, c.MemoryMegabytes, c.Pareto, c.Score, reason);
 
     private static string Clip(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
 }

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.CompilerServices;
@@ -97,40 +98,9 @@ internal static class SystemCommand
             Telemetry.Sources.PowerSources.Detect(Board.PowerSession.Sources));
     }
 
-    private static void WriteJson(TextWriter output, Report r) => JsonOutput.Write(output, writer =>
-    {
-        writer.WriteString("version", r.Version);
-        writer.WriteString("runtime", r.Runtime);
-        writer.WriteBoolean("native_aot", r.NativeAot);
-        writer.WriteString("arch", r.Arch);
-        writer.WriteString("cpu_model", r.CpuModel);
-        writer.WriteNumber("cpu_count", r.CpuCount);
-        writer.WriteArray("cpu_features", r.CpuFeatures, (w, f) => w.WriteStringValue(f));
-        writer.WriteString("glibc", r.Glibc);
-        writer.WriteString("kernel", r.Kernel);
-        writer.WriteString("os", r.Os);
-        writer.WriteString("board", r.Board);
-        writer.WriteNumberOrNull("memory_mb", r.MemoryMegabytes is { } memory ? Math.Round(memory) : null);
-        // WriteString writes JSON null for a null string.
-        writer.WriteString("llama_dir", r.LlamaDirectory);
-        writer.WriteString("llama_build", r.LlamaBuild);
-        writer.WriteString("llama_cpu_variant", r.LlamaCpuVariant);
-        writer.WriteArray("llama_backends", r.LlamaBackends, (w, f) => w.WriteStringValue(f));
-        writer.WriteString("llama_system_info", r.LlamaSystemInfo);
-        if (r.LlamaError is not null)
-        {
-            writer.WriteString("llama_error", r.LlamaError);
-        }
-
-        writer.WriteArray("power_sources", r.PowerSources, (w, s) =>
-        {
-            w.WriteStartObject();
-            w.WriteString("spec", s.Spec);
-            w.WriteBoolean("available", s.Available);
-            w.WriteString("detail", s.Detail);
-            w.WriteEndObject();
-        });
-    }, indented: true);
+    private static void WriteJson(TextWriter output, Report r) => JsonOutput.Write(output, new SystemReport(r.Version, r.Runtime, r.NativeAot, r.Arch, r.CpuModel,
+        r.CpuCount, r.CpuFeatures, r.Glibc, r.Kernel, r.Os, r.Board, r.MemoryMegabytes is { } memory ? Math.Round(memory) : null, r.LlamaDirectory, r.LlamaBuild,
+        r.LlamaCpuVariant, r.LlamaBackends, r.LlamaSystemInfo, [.. r.PowerSources.Select(s => new PowerSourceFound(s.Spec, s.Available, s.Detail))], r.LlamaError), indented: true);
 
     private static void WriteText(TextWriter output, Report r)
     {

@@ -1,3 +1,4 @@
+using ConfigSpec.Contracts;
 using System.CommandLine;
 using System.Globalization;
 using ConfigSpec.Interop;
@@ -103,38 +104,9 @@ internal static class ValidateCommand
             double? energyError = joulesPerToken is { } mj && predicted.JoulesPerToken is { } pj ? (mj - pj) / pj * 100 : null;
             if (parse.GetValue(json))
             {
-                JsonOutput.Write(output, w =>
-                {
-                    w.WriteString("draft", configuration.Draft);
-                    w.WriteString("quant", configuration.Quant);
-                    w.WriteNumber("k", blockLength);
-                    w.WritePropertyName("predicted");
-                    SelectionCommands.WriteCandidate(w, predicted, null);
-                    w.WriteStartObject("measured");
-                    w.WriteNumber("goodput_tokens_per_s", goodput);
-                    w.WriteNumber("end_to_end_tokens_per_s", generated / wall);
-                    w.WriteNumber("tokens_per_usd", tokensPerUsd);
-                    if (joulesPerToken is { } jpt)
-                    {
-                        w.WriteNumber("joules_per_token", jpt);
-                        w.WriteBoolean("power_estimated", estimated);
-                    }
-                    else
-                    {
-                        w.WriteNull("joules_per_token");
-                    }
-
-                    w.WriteNumber("expected_accepted", acceptance.MeanAccepted);
-                    w.WriteNumber("draft_tokens_per_s", draftSpeed);
-                    w.WriteNumber("draft_s", draftBlock);
-                    w.WriteNumber("t_verify_s", wait);
-                    w.WriteNumber("rounds", rounds.Count);
-                    w.WriteNumber("tokens", generated);
-                    w.WriteEndObject();
-                    w.WriteNumber("goodput_error_pct", error);
-                    w.WriteNumber("tokens_per_usd_error_pct", costError);
-                    w.WriteNumberOrNull("joules_per_token_error_pct", energyError);
-                });
+                JsonOutput.Write(output, new ValidationReport(configuration.Draft, configuration.Quant, blockLength, SelectionCommands.Candidate(predicted, null),
+                    new MeasuredFigures(goodput, generated / wall, tokensPerUsd, joulesPerToken, acceptance.MeanAccepted, draftSpeed, draftBlock, wait, rounds.Count,
+                        generated, joulesPerToken is null ? null : estimated), error, costError, energyError));
                 return EdgeCli.ExitOk;
             }
 

@@ -111,35 +111,9 @@ public sealed class EdgePublisher : IAsyncDisposable
         })
         {
             var objectId = $"configspec_{id.Replace('-', '_').Replace('.', '_')}_{key}";
-            var payload = FleetMessages.Json(w =>
-            {
-                w.WriteString("name", name);
-                w.WriteString("unique_id", objectId);
-                w.WriteString("state_topic", FleetTopics.Metrics(id));
-                w.WriteString("value_template", $"{{{{ value_json.{key} }}}}");
-                if (unit is not null)
-                {
-                    w.WriteString("unit_of_measurement", unit);
-                }
-
-                if (deviceClass is not null)
-                {
-                    w.WriteString("device_class", deviceClass);
-                }
-
-                w.WriteString("state_class", "measurement");
-                w.WriteString("availability_topic", FleetTopics.Status(id));
-                w.WriteString("availability_template", "{{ 'offline' if value_json.state == 'offline' else 'online' }}");
-                w.WriteStartObject("device");
-                w.WriteStartArray("identifiers");
-                w.WriteStringValue("configspec_" + id);
-                w.WriteEndArray();
-                w.WriteString("name", "ConfigSpec " + id);
-                w.WriteString("model", _board);
-                w.WriteString("manufacturer", "ConfigSpec");
-                w.WriteString("sw_version", _software);
-                w.WriteEndObject();
-            });
+            var payload = Contract.Write(new DiscoverySensor(name, objectId, FleetTopics.Metrics(id), $"{{{{ value_json.{key} }}}}", "measurement",
+                FleetTopics.Status(id), "{{ 'offline' if value_json.state == 'offline' else 'online' }}",
+                new DiscoveryDevice(["configspec_" + id], "ConfigSpec " + id, _board, "ConfigSpec", _software), unit, deviceClass));
             Outbox.Enqueue($"homeassistant/sensor/{objectId}/config", true, _ => payload);
         }
     }

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using ConfigSpec.Contracts;
 using ConfigSpec.Profiling.Profiles;
@@ -47,21 +45,6 @@ public static class FleetMessages
         ArgumentNullException.ThrowIfNull(m);
         var ordered = new SortedDictionary<string, RecommendedConfig>(m.Objectives.ToDictionary(), StringComparer.Ordinal);
         return Contract.Write(m with { Objectives = ordered });
-    }
-
-    /// <summary>A JSON object written by hand (the aggregator's HTTP views and Home Assistant discovery).</summary>
-    public static string Json(Action<Utf8JsonWriter> body)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            w.WriteStartObject();
-            body(w);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
     }
 
     // ---- reading ----

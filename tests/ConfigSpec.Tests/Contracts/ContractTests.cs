@@ -48,7 +48,21 @@ public sealed partial class ContractTests
             new DeviceProfileSummary(T, T, "estimate:board=rpi5", true, "stories260K", 2), [new DeviceMetricsPoint(T, 30, 0.7, 4, null, null, 100)])),
         ["fleet_rankings"] = Sample(new FleetRankings("goodput", 2, [new BoardRanking("raspberry-pi-5", new RecommendedConfig("d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5),
             [new RankedRow(1, "d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5, true, true)])], [new ParetoPoint("raspberry-pi-5", "d", 3, 20, 1e6, null, true)])),
+        ["system_report"] = Sample(new SystemReport("0.14.0", ".NET 10", true, "arm64", "Cortex-A76", 4, ["asimd", "dotprod"], "2.36", "6.6", "Debian 12", "Raspberry Pi 5",
+            8064, "/opt/configspec/lib", "b6500 ABI", "libggml-cpu-armv8.2_2.so", ["libggml-cpu-armv8.2_2.so"], "NEON = 1", [new PowerSourceFound("estimate:board=rpi5", true, "labelled estimate")])),
+        ["power_report"] = Sample(new PowerReport("replay:file=x.csv", "board", false, 19, 1000, 20, 1, 0, 304, true, new WattsRange(16, 16, 16), [new RailWatts("wall", 16, 16, 16)], Recorded: true)),
+        ["generation_report"] = Sample(new GenerationReport("text", [1, 2], 3, 4, 1, "max_tokens", 1.5, [0.9, null], [10, 0], 4, 500, 0.01, 0.02, 0.03, 66,
+            new TargetOnlyRun(0.05, 40, 1.6, true), new GenerationEnergy("estimate:board=rpi5", true, 0.1, 0.01, 10, 0.025, 0.05, 1, 0, 0))),
+        ["selection_report"] = Sample(new SelectionReport("goodput", "pi-1", false, 0, [Candidate()], Candidate() with { Reason = "best goodput" }, [new SweepPoint(0.02, Candidate())])),
+        ["validation_report"] = Sample(new ValidationReport("d", "Q8_0", 4, Candidate(), new MeasuredFigures(30, 28, 1e6, null, 2.4, 500, 0.01, 0.02, 10, 40), 1.5, -2, null)),
+        ["policy_bench_report"] = Sample(new PolicyBenchReport([new PolicyFigures("ucb-specstop", 12.5, 20, 3.2, 0.7, 1.5)], new BestStatic("static:4", 12.9, 4.5))),
+        ["model_report"] = Sample(new ModelReport("m.gguf", "llama", "stories", 292_000, 1_100_000, 1_000_000, 128, 5, 64, 8, 4, 512, 1, 2, new string('f', 64), 3, 48,
+            new Dictionary<string, int> { ["f32"] = 48 })),
+        ["discovery_sensor"] = Sample(new DiscoverySensor("Goodput", "configspec_pi_goodput", "configspec/v1/edge/pi/metrics", "{{ value_json.goodput }}",
+            "measurement", "configspec/v1/edge/pi/status", "{{ 'online' }}", new DiscoveryDevice(["configspec_pi"], "ConfigSpec pi", "Raspberry Pi 5", "ConfigSpec", "0.14.0"), "tokens/s")),
     };
+
+    private static CandidateReport Candidate() => new("d", "Q8_0", 4, 2.4, 30, 1e6, 1, null, 0.01, 0.02, 12.5, true);
 
     private static FleetDevice Device() => new("pi-1", "Raspberry Pi 5", "raspberry-pi-5", "pi", "serving", "0.14.0", "goodput", null, T, T,
         JsonDocument.Parse(Contract.Write(Served)).RootElement.Clone(), null);
