@@ -204,15 +204,12 @@ public sealed record RecommendationMessage(string Board, DateTimeOffset Time, IR
 }
 
 /// <summary>The body of <c>.../profile</c>: the board model and its profile document (the <c>configspec.profile</c> schema).</summary>
-public sealed record ProfileMessage(string Board, JsonElement Profile) : IContract
+public sealed record ProfileMessage(string Board, ProfileDocument Profile) : IContract
 {
     public void Validate()
     {
         Check.Text(Board, "board");
-        if (Profile.ValueKind != JsonValueKind.Object)
-        {
-            throw Check.Invalid("profile", "an object in the configspec.profile schema");
-        }
+        Check.Within("profile", Check.Present(Profile, "profile").Validate);
     }
 }
 

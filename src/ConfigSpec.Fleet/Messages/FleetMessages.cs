@@ -1,4 +1,4 @@
-using System.Text.Json;
+
 using ConfigSpec.Contracts;
 using ConfigSpec.Profiling.Profiles;
 
@@ -25,8 +25,7 @@ public static class FleetMessages
     public static string Profile(string deviceId, long seq, DateTimeOffset time, BoardProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        using var document = JsonDocument.Parse(ProfileJson.Serialize(profile));
-        return Contract.WriteEdge(new MessageHeader(ProfileSchema, Version, deviceId, seq, time), new ProfileMessage(profile.Device.Board, document.RootElement));
+        return Contract.WriteEdge(new MessageHeader(ProfileSchema, Version, deviceId, seq, time), new ProfileMessage(profile.Device.Board, ProfileJson.ToDocument(profile)));
     }
 
     public static string Config(string deviceId, long seq, DateTimeOffset time, ServedConfig m) => Contract.WriteEdge(new MessageHeader(ConfigSchema, Version, deviceId, seq, time), m);
@@ -56,7 +55,7 @@ public static class FleetMessages
         BoardProfile profile;
         try
         {
-            profile = ProfileJson.Parse(message.Profile.GetRawText(), "profile");
+            profile = ProfileJson.Read(message.Profile, "profile");
         }
         catch (ProfileFormatException ex)
         {

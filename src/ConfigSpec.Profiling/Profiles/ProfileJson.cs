@@ -171,10 +171,28 @@ public static class ProfileJson
                 throw new ProfileFormatException($"profile {name}: {ex.Message}", ex);
             }
 
-            var profile = FromDocument(read);
-            Validate(profile, name);
-            return profile;
+            return Read(read, name);
         }
+    }
+
+    /// <summary>A profile document already read (a fleet message's), checked as a profile file is: schema, version and the measurements.</summary>
+    public static BoardProfile Read(ProfileDocument document, string name)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (document.Schema != BoardProfile.Schema)
+        {
+            throw new ProfileFormatException($"profile {name}: schema is '{document.Schema}', expected '{BoardProfile.Schema}' (not a ConfigSpec profile)");
+        }
+
+        if (document.Version != BoardProfile.CurrentVersion)
+        {
+            throw new ProfileFormatException(
+                $"profile {name}: version {document.Version} is not supported by this program (it reads version {BoardProfile.CurrentVersion}); profile the board again");
+        }
+
+        var profile = FromDocument(document);
+        Validate(profile, name);
+        return profile;
     }
 
     private static void Validate(BoardProfile profile, string name)

@@ -28,7 +28,7 @@ public sealed partial class ContractTests
         ["command"] = Sample(new CommandMessage(FleetCommand.SetObjective, "c-1", "energy", null, null, T)),
         ["command_result"] = Sample(new CommandResult("c-1", "apply", true, null, Served)),
         ["recommendation"] = Sample(new RecommendationMessage("raspberry-pi-5", T, new Dictionary<string, RecommendedConfig> { ["goodput"] = new("d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5) })),
-        ["profile"] = Sample(new ProfileMessage("Raspberry Pi 5", JsonDocument.Parse("""{"schema":"configspec.profile","nested":[1,2,{"a":null}]}""").RootElement)),
+        ["profile"] = Sample(new ProfileMessage("Raspberry Pi 5", ConfigSpec.Profiling.Profiles.ProfileJson.ToDocument(ConfigSpec.Tests.Profiling.ProfileFixtures.ThreeDrafts()))),
         ["saved_choice"] = Sample(new SavedChoice("/var/lib/configspec/models/d.gguf", Served)),
         ["generation_request"] = Sample(new GenerationRequest("Once upon a time", 16, true, "reply/here")),
         ["generation_summary"] = Sample(new GenerationSummary("text", 5, 3, "length", "d", "Q8_0", 4, "profile", "ucb-specstop", 3.5, 2, 7, 4, 0.5714, 2, 0.1, 50, 0.05, 0.04, 0.3, true, "done")),
@@ -147,7 +147,7 @@ public sealed partial class ContractTests
         var expected = new Dictionary<string, string[]>
         {
             ["configspec/v1/edge/{id}/status"] = Members<StatusMessage>(),
-            ["configspec/v1/edge/{id}/profile"] = Members<ProfileMessage>(),
+            ["configspec/v1/edge/{id}/profile"] = [.. Contract.Info<ProfileMessage>().Properties.Select(p => p.Name)], // the document: its own table
             ["configspec/v1/edge/{id}/config"] = Members<ServedConfig>(),
             ["configspec/v1/edge/{id}/metrics"] = Members<MetricsMessage>(),
             ["configspec/v1/edge/{id}/cmd"] = [.. Members<CommandMessage>().Union(Contract.Info<CommandResult>().Properties.Select(p => p.Name))], // the result's config is the config topic's
@@ -159,6 +159,12 @@ public sealed partial class ContractTests
             var documented = Documented(text).Order(StringComparer.Ordinal).ToArray();
             Assert.Equal(members.Except(["schema", "version"]).Distinct().Order(StringComparer.Ordinal), documented);
         }
+
+        // The profile document's table names every member of ProfileDocument and its parts, and nothing else.
+        var profileRows = readme.SkipWhile(l => !l.StartsWith("| profile part |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|')).ToList();
+        Assert.NotEmpty(profileRows);
+        Assert.Equal(Members<ProfileDocument>().Distinct().Order(StringComparer.Ordinal),
+            profileRows.SelectMany(r => Documented(Cells().Split(r)[1] + Cells().Split(r)[2])).Distinct().Order(StringComparer.Ordinal));
 
         // /v1/status: every member is named in its paragraph.
         var status = string.Join('\n', readme.SkipWhile(l => !l.StartsWith("`GET /v1/status`", StringComparison.Ordinal)).Take(6));
