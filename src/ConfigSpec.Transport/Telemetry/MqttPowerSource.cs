@@ -40,6 +40,9 @@ public sealed class MqttPowerSource : IPowerSource
     /// <summary>Payloads that could not be read, since start.</summary>
     public int BadMessages { get; private set; }
 
+    /// <summary>Payloads received on the topic, since start (read or not).</summary>
+    public int Received { get; private set; }
+
     /// <summary>Creates the source from its options (broker, topic, path, stale); connects and subscribes.</summary>
     public static IPowerSource Create(string spec, IReadOnlyDictionary<string, string> options)
     {
@@ -122,12 +125,21 @@ public sealed class MqttPowerSource : IPowerSource
                     _lastProblem = null;
                 }
             }
-            catch (Exception ex) when (ex is JsonException or FormatException)
+#pragma warning disable CA1031 // a plug's payload is outside input: whatever it holds, the loop that keeps the reading fresh goes on
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
             {
                 lock (_gate)
                 {
                     BadMessages++;
-                    _lastProblem = ex is JsonException ? "not JSON" : ex.Message;
+                    _lastProblem = ex is JsonException ? "not JSON" : ex is FormatException ? ex.Message : $"unreadable payload ({ex.Message})";
+                }
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    Received++;
                 }
             }
         }

@@ -54,6 +54,31 @@ public sealed class MqttPowerSourceTests : IDisposable
         Assert.Equal(5.2, source.Read().TotalWatts, 9);
     }
 
+    /// <summary>The plug's topic takes 1,000 generated payloads: each is read or counted as bad, none ends the loop, and a good reading still arrives.</summary>
+    [Fact]
+    public async Task Fuzzed_plug_payloads_are_counted_and_the_reading_goes_on()
+    {
+        using var source = PowerSources.Create($"mqtt:broker={_broker.Uri},topic=tele/plug2/SENSOR,path=ENERGY.Power", Environment);
+        var plugSource = (MqttPowerSource)source;
+        await using var plug = new MqttClient(new MqttClientOptions { Broker = _broker.Uri });
+        await plug.ConnectAsync();
+        var payloads = ConfigSpec.Tests.Fleet.PayloadFuzzer.Generate("""{"Time":"2026-11-22T10:00:00","ENERGY":{"Total":1.2,"Power":5.2,"Voltage":231}}""", 1000, seed: 51);
+        foreach (var p in payloads)
+        {
+            await plug.PublishAsync("tele/plug2/SENSOR", p, 1);
+        }
+
+        await plug.PublishAsync("tele/plug2/SENSOR", """{"ENERGY":{"Power":7.25}}""", 1);
+        for (var i = 0; i < 500 && plugSource.Received < payloads.Count + 1; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(payloads.Count + 1, plugSource.Received);
+        Assert.InRange(plugSource.BadMessages, payloads.Count / 3, payloads.Count); // mutations of the other members stay readable
+        Assert.Equal(7.25, source.Read().TotalWatts, 9);
+    }
+
     [Fact]
     public async Task A_stale_reading_is_refused()
     {
