@@ -34,21 +34,75 @@ public sealed record EdgeSettings
         Drafts = [],
     };
 
-    public static readonly string[] Keys =
+    /// <summary>
+    /// The scalar settings, one row each: its key and how it is read into its property (bounds here; the default is the
+    /// property's own initial value). The structured ones (device, broker, verifier, drafts, objective, weights, power,
+    /// http) are read in <see cref="From"/>; the known keys are both.
+    /// </summary>
+    private static readonly Row[] Scalars =
     [
-        "device_id", "board", "state_dir", "broker", "verifier", "drafts", "objective", "weights", "k_max", "power", "power_interval", "profile", "fleet",
-        "http", "metrics_interval_s", "home_assistant", "threads", "ctx", "max_tokens", "llama_dir", "gpu_layers", "k_policy",
-        "commands",
+        new("k_max", (s, r) => s with { KMax = r.Int(s.KMax, DraftLength.Min, DraftLength.Max) }),
+        new("power_interval", (s, r) => s with { PowerInterval = TimeSpan.FromMilliseconds(r.Int((int)s.PowerInterval.TotalMilliseconds, 5, 60_000)) }),
+        new("profile:max_rounds", (s, r) => s with { MaxRounds = r.Int(s.MaxRounds, 1, 100_000) }),
+        new("profile:min_rounds", (s, r) => s with { MinRounds = r.Int(s.MinRounds, 1, 100_000) }),
+        new("profile:tolerance", (s, r) => s with { Tolerance = r.Double(s.Tolerance, 0.001, 0.5) }),
+        new("profile:timing_rounds", (s, r) => s with { TimingRounds = r.Int(s.TimingRounds, 0, 10_000) }),
+        new("profile:tokens_per_prompt", (s, r) => s with { TokensPerPrompt = r.Int(s.TokensPerPrompt, 8, 4096) }),
+        new("profile:reprofile_hours", (s, r) => s with { ReprofileHours = r.Double(s.ReprofileHours, 0, 24 * 365) }),
+        new("profile:idle_baseline", (s, r) => s with { IdleBaseline = r.Text(s.IdleBaseline)! }),
+        new("fleet:adopt", (s, r) => s with { AdoptFleet = r.Bool(s.AdoptFleet) }),
+        new("fleet:wait_s", (s, r) => s with { FleetWait = TimeSpan.FromSeconds(r.Double(s.FleetWait.TotalSeconds, 0, 600)) }),
+        new("commands:max_age_s", (s, r) => s with { CommandMaxAge = TimeSpan.FromSeconds(r.Double(s.CommandMaxAge.TotalSeconds, 1, 365 * 86_400)) }),
+        new("commands:session_hours", (s, r) => s with { SessionExpiry = TimeSpan.FromHours(r.Double(s.SessionExpiry.TotalHours, 0.01, 24 * 365)) }),
+        new("metrics_interval_s", (s, r) => s with { MetricsInterval = TimeSpan.FromSeconds(r.Double(s.MetricsInterval.TotalSeconds, 0.1, 86_400)) }),
+        new("home_assistant", (s, r) => s with { HomeAssistant = r.Bool(s.HomeAssistant) }),
+        new("threads", (s, r) => s with { Threads = r.Int(s.Threads, 1, 256) }),
+        new("ctx", (s, r) => s with { ContextLength = r.Int(s.ContextLength, 64, 1 << 20) }),
+        new("max_tokens", (s, r) => s with { MaxTokens = r.Int(s.MaxTokens, 1, 1 << 20) }),
+        new("llama_dir", (s, r) => s with { LlamaDirectory = r.Text(s.LlamaDirectory) }),
+        new("gpu_layers", (s, r) => s with { GpuLayers = r.Int(s.GpuLayers, -1, 10_000) }),
     ];
 
-    private static readonly string[] SectionKeys =
+    /// <summary>The structured settings read in <see cref="From"/>.</summary>
+    private static readonly string[] Structured =
     [
-        "broker:url", "broker:username", "broker:password", "broker:ca_file", "broker:cert_file", "broker:key_file",
-        "verifier:target_id", "verifier:target", "verifier:broker",
-        "profile:max_rounds", "profile:min_rounds", "profile:tolerance", "profile:timing_rounds", "profile:tokens_per_prompt", "profile:reprofile_hours", "profile:idle_baseline",
-        "fleet:adopt", "fleet:wait_s",
-        "commands:max_age_s", "commands:session_hours",
+        "device_id", "board", "state_dir", "broker:url", "broker:username", "broker:password", "broker:ca_file", "broker:cert_file", "broker:key_file",
+        "verifier:target_id", "verifier:target", "verifier:broker", "drafts", "objective", "weights", "power", "http", "k_policy",
     ];
+
+    /// <summary>Every key a settings file may hold, sections joined by ':'.</summary>
+    public static IReadOnlyList<string> AllKeys { get; } = [.. Structured, .. Scalars.Select(r => r.Key)];
+
+    /// <summary>The top-level names (a section or a key).</summary>
+    public static readonly string[] Keys = [.. AllKeys.Select(k => k.Split(':')[0]).Distinct()];
+
+    private static readonly string[] SectionKeys = [.. AllKeys.Where(k => k.Contains(':', StringComparison.Ordinal))];
+
+    private static readonly string[] Sections = [.. SectionKeys.Select(k => k.Split(':')[0]).Distinct()];
+
+    /// <summary>One scalar setting: its key and how its value is applied to the settings read so far.</summary>
+    private sealed record Row(string Key, Func<EdgeSettings, Value, EdgeSettings> Apply);
+
+    /// <summary>A setting's text as read, parsed by the kind its row asks for; absent keeps the default; errors name the key.</summary>
+    private readonly record struct Value(string Key, string? Raw)
+    {
+        public int Int(int fallback, int min, int max) => Raw is not { Length: > 0 } text ? fallback
+            : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max ? v
+            : throw new ConfigSpecException($"{Key} '{text}' must be an integer in {min}..{max}");
+
+        public double Double(double fallback, double min, double max) => Raw is not { Length: > 0 } text ? fallback
+            : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max ? v
+            : throw new ConfigSpecException(string.Create(CultureInfo.InvariantCulture, $"{Key} '{text}' must be a number in {min}..{max}"));
+
+        public bool Bool(bool fallback) => Raw switch
+        {
+            null or "" => fallback,
+            var t when bool.TryParse(t, out var b) => b,
+            var t => throw new ConfigSpecException($"{Key} '{t}' must be true or false"),
+        };
+
+        public string? Text(string? fallback) => Raw is { Length: > 0 } text ? text : fallback;
+    }
 
     public required string DeviceId { get; init; }
 
@@ -198,7 +252,7 @@ public sealed record EdgeSettings
                 throw new ConfigSpecException($"{file}: unknown setting '{section.Key}' (known: {string.Join(", ", Keys)})");
             }
 
-            if (section.Key.ToLowerInvariant() is "broker" or "verifier" or "profile" or "fleet" or "commands")
+            if (Sections.Contains(section.Key.ToLowerInvariant()))
             {
                 foreach (var child in section.GetChildren())
                 {
@@ -274,30 +328,11 @@ public sealed record EdgeSettings
             Drafts = drafts,
             Objective = objective,
             Weights = weights,
-            KMax = Int(c, "k_max", D.KMax, DraftLength.Min, DraftLength.Max),
             Power = power,
-            PowerInterval = TimeSpan.FromMilliseconds(Int(c, "power_interval", (int)D.PowerInterval.TotalMilliseconds, 5, 60_000)),
-            MaxRounds = Int(c, "profile:max_rounds", D.MaxRounds, 1, 100_000),
-            MinRounds = Int(c, "profile:min_rounds", D.MinRounds, 1, 100_000),
-            Tolerance = Double(c, "profile:tolerance", D.Tolerance, 0.001, 0.5),
-            TimingRounds = Int(c, "profile:timing_rounds", D.TimingRounds, 0, 10_000),
-            TokensPerPrompt = Int(c, "profile:tokens_per_prompt", D.TokensPerPrompt, 8, 4096),
-            ReprofileHours = Double(c, "profile:reprofile_hours", D.ReprofileHours, 0, 24 * 365),
-            IdleBaseline = c["profile:idle_baseline"] ?? D.IdleBaseline,
-            AdoptFleet = Bool(c, "fleet:adopt", D.AdoptFleet),
-            FleetWait = TimeSpan.FromSeconds(Double(c, "fleet:wait_s", D.FleetWait.TotalSeconds, 0, 600)),
-            CommandMaxAge = TimeSpan.FromSeconds(Double(c, "commands:max_age_s", D.CommandMaxAge.TotalSeconds, 1, 365 * 86_400)),
-            SessionExpiry = TimeSpan.FromHours(Double(c, "commands:session_hours", D.SessionExpiry.TotalHours, 0.01, 24 * 365)),
             Http = http,
-            MetricsInterval = TimeSpan.FromSeconds(Double(c, "metrics_interval_s", D.MetricsInterval.TotalSeconds, 0.1, 86_400)),
-            HomeAssistant = Bool(c, "home_assistant", D.HomeAssistant),
-            Threads = Int(c, "threads", D.Threads, 1, 256),
-            ContextLength = Int(c, "ctx", D.ContextLength, 64, 1 << 20),
-            MaxTokens = Int(c, "max_tokens", D.MaxTokens, 1, 1 << 20),
-            LlamaDirectory = c["llama_dir"] is { Length: > 0 } l ? l : null,
-            GpuLayers = Int(c, "gpu_layers", D.GpuLayers, -1, 10_000),
             KPolicy = c["k_policy"] is { Length: > 0 } policy && policy != "profile" ? policy : null,
         };
+        settings = Scalars.Aggregate(settings, (read, row) => row.Apply(read, new Value(row.Key, c[row.Key])));
         if (settings.KPolicy is { } spec)
         {
             _ = Parse(() => Speculative.Policies.DraftPolicies.Parse(spec, settings.KMax), "k_policy");
@@ -352,37 +387,6 @@ public sealed record EdgeSettings
             throw new ConfigSpecException(ex is SettingException setting ? setting.WithName(name) : $"{name}: {ex.Message}", ex);
         }
     }
-
-    private static int Int(IConfiguration c, string key, int fallback, int min, int max)
-    {
-        if (c[key] is not { Length: > 0 } text)
-        {
-            return fallback;
-        }
-
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
-            ? v
-            : throw new ConfigSpecException($"{key} '{text}' must be an integer in {min}..{max}");
-    }
-
-    private static double Double(IConfiguration c, string key, double fallback, double min, double max)
-    {
-        if (c[key] is not { Length: > 0 } text)
-        {
-            return fallback;
-        }
-
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
-            ? v
-            : throw new ConfigSpecException(string.Create(CultureInfo.InvariantCulture, $"{key} '{text}' must be a number in {min}..{max}"));
-    }
-
-    private static bool Bool(IConfiguration c, string key, bool fallback) => c[key] switch
-    {
-        null or "" => fallback,
-        var t when bool.TryParse(t, out var b) => b,
-        var t => throw new ConfigSpecException($"{key} '{t}' must be true or false"),
-    };
 
     /// <summary>True when <paramref name="profile"/> no longer describes this board: drafts, software, K range or target changed.</summary>
     public string? StaleReason(BoardProfile profile, IReadOnlyCollection<string> draftHashes)

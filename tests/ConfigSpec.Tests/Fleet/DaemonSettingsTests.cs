@@ -160,4 +160,30 @@ public sealed class DaemonSettingsTests
         Assert.True(orphan.Enabled);
         orphan.Watchdog();
     }
+
+    /// <summary>The README's settings table names every key the daemon reads, and no key it does not.</summary>
+    [Fact]
+    public void The_readme_settings_table_agrees_with_the_settings_table()
+    {
+        var readme = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "README.md"));
+        var rows = readme.SkipWhile(l => !l.StartsWith("| key | default | meaning |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|'))
+            .Select(l => l.Split('|')[1]).ToList();
+        Assert.NotEmpty(rows);
+        // A row's first cell: `section:key`, then `key` or `:key` for more of the same section.
+        var documented = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var cell in rows)
+        {
+            string? section = null;
+            foreach (var token in System.Text.RegularExpressions.Regex.Matches(cell, "`([^`]+)`").Select(m => m.Groups[1].Value))
+            {
+                var key = token.StartsWith(':') ? section + token : section is not null && !token.Contains(':', StringComparison.Ordinal) ? $"{section}:{token}" : token;
+                section = key.Contains(':', StringComparison.Ordinal) ? key.Split(':')[0] : null;
+                documented.Add(key);
+            }
+        }
+
+        // verifier:broker and verifier:target are explained in the meaning column of verifier:target_id's row.
+        var known = EdgeSettings.AllKeys.Where(k => k is not ("verifier:broker" or "verifier:target")).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(known, documented.Order(StringComparer.Ordinal));
+    }
 }
