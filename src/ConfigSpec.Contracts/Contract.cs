@@ -312,6 +312,7 @@ public static partial class Contract
             : type == typeof(bool) ? "true or false"
             : type == typeof(DateTimeOffset) ? "an ISO 8601 time such as 2026-12-01T20:00:00Z"
             : type == typeof(FleetCommand) ? "one of reprofile, set-objective, apply"
+            : type == typeof(BoardState) ? "one of starting, profiling, serving, offline, error"
             : type == typeof(JsonElement) ? "an object"
             : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>) ? "an object"
             : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>) ? "an array"
@@ -370,6 +371,15 @@ public static class Check
         {
             throw Invalid(field, "64 lower-case hex digits");
         }
+    }
+
+    /// <summary>A draft configuration's identity: <c>draft</c>, <c>quant</c>, <c>sha256</c> and <c>k</c>.</summary>
+    public static void Draft(string draft, string quant, string sha256, int k)
+    {
+        Text(draft, "draft");
+        Text(quant, "quant");
+        Sha256(sha256, "sha256");
+        DraftLength(k, "k");
     }
 
     public static void DraftLength(int k, string field)

@@ -72,7 +72,7 @@ public sealed record IntakeCounts(long Total, IReadOnlyDictionary<string, long> 
 /// <summary>The daemon's <c>GET /v1/status</c>.</summary>
 /// <param name="OutboxRefused">Messages the broker refused (an ACL) and the outbox dropped.</param>
 public sealed record EdgeStatus(
-    string DeviceId, string Board, string State, string? Detail, string? Unavailable, int OutboxPending, long OutboxRefused, string? OutboxLastRefusal,
+    string DeviceId, string Board, BoardState State, string? Detail, string? Unavailable, int OutboxPending, long OutboxRefused, string? OutboxLastRefusal,
     IReadOnlyDictionary<string, IntakeCounts> IntakeRefused, bool BrokerConnected, ServedConfig? Config) : IContract
 {
     public void Validate() => Config?.Validate();

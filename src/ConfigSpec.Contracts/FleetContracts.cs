@@ -15,14 +15,41 @@ public sealed record MessageHeader(string Schema, int Version, string DeviceId, 
     }
 }
 
-/// <summary>A board's state (<c>.../status</c>, retained; the last will says offline).</summary>
-public sealed record StatusMessage(string State, string Board, string Hostname, string Software, string? Objective = null, string? Detail = null) : IContract
+/// <summary>What a board is doing, as its status topic says.</summary>
+[JsonConverter(typeof(StrictEnumConverter<BoardState>))]
+public enum BoardState
 {
-    public static readonly string[] States = ["starting", "profiling", "serving", "offline", "error"];
+    [JsonStringEnumMemberName("starting")]
+    Starting,
+
+    [JsonStringEnumMemberName("profiling")]
+    Profiling,
+
+    [JsonStringEnumMemberName("serving")]
+    Serving,
+
+    [JsonStringEnumMemberName("offline")]
+    Offline,
+
+    [JsonStringEnumMemberName("error")]
+    Error,
+}
+
+/// <summary>A board's state (<c>.../status</c>, retained; the last will says offline).</summary>
+public sealed record StatusMessage(BoardState State, string Board, string Hostname, string Software, string? Objective = null, string? Detail = null) : IContract
+{
+    /// <summary>The state's wire name: <c>starting</c>, <c>profiling</c>, <c>serving</c>, <c>offline</c>, <c>error</c>.</summary>
+    public static string Name(BoardState state) => state switch
+    {
+        BoardState.Starting => "starting",
+        BoardState.Profiling => "profiling",
+        BoardState.Serving => "serving",
+        BoardState.Offline => "offline",
+        _ => "error",
+    };
 
     public void Validate()
     {
-        Check.OneOf(State, States, "state");
         Check.Text(Board, "board");
         Check.Text(Hostname, "hostname");
         Check.Text(Software, "software");
@@ -50,10 +77,7 @@ public sealed record ServedConfig(string Objective, string Draft, string Quant, 
     public void Validate()
     {
         Check.Text(Objective, "objective");
-        Check.Text(Draft, "draft");
-        Check.Text(Quant, "quant");
-        Check.Sha256(Sha256, "sha256");
-        Check.DraftLength(K, "k");
+        Check.Draft(Draft, Quant, Sha256, K);
         Check.Present(Predicted, "predicted").Validate();
         Check.Text(Reason, "reason");
         Check.Text(Source, "source");
@@ -164,10 +188,7 @@ public sealed record RecommendedConfig(string Draft, string Quant, string Sha256
 {
     public void Validate()
     {
-        Check.Text(Draft, "draft");
-        Check.Text(Quant, "quant");
-        Check.Sha256(Sha256, "sha256");
-        Check.DraftLength(K, "k");
+        Check.Draft(Draft, Quant, Sha256, K);
         Check.NonNegative(Value, "value");
         Check.Text(Unit, "unit");
         Check.AtLeast(Devices, 0, "devices");

@@ -61,7 +61,7 @@ public static class IngestBench
             {
                 var board = $"Simulated Board {index % o.BoardModels}";
                 await client.PublishAsync(FleetTopics.Status(id), Encoding.UTF8.GetBytes(FleetMessages.Status(id, ++seqs[index], now,
-                    new StatusMessage("serving", board, id, "bench", "goodput", null))), 1, true, null, cancellationToken).ConfigureAwait(false);
+                    new StatusMessage(BoardState.Serving, board, id, "bench", "goodput", null))), 1, true, null, cancellationToken).ConfigureAwait(false);
                 await client.PublishAsync(FleetTopics.Profile(id), Encoding.UTF8.GetBytes(FleetMessages.Profile(id, ++seqs[index], now,
                     SimulatedProfile(id, board, index))), 1, true, null, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);

@@ -195,14 +195,14 @@ public sealed class FleetStore : IDisposable
                     // Newer births win; the last will (seq 0) only marks the device offline.
                     if (h.Seq == 0)
                     {
-                        Execute("UPDATE devices SET state = @st, detail = @de WHERE id = @d", tx, Param.Text("@d", h.DeviceId), Param.Text("@st", s.State), Param.Text("@de", s.Detail));
+                        Execute("UPDATE devices SET state = @st, detail = @de WHERE id = @d", tx, Param.Text("@d", h.DeviceId), Param.Text("@st", StatusMessage.Name(s.State)), Param.Text("@de", s.Detail));
                     }
                     else
                     {
                         Execute("""
                             UPDATE devices SET board = @b, hostname = @h, state = @st, software = @sw, objective = @o, detail = @de, status_seq = @s
                             WHERE id = @d AND status_seq <= @s
-                            """, tx, Param.Text("@d", h.DeviceId), Param.Text("@b", s.Board), Param.Text("@h", s.Hostname), Param.Text("@st", s.State), Param.Text("@sw", s.Software), Param.Text("@o", s.Objective),
+                            """, tx, Param.Text("@d", h.DeviceId), Param.Text("@b", s.Board), Param.Text("@h", s.Hostname), Param.Text("@st", StatusMessage.Name(s.State)), Param.Text("@sw", s.Software), Param.Text("@o", s.Objective),
                             Param.Text("@de", s.Detail), Param.Long("@s", h.Seq));
                     }
 

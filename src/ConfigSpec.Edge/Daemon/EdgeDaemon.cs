@@ -65,7 +65,7 @@ public sealed partial class EdgeDaemon(
             // resumes from its last saved configuration.
             Log.Failed(logger, ex.Message);
             _failure = ex.Message;
-            SetState("error", ex.Message);
+            SetState(BoardState.Error, ex.Message);
             Environment.ExitCode = 1;
             lifetime.StopApplication();
         }
@@ -81,7 +81,7 @@ public sealed partial class EdgeDaemon(
         await publisher.SubscribeAsync(FleetTopics.Generate(id), 0, cancellationToken).ConfigureAwait(false);
         await publisher.SubscribeAsync(FleetTopics.Recommendation(publisher.Board), 1, cancellationToken).ConfigureAwait(false);
         _dispatch = Task.Run(() => DispatchAsync(cancellationToken), CancellationToken.None);
-        SetState("starting", "hashing drafts");
+        SetState(BoardState.Starting, "hashing drafts");
         if (settings.HomeAssistant)
         {
             publisher.HomeAssistantDiscovery();
@@ -136,7 +136,7 @@ public sealed partial class EdgeDaemon(
             }
             catch (MqttException ex)
             {
-                SetState("starting", $"waiting for the verifier's broker (attempt {attempt}): {ex.Message}");
+                SetState(BoardState.Starting, $"waiting for the verifier's broker (attempt {attempt}): {ex.Message}");
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 2 * attempt)), cancellationToken).ConfigureAwait(false);
             }
         }
@@ -198,7 +198,7 @@ public sealed partial class EdgeDaemon(
 
     private async Task<ServingChoice?> FleetChoiceAsync(CancellationToken cancellationToken)
     {
-        SetState("starting", $"waiting {settings.FleetWait.TotalSeconds.ToString("0.#", C)} s for the fleet's recommendation for {FleetTopics.BoardKey(publisher.Board)}");
+        SetState(BoardState.Starting, $"waiting {settings.FleetWait.TotalSeconds.ToString("0.#", C)} s for the fleet's recommendation for {FleetTopics.BoardKey(publisher.Board)}");
         try
         {
             await _recommendationSeen.Task.WaitAsync(settings.FleetWait, cancellationToken).ConfigureAwait(false);
@@ -238,7 +238,7 @@ public sealed partial class EdgeDaemon(
         var prompts = PromptSet.BuiltIn();
         var specs = _drafts.Select(p => new DraftSpec(p.Value, Sha256: p.Key)).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
         var kept = resume?.Configurations.Count(c => _drafts.ContainsKey(c.Sha256)) ?? 0;
-        SetState("profiling", $"{specs.Count - kept} of {specs.Count} drafts to measure");
+        SetState(BoardState.Profiling, $"{specs.Count - kept} of {specs.Count} drafts to measure");
         var profile = resume ?? ProfileRun.NewProfile(options, prompts, server.Power, _connection!, publisher.Board);
         var last = 0L;
         var profiler = new Profiler(_connection!.Verifier, prompts, options, server.Power?.Sampler, _runtime)
@@ -256,7 +256,7 @@ public sealed partial class EdgeDaemon(
         profile = await ProfileRun.MeasureAsync(profile, specs, profiler, settings.ProfilePath, line =>
         {
             Log.Profiled(logger, line);
-            SetState("profiling", line.Length > 200 ? line[..200] : line);
+            SetState(BoardState.Profiling, line.Length > 200 ? line[..200] : line);
         }, null, cancellationToken).ConfigureAwait(false);
         publisher.Profile(profile);
         return profile;
@@ -292,7 +292,7 @@ public sealed partial class EdgeDaemon(
         }
 
         publisher.Config(choice.Config);
-        SetState("serving", string.Create(C, $"{choice.Draft} ({choice.Quant}) K={choice.K} for {choice.Objective} [{choice.Source}]"));
+        SetState(BoardState.Serving, string.Create(C, $"{choice.Draft} ({choice.Quant}) K={choice.K} for {choice.Objective} [{choice.Source}]"));
         Log.Serving(logger, choice.Draft, choice.Quant, choice.K, choice.Objective, choice.Source);
     }
 
@@ -526,10 +526,11 @@ public sealed partial class EdgeDaemon(
         }
     }
 
-    private void SetState(string state, string? detail)
+    private void SetState(BoardState state, string? detail)
     {
         publisher.Status(state, detail, ObjectiveName);
-        notifier.Status(detail is null ? state : $"{state}: {detail}");
+        var name = StatusMessage.Name(state);
+        notifier.Status(detail is null ? name : $"{name}: {detail}");
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

@@ -24,7 +24,7 @@ public sealed class EdgePublisher : IAsyncDisposable
         _board = board;
         _software = DeviceIdentity.Software().ConfigSpec;
         var will = FleetMessages.Status(settings.DeviceId, 0, DateTimeOffset.UtcNow,
-            new StatusMessage("offline", board, Environment.MachineName, _software, null, "connection lost"));
+            new StatusMessage(BoardState.Offline, board, Environment.MachineName, _software, null, "connection lost"));
         // A persistent MQTT 5 session: commands published at QoS 1 while the board is away wait on the broker.
         Client = new MqttClient(settings.Broker with
         {
@@ -49,7 +49,7 @@ public sealed class EdgePublisher : IAsyncDisposable
     public string Board => _board;
 
     /// <summary>State last published (for the HTTP status endpoint).</summary>
-    public string State { get; private set; } = "starting";
+    public BoardState State { get; private set; } = BoardState.Starting;
 
     public string? Detail { get; private set; }
 
@@ -80,7 +80,7 @@ public sealed class EdgePublisher : IAsyncDisposable
         }
     }
 
-    public void Status(string state, string? detail, string? objective)
+    public void Status(BoardState state, string? detail, string? objective)
     {
         State = state;
         Detail = detail;
@@ -124,7 +124,7 @@ public sealed class EdgePublisher : IAsyncDisposable
     /// </summary>
     public async Task StopAsync(TimeSpan drain, string? objective, string? failure = null)
     {
-        Status(failure is null ? "offline" : "error", failure ?? "stopped", objective);
+        Status(failure is null ? BoardState.Offline : BoardState.Error, failure ?? "stopped", objective);
         await Outbox.DrainAsync(drain).ConfigureAwait(false);
     }
 

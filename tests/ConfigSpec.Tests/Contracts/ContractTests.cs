@@ -22,7 +22,7 @@ public sealed partial class ContractTests
     private static Dictionary<string, (Func<string> Write, Func<string, string> ReadAndWrite)> Samples() => new()
     {
         ["header"] = Sample(new MessageHeader("configspec.edge.status", 1, "pi-1", 3, T)),
-        ["status"] = Sample(new StatusMessage("serving", "Raspberry Pi 5", "pi", "0.14.0", "goodput", "K=4")),
+        ["status"] = Sample(new StatusMessage(BoardState.Serving, "Raspberry Pi 5", "pi", "0.14.0", "goodput", "K=4")),
         ["served_config"] = Sample(Served),
         ["metrics"] = Sample(new MetricsMessage(30, 2, 100, 40, 0.7, 2.8, 4, 5.1, 0.02, true)),
         ["command"] = Sample(new CommandMessage(FleetCommand.SetObjective, "c-1", "energy", null, null, T)),
@@ -34,7 +34,7 @@ public sealed partial class ContractTests
         ["generation_summary"] = Sample(new GenerationSummary("text", 5, 3, "length", "d", "Q8_0", 4, "profile", "ucb-specstop", 3.5, 2, 7, 4, 0.5714, 2, 0.1, 50, 0.05, 0.04, 0.3, true, "done")),
         ["generation_token"] = Sample(new GenerationToken(Type: "token", Text: " a")),
         ["error_reply"] = Sample(new ErrorReply("busy", "error", true)),
-        ["edge_status"] = Sample(new EdgeStatus("pi-1", "Raspberry Pi 5", "serving", "K=4", null, 0, 1, "not authorized",
+        ["edge_status"] = Sample(new EdgeStatus("pi-1", "Raspberry Pi 5", BoardState.Serving, "K=4", null, 0, 1, "not authorized",
             new Dictionary<string, IntakeCounts> { ["cmd"] = new(2, new Dictionary<string, long> { ["malformed_json"] = 2 }) }, true, Served)),
         ["ranked_row"] = Sample(new RankedRow(1, "d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5, true, false)),
         ["verifier_status"] = Sample(new VerifierStatus("online", "replica-a", "stories260K", T)),

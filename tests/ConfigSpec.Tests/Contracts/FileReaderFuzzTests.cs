@@ -106,9 +106,7 @@ public sealed class FileReaderFuzzTests(Xunit.Abstractions.ITestOutputHelper out
             switch (random.Next(5))
             {
                 case 0:
-                    var bytes = new byte[random.Next(0, 400)];
-                    random.NextBytes(bytes);
-                    variants.Add(bytes);
+                    variants.Add(PayloadFuzzer.RandomBytes(random, random.Next(0, 400)));
                     continue;
                 case 1:
                     copy.RemoveAt(random.Next(copy.Count));

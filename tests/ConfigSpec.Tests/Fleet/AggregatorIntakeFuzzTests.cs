@@ -34,7 +34,7 @@ public sealed class AggregatorIntakeFuzzTests(Xunit.Abstractions.ITestOutputHelp
         profile = profile with { Device = profile.Device with { Id = Device } };
         var valid = new (string Topic, string Json)[]
         {
-            (FleetTopics.Status(Device), FleetMessages.Status(Device, 1, T, new StatusMessage("serving", "Raspberry Pi 5", "pi", "0.14.0", "goodput", "K=4"))),
+            (FleetTopics.Status(Device), FleetMessages.Status(Device, 1, T, new StatusMessage(BoardState.Serving, "Raspberry Pi 5", "pi", "0.14.0", "goodput", "K=4"))),
             (FleetTopics.Profile(Device), FleetMessages.Profile(Device, 2, T, profile)),
             (FleetTopics.Config(Device), FleetMessages.Config(Device, 3, T, new ServedConfig("goodput", "d", "Q8_0", new string('a', 64), 4, new PredictedFigures(40, null, null), "best", "profile"))),
             (FleetTopics.Metrics(Device), FleetMessages.Metrics(Device, 4, T, new MetricsMessage(30, 2, 100, 40, 0.7, 2.8, 4, 5.1, 0.02, true))),

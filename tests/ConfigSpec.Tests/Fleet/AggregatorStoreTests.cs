@@ -122,7 +122,7 @@ public sealed class AggregatorStoreTests
     internal static async Task StoredOnceAcrossRestart(string db)
     {
         var (ingestor, store, state, client) = NewAggregator(db);
-        var status = Msg(FleetTopics.Status("pi-a"), FleetMessages.Status("pi-a", 1, T, new StatusMessage("serving", "Raspberry Pi 5", "h", "1.0", "goodput", null)));
+        var status = Msg(FleetTopics.Status("pi-a"), FleetMessages.Status("pi-a", 1, T, new StatusMessage(BoardState.Serving, "Raspberry Pi 5", "h", "1.0", "goodput", null)));
         var metrics = Msg(FleetTopics.Metrics("pi-a"), FleetMessages.Metrics("pi-a", 2, T, new MetricsMessage(30, 3, 90, 40, 0.8, 3, 4, 5, 0.02, false)));
         var profile = Msg(FleetTopics.Profile("pi-a"), FleetMessages.Profile("pi-a", 3, T, ProfileOf("pi-a", "Raspberry Pi 5")));
         ingestor.Process([status, metrics, profile]);
@@ -148,10 +148,10 @@ public sealed class AggregatorStoreTests
         var (ingestor, store, _, client) = NewAggregator(db);
         await using var _ = client;
         using var __ = store;
-        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 5, T, new StatusMessage("serving", "B", "h", "1", null, "new")))]);
-        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 4, T, new StatusMessage("profiling", "B", "h", "1", null, "old")))]);
+        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 5, T, new StatusMessage(BoardState.Serving, "B", "h", "1", null, "new")))]);
+        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 4, T, new StatusMessage(BoardState.Profiling, "B", "h", "1", null, "old")))]);
         Assert.Equal("serving", store.Devices("d")[0].State);
-        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 0, T, new StatusMessage("offline", "B", "h", "1", null, "connection lost")))]);
+        ingestor.Process([Msg(FleetTopics.Status("d"), FleetMessages.Status("d", 0, T, new StatusMessage(BoardState.Offline, "B", "h", "1", null, "connection lost")))]);
         Assert.Equal(("offline", "connection lost"), (store.Devices("d")[0].State, store.Devices("d")[0].Detail));
     }
 
@@ -160,12 +160,12 @@ public sealed class AggregatorStoreTests
         var (ingestor, store, state, client) = NewAggregator(db);
         await using var _ = client;
         using var __ = store;
-        var good = Msg(FleetTopics.Status("ok"), FleetMessages.Status("ok", 1, T, new StatusMessage("serving", "B", "h", "1", null, null)));
+        var good = Msg(FleetTopics.Status("ok"), FleetMessages.Status("ok", 1, T, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null)));
         ingestor.Process([
             Msg(FleetTopics.Status("x"), "{oops"),
-            Msg(FleetTopics.Status("x"), FleetMessages.Status("y", 1, T, new StatusMessage("serving", "B", "h", "1", null, null))),
-            Msg(FleetTopics.Metrics("x"), FleetMessages.Status("x", 1, T, new StatusMessage("serving", "B", "h", "1", null, null))),
-            Msg(FleetTopics.Status("x"), FleetMessages.Status("x", 1, T, new StatusMessage("serving", "B", "h", "1", null, null)).Replace("\"version\":1", "\"version\":9", StringComparison.Ordinal)),
+            Msg(FleetTopics.Status("x"), FleetMessages.Status("y", 1, T, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null))),
+            Msg(FleetTopics.Metrics("x"), FleetMessages.Status("x", 1, T, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null))),
+            Msg(FleetTopics.Status("x"), FleetMessages.Status("x", 1, T, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null)).Replace("\"version\":1", "\"version\":9", StringComparison.Ordinal)),
             Msg(FleetTopics.Generate("x"), "{\"prompt\":\"hi\"}"),
             good,
         ]);

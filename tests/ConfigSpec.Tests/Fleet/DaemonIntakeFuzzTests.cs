@@ -37,9 +37,7 @@ public static class PayloadFuzzer
             switch (random.Next(8))
             {
                 case 0:
-                    var bytes = new byte[random.Next(0, 300)];
-                    random.NextBytes(bytes);
-                    payloads.Add(bytes);
+                    payloads.Add(RandomBytes(random, random.Next(0, 300)));
                     break;
                 case 1:
                     payloads.Add(Encoding.UTF8.GetBytes(Nest(random.Next(20, 400)) + (random.Next(2) == 0 ? string.Empty : validJson)));
@@ -72,6 +70,15 @@ public static class PayloadFuzzer
         }
 
         return payloads;
+    }
+
+    /// <summary><paramref name="count"/> random bytes from <paramref name="random"/>.</summary>
+    public static byte[] RandomBytes(Random random, int count)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var bytes = new byte[count];
+        random.NextBytes(bytes);
+        return bytes;
     }
 
     private static string Nest(int depth) => new string('[', depth) + new string(']', depth);

@@ -127,14 +127,14 @@ public sealed class FleetFaultTests
             var payload = (i % 4) switch
             {
                 0 => "{{{" + i,
-                1 => FleetMessages.Status("someone-else", i + 1, t, new StatusMessage("serving", "B", "h", "1", null, null)),
+                1 => FleetMessages.Status("someone-else", i + 1, t, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null)),
                 2 => FleetMessages.Metrics(device, i + 1, t, new MetricsMessage(1, 1, 1, 1, 0.5, 1, 2, null, null, false)).Replace("\"version\":1", "\"version\":3", StringComparison.Ordinal),
                 _ => FleetMessages.Metrics(device, i + 1, t, new MetricsMessage(1, 1, 1, 1, 0.5, 1, 2, null, null, false)).Replace("\"k\":2", "\"k\":-4", StringComparison.Ordinal),
             };
             await client.PublishAsync(i % 4 == 1 ? FleetTopics.Status(device) : FleetTopics.Metrics(device), Encoding.UTF8.GetBytes(payload), 0);
             if (i % 100 == 0)
             {
-                await client.PublishAsync(FleetTopics.Status("good-" + i), FleetMessages.Status("good-" + i, 1, t, new StatusMessage("serving", "B", "h", "1", null, null)), 1);
+                await client.PublishAsync(FleetTopics.Status("good-" + i), FleetMessages.Status("good-" + i, 1, t, new StatusMessage(BoardState.Serving, "B", "h", "1", null, null)), 1);
             }
         }
 

@@ -17,7 +17,7 @@ public sealed class FleetMessageTests
     [Fact]
     public void Status_config_and_metrics_round_trip()
     {
-        var status = new StatusMessage("serving", "Raspberry Pi 5", "pi", "1.0.0", "goodput", "Q8_0 K=4");
+        var status = new StatusMessage(BoardState.Serving, "Raspberry Pi 5", "pi", "1.0.0", "goodput", "Q8_0 K=4");
         var (h, readStatus) = Contract.ReadEdge<StatusMessage>(B(FleetMessages.Status("pi5-a", 7, T, status)), FleetMessages.StatusSchema, "pi5-a");
         Assert.Equal(new MessageHeader(FleetMessages.StatusSchema, 1, "pi5-a", 7, T), h);
         Assert.Equal(status, readStatus);
@@ -67,7 +67,7 @@ public sealed class FleetMessageTests
         Assert.Contains("'acceptance'", Refusal<MetricsMessage>(metrics.Replace("\"acceptance\":0.5", "\"acceptance\":1.5", StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
         Assert.Contains("'requests' must be an integer", Refusal<MetricsMessage>(metrics.Replace("\"requests\":1", "\"requests\":1.5", StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
         Assert.Contains("'tokens' is missing", Refusal<MetricsMessage>(metrics.Replace("\"tokens\":1,", string.Empty, StringComparison.Ordinal), FleetMessages.MetricsSchema), StringComparison.Ordinal);
-        var status = FleetMessages.Status("x", 1, T, new StatusMessage("serving", "b", "h", "s", null, null));
+        var status = FleetMessages.Status("x", 1, T, new StatusMessage(BoardState.Serving, "b", "h", "s", null, null));
         Assert.Contains("'state'", Refusal<StatusMessage>(status.Replace("serving", "dancing", StringComparison.Ordinal), FleetMessages.StatusSchema), StringComparison.Ordinal);
         Assert.Contains("'board' must be a string", Refusal<StatusMessage>(status.Replace("\"board\":\"b\"", "\"board\":null", StringComparison.Ordinal), FleetMessages.StatusSchema), StringComparison.Ordinal);
     }

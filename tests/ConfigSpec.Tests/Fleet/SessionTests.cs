@@ -24,7 +24,7 @@ public sealed class SessionTests
         using var http = new HttpClient();
         await FleetHarness.EventuallyAsync(async () =>
         {
-            await board.PublishAsync(FleetTopics.Status("pi-s"), FleetMessages.Status("pi-s", 1, DateTimeOffset.UtcNow, new StatusMessage("serving", "Board", "h", "1", null, null)), 1);
+            await board.PublishAsync(FleetTopics.Status("pi-s"), FleetMessages.Status("pi-s", 1, DateTimeOffset.UtcNow, new StatusMessage(BoardState.Serving, "Board", "h", "1", null, null)), 1);
             return (await FleetHarness.GetJsonAsync(http, url + "api/devices")).GetProperty("devices").GetArrayLength();
         }, n => n == 1, TimeSpan.FromSeconds(20), "the board's status stored");
         async Task PublishMetricsAsync(int count)

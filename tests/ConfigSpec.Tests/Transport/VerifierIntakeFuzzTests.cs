@@ -59,9 +59,9 @@ public sealed class VerifierIntakeFuzzTests(ModelFixture models, Xunit.Abstracti
             var baseFrame = random.Next(3) == 0 ? open : verify;
             payloads.Add(random.Next(6) switch
             {
-                0 => Bytes(random, random.Next(0, 200)),
+                0 => PayloadFuzzer.RandomBytes(random, random.Next(0, 200)),
                 1 => baseFrame[..random.Next(0, baseFrame.Length)],
-                2 => [.. baseFrame, .. Bytes(random, random.Next(1, 30))],
+                2 => [.. baseFrame, .. PayloadFuzzer.RandomBytes(random, random.Next(1, 30))],
                 3 => Flip(baseFrame, random),
                 _ => baseFrame,
             });
@@ -160,10 +160,10 @@ public sealed class VerifierIntakeFuzzTests(ModelFixture models, Xunit.Abstracti
             {
                 0 => null,
                 1 => System.Text.Encoding.ASCII.GetBytes("probe-" + random.Next(-5, 1000)),
-                2 => Bytes(random, random.Next(0, 40)),
+                2 => PayloadFuzzer.RandomBytes(random, random.Next(0, 40)),
                 _ => System.Text.Encoding.ASCII.GetBytes(Guid.NewGuid().ToString("N")),
             };
-            await junk.PublishAsync(Topics.Reply("fuzz-board-2"), Bytes(random, random.Next(0, 120)), 1, false, new MqttPublishProperties(CorrelationData: correlation));
+            await junk.PublishAsync(Topics.Reply("fuzz-board-2"), PayloadFuzzer.RandomBytes(random, random.Next(0, 120)), 1, false, new MqttPublishProperties(CorrelationData: correlation));
             await junk.PublishAsync(Topics.Status("ghost-" + (i % 7)), statuses[i], 1);
         }
 
@@ -197,13 +197,6 @@ public sealed class VerifierIntakeFuzzTests(ModelFixture models, Xunit.Abstracti
                 return m;
             }
         }
-    }
-
-    private static byte[] Bytes(Random random, int n)
-    {
-        var bytes = new byte[n];
-        random.NextBytes(bytes);
-        return bytes;
     }
 
     private static byte[] Flip(byte[] frame, Random random)
