@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing (llama.cpp libraries, models), builds, tests, and prints
-# "N passed, N failed". Safe to run again. Extra arguments go to `dotnet test` (e.g. --filter Name~Gguf).
+# "N passed, N failed, N skipped". Safe to run again. Extra arguments go to `dotnet test` (e.g. --filter Name~Gguf).
 source "$(dirname "$0")/lib/common.sh"
 ensure_dotnet
 PLATFORM="$(host_platform)"
