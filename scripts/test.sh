@@ -14,6 +14,9 @@ ensure_apt mosquitto openssl
 ensure_apt chromium fonts-dejavu-core
 # The aggregator's PostgreSQL store is tested against a throw-away cluster of the Debian server.
 ensure_apt postgresql
+# /metrics pages are checked with promtool (unpacked from Debian's prometheus package into lib/tools/).
+export CONFIGSPEC_PROMTOOL
+CONFIGSPEC_PROMTOOL="$(ensure_promtool)"
 log "building the solution"
 dotnet build "$ROOT/ConfigSpec.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
 "$ROOT/scripts/fetch-models.sh"

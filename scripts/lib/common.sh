@@ -88,6 +88,26 @@ ensure_arm64_emulator() {
   echo "$libdir"
 }
 
+# promtool (Debian prometheus), unpacked into lib/tools/prometheus without installing the server; echoes its path.
+PROMTOOL="$ROOT/lib/tools/prometheus/usr/bin/promtool"
+ensure_promtool() {
+  if command -v promtool >/dev/null; then command -v promtool; return 0; fi
+  if [ ! -x "$PROMTOOL" ]; then
+    local work sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    work="$(mktemp -d)"
+    chmod 777 "$work" # apt's sandbox user writes the download
+    log "fetching promtool (Debian prometheus, unpacked only)"
+    download() { (cd "$work" && apt-get download -qq prometheus >/dev/null 2>&1); }
+    download || { $sudo apt-get update -qq >/dev/null && download; } || die "could not download prometheus with apt-get download"
+    rm -rf "$ROOT/lib/tools/prometheus" && mkdir -p "$ROOT/lib/tools/prometheus"
+    dpkg-deb -x "$work"/prometheus_*.deb "$ROOT/lib/tools/prometheus"
+    rm -rf "$work"
+    [ -x "$PROMTOOL" ] || die "the prometheus package did not hold usr/bin/promtool"
+  fi
+  echo "$PROMTOOL"
+}
+
 ensure_dotnet() {
   command -v dotnet >/dev/null || die "the .NET SDK is required (dotnet not on PATH); see README.md"
 }

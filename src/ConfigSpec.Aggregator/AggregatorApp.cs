@@ -6,6 +6,8 @@ using ConfigSpec.Fleet;
 using ConfigSpec.Interop;
 using ConfigSpec.Transport.Mqtt;
 using Microsoft.AspNetCore.Builder;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -56,8 +58,11 @@ public static class AggregatorApp
         builder.Services.AddHostedService<BrokerConnection>();
         builder.Services.AddHostedService<FleetIngestor>();
         builder.Services.AddHostedService<RecommendationPublisher>();
+        builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService("configspec-aggregator", serviceVersion: System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(AggregatorApp).Assembly)?.InformationalVersion))
+            .WithMetrics(metrics => metrics.AddMeter(Metrics.AggregatorMetrics.MeterName).AddPrometheusExporter());
         var app = builder.Build();
         FleetApi.Map(app);
+        app.MapPrometheusScrapingEndpoint(); // GET /metrics
         return app;
     }
 

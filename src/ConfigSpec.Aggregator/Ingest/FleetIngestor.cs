@@ -1,3 +1,4 @@
+using ConfigSpec.Aggregator.Metrics;
 using ConfigSpec.Contracts;
 using System.Text;
 using ConfigSpec.Aggregator.Ranking;
@@ -182,6 +183,7 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
             catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or InvalidOperationException)
             {
                 state.CountFailed();
+                AggregatorMetrics.DatabaseFailure();
                 Log.MessageLost(logger, m.Topic, ex.Message);
             }
         }
@@ -211,6 +213,7 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                 // A reader is total (only ContractException); anything else is a bug, refused the same way and named so.
                 var (fault, detail) = ex is ContractException c ? (c.Fault, c.Message) : (ContractFault.InvalidField, $"unexpected {ex.GetType().Name}: {ex.Message}");
                 rejected.Add((m.Topic, fault, detail));
+                AggregatorMetrics.Refusal(ContractException.Name(fault));
                 var now = Environment.TickCount64;
                 if (now - _lastRejectLog >= 1000)
                 {
@@ -224,6 +227,12 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
         var stored = accepted.Count > 0 ? store.Store(accepted) : 0;
         store.Reject(rejected);
         state.Count(batch.Count, stored, accepted.Count - stored, rejected.Count, ignored, accepted.Any(a => a.Kind == "profile"));
+        AggregatorMetrics.Batch(batch.Count, stored, accepted.Count - stored, ignored);
+        var storedAt = DateTimeOffset.UtcNow;
+        foreach (var a in accepted.Where(a => a.Header.Seq > 0))
+        {
+            AggregatorMetrics.Lag((storedAt - a.Header.Time).TotalSeconds);
+        }
     }
 
     private static partial class Log
