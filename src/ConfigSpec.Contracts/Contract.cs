@@ -132,11 +132,18 @@ public static partial class Contract
         where T : IContract
     {
         using var document = Parse(payload);
-        return Read<T>(document.RootElement);
+        return Read<T>(document.RootElement, payload.Span);
     }
 
     /// <summary>Reads and validates one record from an element of a document already parsed.</summary>
     public static T Read<T>(JsonElement element)
+        where T : IContract => Read<T>(element, default);
+
+    /// <summary>
+    /// The record from <paramref name="utf8"/> when the caller has the bytes the document was parsed from (the serializer
+    /// reads them directly), else from <paramref name="element"/>; the version of an <see cref="IVersioned"/> record first.
+    /// </summary>
+    private static T Read<T>(JsonElement element, ReadOnlySpan<byte> utf8)
         where T : IContract
     {
         var info = Info<T>();
@@ -144,15 +151,13 @@ public static partial class Contract
             && !(version.ValueKind == JsonValueKind.Number && version.TryGetInt32(out var v) && v == Version))
         {
             // Before the members: a message of another version is that, not a bad field.
-            var raw = version.GetRawText();
-            throw new ContractException(ContractFault.UnsupportedVersion,
-                $"version {(raw.Length > 40 ? raw[..40] + "..." : raw)} is not supported (this build reads {Version})", field: "version");
+            throw new ContractException(ContractFault.UnsupportedVersion, $"version {Short(version)} is not supported (this build reads {Version})", field: "version");
         }
 
         T? value;
         try
         {
-            value = element.Deserialize(info);
+            value = utf8.IsEmpty ? element.Deserialize(info) : JsonSerializer.Deserialize(utf8, info);
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or NotSupportedException or ArgumentException or FormatException or OverflowException)
         {
@@ -161,6 +166,10 @@ public static partial class Contract
 
         return Validated(value);
     }
+
+    /// <summary>A member as the payload wrote it, cut to 80 characters for a message.</summary>
+    private static string Short(JsonElement member) =>
+        member.ValueKind == JsonValueKind.Undefined ? "(missing)" : member.GetRawText() is var raw && raw.Length > 80 ? raw[..80] + "..." : raw;
 
     /// <summary>
     /// A board message on its topic: the header's schema, version 1 and a device id equal to the topic's, then the body.
@@ -174,21 +183,20 @@ public static partial class Contract
         // ValueEquals compares without decoding: a schema that is not valid text is another schema, not a crash.
         if (!(root.TryGetProperty("schema", out var s) && s.ValueKind == JsonValueKind.String && s.ValueEquals(expectedSchema)))
         {
-            var given = s.ValueKind == JsonValueKind.Undefined ? "(missing)" : s.GetRawText();
-            throw new ContractException(ContractFault.UnknownSchema, $"schema {(given.Length > 80 ? given[..80] + "..." : given)} where '{expectedSchema}' belongs", field: "schema");
+            throw new ContractException(ContractFault.UnknownSchema, $"schema {Short(s)} where '{expectedSchema}' belongs", field: "schema");
         }
 
-        var header = Read<MessageHeader>(root);
+        var header = Read<MessageHeader>(root, payload.Span);
         if (header.DeviceId != topicDeviceId)
         {
             throw new ContractException(ContractFault.DeviceMismatch, $"device_id '{header.DeviceId}' in the payload differs from '{topicDeviceId}' in the topic", field: "device_id");
         }
 
-        return (header, Read<T>(root));
+        return (header, Read<T>(root, payload.Span));
     }
 
     /// <summary>Parses a payload that must be one JSON object (at most 32 levels deep); the document is the caller's to dispose.</summary>
-    public static JsonDocument Parse(ReadOnlyMemory<byte> payload)
+    private static JsonDocument Parse(ReadOnlyMemory<byte> payload)
     {
         JsonDocument document;
         try
@@ -236,9 +244,8 @@ public static partial class Contract
         var path = json?.Path is { Length: > 1 } p ? Field(p) : null;
         if (json is not null && MissingMembers().Match(json.Message) is { Success: true } missing)
         {
-            var names = missing.Groups[1].Value.Replace("'", string.Empty, StringComparison.Ordinal);
-            var at = path is null ? string.Empty : path + ".";
-            return new ContractException(ContractFault.InvalidField, $"field '{at}{names.Split(", ")[0]}' is missing", ex, at + names.Split(", ")[0]);
+            var field = (path is null ? string.Empty : path + ".") + missing.Groups[1].Value.Replace("'", string.Empty, StringComparison.Ordinal).Split(", ")[0];
+            return new ContractException(ContractFault.InvalidField, $"field '{field}' is missing", ex, field);
         }
 
         if (json is null || path is null)
@@ -246,12 +253,7 @@ public static partial class Contract
             return new ContractException(ContractFault.InvalidField, $"a field holds what its schema does not allow ({Plain(ex.Message)})", ex, path);
         }
 
-        var fault = path switch
-        {
-            "schema" => ContractFault.UnknownSchema,
-            "version" => ContractFault.UnsupportedVersion,
-            _ => ContractFault.InvalidField,
-        };
+        var fault = path == "schema" ? ContractFault.UnknownSchema : ContractFault.InvalidField;
         var expected = Expected(root, path);
         var text = json.InnerException is InvalidOperationException { Message: var m } && m.Contains("UTF-16", StringComparison.Ordinal) ? " (it holds text that is not valid Unicode)" : string.Empty;
         return new ContractException(fault, expected is null
@@ -356,14 +358,6 @@ public static class Check
 
     public static T Present<T>(T? value, string field)
         where T : class => value ?? throw Invalid(field, "present");
-
-    public static void OneOf(string value, IReadOnlyCollection<string> allowed, string field)
-    {
-        if (!allowed.Contains(value))
-        {
-            throw Invalid(field, $"one of {string.Join(", ", allowed)}");
-        }
-    }
 
     public static void Sha256(string value, string field)
     {

@@ -20,7 +20,7 @@ public static class Durations
 
         foreach (var (suffix, seconds) in Units)
         {
-            if (value.EndsWith(suffix, StringComparison.Ordinal) && !(suffix == "s" && value.EndsWith("ms", StringComparison.Ordinal))
+            if (value.EndsWith(suffix, StringComparison.Ordinal)
                 && double.TryParse(value[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number > 0 && double.IsFinite(number)
                 && number * seconds <= TimeSpan.MaxValue.TotalSeconds / 2)
             {

@@ -208,7 +208,7 @@ public sealed partial class FleetIngestor(MqttClient client, FleetStore store, F
                     ignored++;
                 }
             }
-            catch (Exception ex) when (ex is ContractException or ConfigSpecException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
+            catch (Exception ex) when (ex is ConfigSpecException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
             {
                 // A reader is total (only ContractException); anything else is a bug, refused the same way and named so.
                 var (fault, detail) = ex is ContractException c ? (c.Fault, c.Message) : (ContractFault.InvalidField, $"unexpected {ex.GetType().Name}: {ex.Message}");

@@ -25,14 +25,7 @@ public sealed record EdgeSettings
     /// <summary>The profiler's own defaults: a board profiles as the lab command does unless its settings say otherwise.</summary>
     private static readonly Profiling.Measurement.ProfilerOptions Profile = Profiling.Measurement.ProfilerOptions.Defaults;
 
-    /// <summary>Every default, written once: the properties' initial values; a setting that is absent keeps its property's.</summary>
-    private static readonly EdgeSettings D = new()
-    {
-        DeviceId = "default",
-        StateDirectory = DefaultStateDirectory,
-        Broker = MqttClientOptions.FromSettings(DefaultBrokerUrl, "broker:url", null, null, null, null, null),
-        Drafts = [],
-    };
+    public const string DefaultHttp = "http://127.0.0.1:8089";
 
     /// <summary>
     /// The scalar settings, one row each: its key and how it is read into its property (bounds here; the default is the
@@ -165,7 +158,7 @@ public sealed record EdgeSettings
     public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromHours(24);
 
     /// <summary>http://127.0.0.1:PORT, unix:/path.sock, or empty (MQTT only).</summary>
-    public string Http { get; init; } = "http://127.0.0.1:8089";
+    public string Http { get; init; } = DefaultHttp;
 
     public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -309,7 +302,7 @@ public sealed record EdgeSettings
         var objective = c["objective"] is { Length: > 0 } o ? Parse(() => SelectionSettings.ParseObjective(o), "objective") : Objective.Goodput;
         var weights = c["weights"] is { Length: > 0 } w ? Parse(() => SelectionSettings.ParseWeights(w), "weights") : (1, 1, 1);
         var power = c["power"] is { } p ? (p.Trim() is "" or "none" ? null : p.Trim()) : "auto";
-        var http = c["http"] ?? D.Http;
+        var http = c["http"] ?? DefaultHttp;
         if (http.Length > 0 && !http.StartsWith("unix:", StringComparison.Ordinal)
             && !(Uri.TryCreate(http, UriKind.Absolute, out var hu) && hu.Scheme == "http"))
         {
@@ -320,7 +313,7 @@ public sealed record EdgeSettings
         {
             DeviceId = deviceId,
             Board = c["board"] is { Length: > 0 } b ? b : null,
-            StateDirectory = Path.GetFullPath(c["state_dir"] is { Length: > 0 } s ? s : D.StateDirectory),
+            StateDirectory = Path.GetFullPath(c["state_dir"] is { Length: > 0 } s ? s : DefaultStateDirectory),
             Broker = broker,
             VerifierBroker = target is { Length: > 0 } && c["verifier:target_id"] is null ? null : verifierBroker,
             TargetId = targetId,

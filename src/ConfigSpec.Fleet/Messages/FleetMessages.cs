@@ -15,8 +15,6 @@ public static class FleetMessages
     public const string ProfileSchema = "configspec.edge.profile";
     public const string ConfigSchema = "configspec.edge.config";
     public const string MetricsSchema = "configspec.edge.metrics";
-    public const string CommandSchema = CommandMessage.SchemaName;
-    public const string RecommendationSchema = RecommendationMessage.SchemaName;
 
     // ---- writing ----
 

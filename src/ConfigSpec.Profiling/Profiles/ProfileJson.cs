@@ -40,7 +40,7 @@ public static class ProfileJson
                 c.Power is { } p ? new ProfileDraftPower(p.DraftWatts, p.Joules, p.Seconds, p.Windows) : null))]);
     }
 
-    public static BoardProfile FromDocument(ProfileDocument document)
+    private static BoardProfile FromDocument(ProfileDocument document)
     {
         ArgumentNullException.ThrowIfNull(document);
         var d = document.Device;
