@@ -96,7 +96,7 @@ public static class AggregatorApp
             }
 
             var path = parse.GetValue(db) ?? Path.Combine(Path.GetTempPath(), $"configspec-bench-{Guid.NewGuid():N}.db");
-            await Bench.IngestBench.RunAsync(new Bench.IngestBenchOptions(MqttClientOptions.ParseBroker(parse.GetValue(broker)!), n, c,
+            await Bench.IngestBench.RunAsync(new Bench.IngestBenchOptions(MqttClientOptions.ParseBroker(parse.GetValue(broker)!, "--broker"), n, c,
                 TimeSpan.FromSeconds(parse.GetValue(seconds)), Math.Max(1, parse.GetValue(models)), path, Math.Max(0, parse.GetValue(rate))), output, token).ConfigureAwait(false);
             return 0;
         });

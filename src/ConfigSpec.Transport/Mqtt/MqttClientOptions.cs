@@ -67,7 +67,7 @@ public sealed record MqttClientOptions
     };
 
     /// <summary>Parses a broker setting; the error names the setting and the value.</summary>
-    public static Uri ParseBroker(string value, string setting = "--broker")
+    public static Uri ParseBroker(string value, string setting)
     {
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("mqtt" or "mqtts") || string.IsNullOrEmpty(uri.Host))
         {

@@ -182,7 +182,7 @@ public sealed class MqttClientTests : IDisposable
     [InlineData("not a url")]
     public void Broker_addresses_other_than_mqtt_are_refused_with_the_setting_named(string value)
     {
-        var ex = Assert.Throws<ConfigSpecException>(() => MqttClientOptions.ParseBroker(value));
+        var ex = Assert.Throws<ConfigSpecException>(() => MqttClientOptions.ParseBroker(value, "--broker"));
         Assert.Contains($"--broker '{value}'", ex.Message, StringComparison.Ordinal);
     }
 
