@@ -62,5 +62,16 @@ python_free_sum() {
   done
   echo "$passed passed, $failed failed, $skipped skipped"
 }
+# The failures again at the end, with the start of each message, so that the tail of a long log names them.
+failures() {
+  local f
+  for f in "$RESULTS"/*.trx "$RESULTS"/*/*.trx; do
+    [ -f "$f" ] || continue
+    tr '\n' ' ' <"$f" | grep -o '<UnitTestResult [^>]*outcome="Failed"[^>]*>.\{0,1200\}' \
+      | sed -e 's/.*testName="\([^"]*\)".*<Message>\([^<]*\).*/FAILED \1: \2/' -e 's/&quot;/"/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\&/g' \
+      | cut -c1-900
+  done
+}
+failures
 python_free_sum
 exit $status

@@ -101,6 +101,18 @@ public sealed record PromptLine(string Instruction, string? Context = null, stri
     }
 }
 
+/// <summary>A verifier's <c>GET /healthz</c>: <c>ok</c> (HTTP 200) while it is connected to the broker, else
+/// <c>broker_disconnected</c> (HTTP 503); its open sessions and decode calls so far.</summary>
+public sealed record VerifierHealth(string State, string Instance, string Target, bool BrokerConnected, int Sessions, long DecodeCalls) : IContract
+{
+    public void Validate()
+    {
+        Check.Text(State, "state");
+        Check.Text(Instance, "instance");
+        Check.Text(Target, "target");
+    }
+}
+
 /// <summary>Generated sources for every contract (no reflection: native-AOT clean).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -126,6 +138,7 @@ public sealed record PromptLine(string Instruction, string? Context = null, stri
 [JsonSerializable(typeof(EdgeStatus))]
 [JsonSerializable(typeof(RankedRow))]
 [JsonSerializable(typeof(VerifierStatus))]
+[JsonSerializable(typeof(VerifierHealth))]
 [JsonSerializable(typeof(PromptLine))]
 [JsonSerializable(typeof(ProfileDocument))]
 [JsonSerializable(typeof(AggregatorHealth))]

@@ -7,13 +7,35 @@ using ConfigSpec.Transport.Mqtt;
 using ConfigSpec.Transport.Remote;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace ConfigSpec.Verifier;
 
 /// <summary>configspec-verifier: hosts the target model and verifies drafts for many boards over MQTT.</summary>
 public static class VerifierCli
 {
+    private static readonly string? Version =
+        System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(VerifierCli).Assembly)?.InformationalVersion;
+
+    private static void AddVerifier(IHostApplicationBuilder builder, VerifierEngine engine, MqttClientOptions broker, string target)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Services.AddSingleton(engine);
+        builder.Services.AddSingleton(services => new MqttVerifierServer(engine, broker, target,
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("configspec-verifier")));
+        builder.Services.AddHostedService<VerifierService>();
+    }
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var model = new Option<string>("--model") { Description = "target GGUF model", Required = true };
@@ -33,9 +55,10 @@ public static class VerifierCli
         var caFile = new Option<string?>("--ca-file") { Description = "CA certificate for mqtts://" };
         var certFile = new Option<string?>("--cert-file") { Description = "client certificate for mqtts://" };
         var keyFile = new Option<string?>("--key-file") { Description = "client key for mqtts://" };
+        var http = new Option<string?>("--http") { Description = "serve GET /metrics (Prometheus text) and GET /healthz on http://HOST:PORT, e.g. http://127.0.0.1:9464 (default: no HTTP)" };
         var root = new RootCommand("ConfigSpec verifier: the target model behind MQTT, verifying drafts from many boards")
         {
-            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxBatch, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile,
+            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxBatch, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile, http,
         };
         root.SetAction(async (parse, token) =>
         {
@@ -55,23 +78,50 @@ public static class VerifierCli
                 InstanceId = instanceId,
             };
             verifierOptions.Validate();
+
+            var httpAddress = parse.GetValue(http);
+            if (httpAddress is { Length: > 0 } && !(Uri.TryCreate(httpAddress, UriKind.Absolute, out var httpUri) && httpUri.Scheme == "http"))
+            {
+                throw new SettingException("http", $"'{httpAddress}' must be http://HOST:PORT (e.g. http://127.0.0.1:9464)");
+            }
+
             using var targetModel = LlamaModel.Load(modelPath, new LlamaModelOptions { GpuLayers = parse.GetValue(gpuLayers) },
                 new LlamaRuntimeOptions { LibraryDirectory = parse.GetValue(llamaDir) });
-
-            var builder = Host.CreateApplicationBuilder();
-            builder.Logging.ClearProviders();
-            builder.Logging.AddSimpleConsole(o =>
+            await using var engine = new VerifierEngine(targetModel, verifierOptions);
+            if (httpAddress is { Length: > 0 })
             {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            });
-            builder.Services.AddSingleton(new VerifierEngine(targetModel, verifierOptions));
-            builder.Services.AddSingleton(services => new MqttVerifierServer(
-                services.GetRequiredService<VerifierEngine>(), brokerOptions, target,
-                services.GetRequiredService<ILoggerFactory>().CreateLogger("configspec-verifier")));
-            builder.Services.AddHostedService<VerifierService>();
-            using var host = builder.Build();
-            await host.RunAsync(token).ConfigureAwait(false);
+                var web = WebApplication.CreateSlimBuilder();
+                web.WebHost.UseUrls(httpAddress);
+                AddVerifier(web, engine, brokerOptions, target);
+                web.Services.AddOpenTelemetry()
+                    .ConfigureResource(resource => resource.AddService("configspec-verifier", serviceInstanceId: instanceId, serviceVersion: Version))
+                    .WithMetrics(metrics => metrics.AddMeter(VerifierMetrics.MeterName).AddPrometheusExporter());
+                await using var app = web.Build();
+                app.MapPrometheusScrapingEndpoint(); // GET /metrics
+                var server = app.Services.GetRequiredService<MqttVerifierServer>();
+                app.MapGet("/healthz", () =>
+                {
+                    var health = new VerifierHealth(server.Connected ? "ok" : "broker_disconnected", instanceId, target, server.Connected,
+                        engine.SessionCount, engine.DecodeCalls);
+                    return Results.Text(Contract.Write(health), "application/json", statusCode: server.Connected ? 200 : 503);
+                });
+                try
+                {
+                    await app.RunAsync(token).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    throw new SettingException("http", $"cannot listen on {httpAddress}: {ex.Message}");
+                }
+            }
+            else
+            {
+                var builder = Host.CreateApplicationBuilder();
+                AddVerifier(builder, engine, brokerOptions, target);
+                using var host = builder.Build();
+                await host.RunAsync(token).ConfigureAwait(false);
+            }
+
             return 0;
         });
 

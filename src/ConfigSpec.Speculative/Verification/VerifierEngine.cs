@@ -90,6 +90,7 @@ public sealed class VerifierEngine : IVerifier
     private long _nextSession;
     private long _clock;
     private long _decodeCalls;
+    private int _disposed;
 
     public VerifierEngine(LlamaModel target, VerifierOptions? options = null)
     {
@@ -142,8 +143,15 @@ public sealed class VerifierEngine : IVerifier
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _worker.ConfigureAwait(false);
+        VerifierMetrics.SessionsClosed(_sessions.Count);
+        _sessions.Clear();
         _context.Dispose();
         _batch.Dispose();
     }
@@ -265,6 +273,7 @@ public sealed class VerifierEngine : IVerifier
         var session = new Session(id, _freeSlots.Pop(), request.Sampling, [.. request.PromptTokens], request.DeviceId) { LastUsed = ++_clock };
         _sessions[id] = session;
         SessionCount = _sessions.Count;
+        VerifierMetrics.SessionOpened();
         try
         {
             // Prefill all but the last prompt token; the last one is decoded with the first draft block.
@@ -290,12 +299,14 @@ public sealed class VerifierEngine : IVerifier
             _context.ClearSequence(session.Slot);
             _freeSlots.Push(session.Slot);
             SessionCount = _sessions.Count;
+            VerifierMetrics.SessionsClosed(1);
         }
     }
 
     private void Evict(Session session)
     {
         Close(session.Id);
+        VerifierMetrics.Evicted();
         _evicted.Add(session.Id);
         _evictedOrder.Enqueue(session.Id);
         while (_evictedOrder.Count > 4096)
@@ -377,6 +388,11 @@ public sealed class VerifierEngine : IVerifier
             }
 
             var compute = Stopwatch.GetElapsedTime(queued).TotalSeconds;
+            if (admitted.Count > 0)
+            {
+                VerifierMetrics.Decode(admitted.Count, compute);
+            }
+
             foreach (var (work, session, firstRow) in admitted)
             {
                 try
@@ -460,6 +476,7 @@ public sealed class VerifierEngine : IVerifier
         var result = new VerifyResult(accepted, next, compute, queue);
         session.LastRound = request.Round > 0 ? request.Round : session.LastRound + 1;
         session.LastResult = result;
+        VerifierMetrics.Round(session.DeviceId, drafts.Count, accepted, billed);
         _usage.AddOrUpdate(session.DeviceId, _ => new DeviceUsage(1, drafts.Count, accepted, billed),
             (_, u) => new DeviceUsage(u.Rounds + 1, u.VerifiedTokens + drafts.Count, u.AcceptedTokens + accepted, u.BilledTokens + billed));
         work.Complete(result);

@@ -19,6 +19,9 @@ internal static class ErrorCodes
     public static ProtocolErrorCode ToProtocol(VerificationErrorCode code) =>
         Pairs.FirstOrDefault(p => p.Verification == code) is { Protocol: not 0 } pair ? pair.Protocol : ProtocolErrorCode.InvalidRequest;
 
+    /// <summary>The code as a metric label: <c>session_evicted</c>, <c>malformed</c>, …</summary>
+    public static string Name(ProtocolErrorCode code) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(code.ToString());
+
     public static VerificationErrorCode ToVerification(ProtocolErrorCode code) =>
         Pairs.FirstOrDefault(p => p.Protocol == code) is { Protocol: not 0 } pair ? pair.Verification : VerificationErrorCode.InvalidRequest;
 }

@@ -45,6 +45,9 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
 
     public string InstanceId { get; }
 
+    /// <summary>Whether the server's MQTT connection is up now.</summary>
+    public bool Connected => _client.IsConnected;
+
     /// <summary>Refused requests by kind since start.</summary>
     public IReadOnlyDictionary<ProtocolErrorCode, long> ErrorCounts => _errors;
 
@@ -253,6 +256,7 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
 
     private async Task RefuseAsync(MqttMessage message, ProtocolErrorCode code, string text, string session)
     {
+        VerifierMetrics.Error(ErrorCodes.Name(code));
         if (_errors.AddOrUpdate(code, 1, (_, n) => n + 1) == 1)
         {
             Log.FirstRefusal(_logger, code, message.Topic, text);

@@ -38,6 +38,7 @@ public sealed partial class ContractTests
             new Dictionary<string, IntakeCounts> { ["cmd"] = new(2, new Dictionary<string, long> { ["malformed_json"] = 2 }) }, true, Served)),
         ["ranked_row"] = Sample(new RankedRow(1, "d", "Q4_0", Sha, 3, 20, "tokens/s", 2, 0.5, true, false)),
         ["verifier_status"] = Sample(new VerifierStatus("online", "replica-a", "stories260K", T)),
+        ["verifier_health"] = Sample(new VerifierHealth("ok", "replica-a", "stories260K", true, 2, 40)),
         ["prompt_line"] = Sample(new PromptLine("Tell a story", "about a dog", "creative_writing")),
         ["profile_document"] = Sample(ConfigSpec.Profiling.Profiles.ProfileJson.ToDocument(ConfigSpec.Tests.Profiling.ProfileFixtures.ThreeDrafts())),
         ["aggregator_health"] = Sample(new AggregatorHealth(true, 12.5, 10, 8, 1, 0, 0, 1, new Dictionary<string, long> { ["invalid_field"] = 1 },

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using ConfigSpec.Contracts;
 using ConfigSpec.Fleet;
@@ -11,12 +10,6 @@ namespace ConfigSpec.Tests.Fleet;
 /// <summary>The aggregator's <c>GET /metrics</c>: Prometheus text that promtool accepts, with the intake's counts.</summary>
 public sealed class AggregatorMetricsTests
 {
-    /// <summary>promtool from <c>scripts/test.sh</c> (CONFIGSPEC_PROMTOOL, unpacked from Debian's prometheus) or the PATH.</summary>
-    private static string Promtool() =>
-        Environment.GetEnvironmentVariable("CONFIGSPEC_PROMTOOL") is { Length: > 0 } p && File.Exists(p) ? p
-        : Path.Combine(TestEnvironment.RepositoryRoot, "lib", "tools", "prometheus", "usr", "bin", "promtool") is var local && File.Exists(local) ? local
-        : "promtool";
-
     [Fact]
     public async Task Metrics_are_prometheus_text_that_promtool_accepts_and_count_what_came_in()
     {
@@ -42,12 +35,6 @@ public sealed class AggregatorMetricsTests
         Assert.Matches(@"configspec_aggregator_messages_stored_total\{[^}]*\} [1-9]", text);
         Assert.Contains("configspec_aggregator_ingest_lag_seconds_bucket", text, StringComparison.Ordinal);
 
-        var start = new ProcessStartInfo(Promtool(), "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        using var promtool = Process.Start(start)!;
-        await promtool.StandardInput.WriteAsync(text);
-        promtool.StandardInput.Close();
-        var lint = await promtool.StandardError.ReadToEndAsync() + await promtool.StandardOutput.ReadToEndAsync();
-        await promtool.WaitForExitAsync();
-        Assert.True(promtool.ExitCode == 0, "promtool check metrics: " + lint);
+        await Promtool.AssertAcceptedAsync(text);
     }
 }
