@@ -30,6 +30,7 @@ public static class VerifierCli
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning); // not a line per scrape
         builder.Services.AddSingleton(engine);
         builder.Services.AddSingleton(services => new MqttVerifierServer(engine, broker, target,
             services.GetRequiredService<ILoggerFactory>().CreateLogger("configspec-verifier")));

@@ -1,3 +1,5 @@
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using System.CommandLine;
 using ConfigSpec.Board;
 using ConfigSpec.Edge.Daemon;
@@ -91,10 +93,20 @@ internal static class RunCommand
         builder.Services.AddSingleton(notifier);
         builder.Services.AddSingleton<EdgeDaemon>();
         builder.Services.AddHostedService(s => s.GetRequiredService<EdgeDaemon>());
+        EdgeMetrics.Bind(server, publisher);
+        if (settings.Http.Length > 0)
+        {
+            builder.Services.AddOpenTelemetry()
+                .ConfigureResource(resource => resource.AddService("configspec-edge", serviceInstanceId: settings.DeviceId,
+                    serviceVersion: System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(RunCommand).Assembly)?.InformationalVersion))
+                .WithMetrics(metrics => metrics.AddMeter(EdgeMetrics.MeterName).AddPrometheusExporter());
+        }
+
         var app = builder.Build();
         if (settings.Http.Length > 0)
         {
             EdgeHttpApi.Map(app);
+            app.MapPrometheusScrapingEndpoint(); // GET /metrics
         }
         else
         {

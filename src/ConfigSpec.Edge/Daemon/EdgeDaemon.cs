@@ -381,6 +381,7 @@ public sealed partial class EdgeDaemon(
 
     private async Task ReplyAsync(MqttMessage source, string? id, string command, string? error)
     {
+        EdgeMetrics.Command(command == "(malformed)" ? "malformed" : command, error is null);
         var payload = Contract.Write(new CommandResult(id, command, error is null, error, error is null ? server.Choice?.Config : null));
         try
         {

@@ -183,7 +183,9 @@ public sealed class EdgeServer : IAsyncDisposable
                 _wallSeconds += result.WallSeconds;
             }
 
-            return new GenerationReply(result, choice, joules, Power?.Source.IsEstimate ?? false, _policy?.Name);
+            var reply = new GenerationReply(result, choice, joules, Power?.Source.IsEstimate ?? false, _policy?.Name);
+            EdgeMetrics.Generation(reply);
+            return reply;
         }
         finally
         {

@@ -35,6 +35,6 @@ public sealed class AggregatorMetricsTests
         Assert.Matches(@"configspec_aggregator_messages_stored_total\{[^}]*\} [1-9]", text);
         Assert.Contains("configspec_aggregator_ingest_lag_seconds_bucket", text, StringComparison.Ordinal);
 
-        await Promtool.AssertAcceptedAsync(text);
+        await PrometheusScrape.AssertAcceptedAsync(text);
     }
 }

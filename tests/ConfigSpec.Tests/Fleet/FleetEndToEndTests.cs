@@ -203,6 +203,39 @@ public sealed class FleetEndToEndTests(FleetFixture fleet) : IClassFixture<Fleet
     }
 
     [Fact]
+    public async Task The_daemons_metrics_count_a_generation_and_a_refused_request_and_promtool_accepts_them()
+    {
+        var url = Daemon("pi5-a") + "metrics";
+        var before = await fleet.Http.GetStringAsync(url);
+        // A counter nothing has added to yet is not in the scrape: it counts as 0.
+        double Before(string name, string? label = null) => PrometheusScrape.Sample(before, name, label) is var b && double.IsNaN(b) ? 0 : b;
+        double Delta(string after, string name, string? label = null) => PrometheusScrape.Sample(after, name, label) - Before(name, label);
+
+        using var reply = await FleetHarness.PostJsonAsync(fleet.Http, Daemon("pi5-a") + "v1/generate", """{"prompt": "The cat", "max_tokens": 20}""");
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        var summary = ConfigSpec.Contracts.Contract.Read<ConfigSpec.Contracts.GenerationSummary>(await reply.Content.ReadAsByteArrayAsync());
+        using var bad = await FleetHarness.PostJsonAsync(fleet.Http, Daemon("pi5-a") + "v1/generate", """{"prompt": 7}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        var after = await FleetHarness.EventuallyAsync(() => fleet.Http.GetStringAsync(url),
+            t => PrometheusScrape.Sample(t, "configspec_edge_generated_tokens_total") >= Before("configspec_edge_generated_tokens_total") + 20,
+            TimeSpan.FromSeconds(10), "the generation counted");
+        Assert.Equal(1, Delta(after, "configspec_edge_generations_total"));
+        Assert.Equal(summary.Tokens, Delta(after, "configspec_edge_generated_tokens_total"));
+        Assert.Equal(summary.Rounds, Delta(after, "configspec_edge_rounds_total"));
+        Assert.Equal(summary.Drafted, Delta(after, "configspec_edge_drafted_tokens_total"));
+        Assert.Equal(summary.Accepted, Delta(after, "configspec_edge_accepted_tokens_total"));
+        Assert.Equal(summary.Rounds, Delta(after, "configspec_edge_verify_round_trip_seconds_count"));
+        Assert.Equal(1, Delta(after, "configspec_edge_inputs_refused_total", "input=\"http_generate\""));
+        Assert.True(Delta(after, "configspec_edge_draft_energy_joules_total", "estimated=\"true\"") > 0, after); // the fleet's boards have no sensor
+        Assert.Equal(1, PrometheusScrape.Sample(after, "configspec_edge_serving"));
+        Assert.Equal(1, PrometheusScrape.Sample(after, "configspec_edge_broker_connected"));
+        Assert.Equal(summary.K, PrometheusScrape.Sample(after, "configspec_edge_draft_length"));
+        Assert.True(PrometheusScrape.Sample(after, "configspec_edge_power_watts", "estimated=\"true\"") > 0, after);
+        await PrometheusScrape.AssertAcceptedAsync(after);
+    }
+
+    [Fact]
     public async Task Generation_over_mqtt_streams_to_the_response_topic_with_correlation_data()
     {
         await using var client = new MqttClient(new MqttClientOptions { Broker = fleet.Broker.Uri });

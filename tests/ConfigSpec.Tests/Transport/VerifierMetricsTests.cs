@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using ConfigSpec.Speculative.Engine;
 using ConfigSpec.Speculative.Verification;
 using ConfigSpec.Tests.Infrastructure;
@@ -16,20 +14,6 @@ namespace ConfigSpec.Tests.Transport;
 public sealed class VerifierMetricsTests(ModelFixture models) : IDisposable
 {
     private readonly MosquittoBroker _broker = new();
-
-    /// <summary>The value of the series <paramref name="name"/> whose labels include <paramref name="label"/> (k="v"), NaN when absent.</summary>
-    private static double Sample(string text, string name, string? label = null)
-    {
-        foreach (Match m in Regex.Matches(text, "^" + Regex.Escape(name) + @"(?:\{([^}]*)\})? (\S+)", RegexOptions.Multiline))
-        {
-            if (label is null || m.Groups[1].Value.Split(',').Contains(label))
-            {
-                return double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        return double.NaN;
-    }
 
     [Fact]
     public async Task Metrics_count_each_boards_rounds_and_tokens_and_refusals_by_code_and_promtool_accepts_them()
@@ -74,25 +58,25 @@ public sealed class VerifierMetricsTests(ModelFixture models) : IDisposable
         }
 
         var text = await FleetHarness.EventuallyAsync(() => http.GetStringAsync(url + "metrics"),
-            t => Sample(t, "configspec_verifier_rounds_total", "board=\"metrics-board-b\"") == rounds["metrics-board-b"]
-                && Sample(t, "configspec_verifier_errors_total", "code=\"malformed\"") >= 1,
+            t => PrometheusScrape.Sample(t, "configspec_verifier_rounds_total", "board=\"metrics-board-b\"") == rounds["metrics-board-b"]
+                && PrometheusScrape.Sample(t, "configspec_verifier_errors_total", "code=\"malformed\"") >= 1,
             TimeSpan.FromSeconds(30), "both boards' rounds and the refusal scraped");
         foreach (var board in rounds.Keys)
         {
-            Assert.Equal(rounds[board], Sample(text, "configspec_verifier_rounds_total", $"board=\"{board}\""));
-            Assert.Equal(verified[board], Sample(text, "configspec_verifier_verified_tokens_total", $"board=\"{board}\""));
-            Assert.Equal(accepted[board], Sample(text, "configspec_verifier_accepted_tokens_total", $"board=\"{board}\""));
+            Assert.Equal(rounds[board], PrometheusScrape.Sample(text, "configspec_verifier_rounds_total", $"board=\"{board}\""));
+            Assert.Equal(verified[board], PrometheusScrape.Sample(text, "configspec_verifier_verified_tokens_total", $"board=\"{board}\""));
+            Assert.Equal(accepted[board], PrometheusScrape.Sample(text, "configspec_verifier_accepted_tokens_total", $"board=\"{board}\""));
             // The target decodes each round's drafts plus at least the committed token fed with them.
-            Assert.True(Sample(text, "configspec_verifier_billed_tokens_total", $"board=\"{board}\"") >= verified[board] + rounds[board], text);
+            Assert.True(PrometheusScrape.Sample(text, "configspec_verifier_billed_tokens_total", $"board=\"{board}\"") >= verified[board] + rounds[board], text);
         }
 
         var total = rounds.Values.Sum();
-        Assert.Equal(total, Sample(text, "configspec_verifier_batch_rounds_sum"));
-        Assert.True(Sample(text, "configspec_verifier_decode_duration_seconds_count") is var decodes && decodes >= 1 && decodes <= total, text);
-        Assert.Equal(2, Sample(text, "configspec_verifier_sessions_opened_total"));
-        Assert.Equal(0, Sample(text, "configspec_verifier_sessions_open")); // both boards closed theirs
+        Assert.Equal(total, PrometheusScrape.Sample(text, "configspec_verifier_batch_rounds_sum"));
+        Assert.True(PrometheusScrape.Sample(text, "configspec_verifier_decode_duration_seconds_count") is var decodes && decodes >= 1 && decodes <= total, text);
+        Assert.Equal(2, PrometheusScrape.Sample(text, "configspec_verifier_sessions_opened_total"));
+        Assert.Equal(0, PrometheusScrape.Sample(text, "configspec_verifier_sessions_open")); // both boards closed theirs
         Assert.Contains("# TYPE configspec_verifier_decode_duration_seconds histogram", text, StringComparison.Ordinal);
-        await Promtool.AssertAcceptedAsync(text);
+        await PrometheusScrape.AssertAcceptedAsync(text);
 
         var health = await FleetHarness.GetJsonAsync(http, url + "healthz");
         Assert.Equal("metrics-verifier", health.GetProperty("instance").GetString());
