@@ -137,14 +137,14 @@ public sealed partial class ContractTests
     }
 
     /// <summary>
-    /// The README's fleet table names every member of each topic's record and nothing else (the header's members are
+    /// The fleet reference's table (docs/fleet-topics.md) names every member of each topic's record and nothing else (the header's members are
     /// documented once above the table).
     /// </summary>
     [Fact]
-    public void The_readme_schema_table_agrees_with_the_records()
+    public void The_reference_schema_tables_agree_with_the_records()
     {
-        var readme = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "README.md"));
-        var rows = readme.Where(l => l.StartsWith("| `configspec/v1/", StringComparison.Ordinal)).ToDictionary(l => Cells().Split(l)[1].Trim().Trim('`'), l => Cells().Split(l)[3]);
+        var topics = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "fleet-topics.md"));
+        var rows = topics.Where(l => l.StartsWith("| `configspec/v1/", StringComparison.Ordinal)).ToDictionary(l => Cells().Split(l)[1].Trim().Trim('`'), l => Cells().Split(l)[3]);
         var expected = new Dictionary<string, string[]>
         {
             ["configspec/v1/edge/{id}/status"] = Members<StatusMessage>(),
@@ -156,19 +156,21 @@ public sealed partial class ContractTests
         };
         foreach (var (topic, members) in expected)
         {
-            Assert.True(rows.TryGetValue(topic, out var text), $"README has no row for {topic}");
+            Assert.True(rows.TryGetValue(topic, out var text), $"docs/fleet-topics.md has no row for {topic}");
             var documented = Documented(text).Order(StringComparer.Ordinal).ToArray();
             Assert.Equal(members.Except(["schema", "version"]).Distinct().Order(StringComparer.Ordinal), documented);
         }
 
         // The profile document's table names every member of ProfileDocument and its parts, and nothing else.
-        var profileRows = readme.SkipWhile(l => !l.StartsWith("| profile part |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|')).ToList();
+        var profiling = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "profiling.md"));
+        var profileRows = profiling.SkipWhile(l => !l.StartsWith("| profile part |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|')).ToList();
         Assert.NotEmpty(profileRows);
         Assert.Equal(Members<ProfileDocument>().Distinct().Order(StringComparer.Ordinal),
             profileRows.SelectMany(r => Documented(Cells().Split(r)[1] + Cells().Split(r)[2])).Distinct().Order(StringComparer.Ordinal));
 
         // /v1/status: every member is named in its paragraph.
-        var status = string.Join('\n', readme.SkipWhile(l => !l.StartsWith("`GET /v1/status`", StringComparison.Ordinal)).Take(6));
+        var daemon = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "daemon.md"));
+        var status = string.Join('\n', daemon.SkipWhile(l => !l.StartsWith("`GET /v1/status`", StringComparison.Ordinal)).TakeWhile(l => l.Length > 0));
         Assert.All(Members<EdgeStatus>().Where(m => !Members<ServedConfig>().Contains(m) && m is not ("total" or "by_reason")), m => Assert.Contains($"`{m}`", status, StringComparison.Ordinal));
     }
 
@@ -206,7 +208,7 @@ public sealed partial class ContractTests
         }
     }
 
-    /// <summary>Backticked member names in a README cell: <c>`name`</c> and the keys of backticked JSON examples.</summary>
+    /// <summary>Backticked member names in a reference table's cell: <c>`name`</c> and the keys of backticked JSON examples.</summary>
     private static IEnumerable<string> Documented(string cell) =>
         Backticked().Matches(cell).Select(m => m.Groups[1].Value)
             .SelectMany(t => t.StartsWith('{') ? JsonKeys().Matches(t).Select(k => k.Groups[1].Value) : [t])

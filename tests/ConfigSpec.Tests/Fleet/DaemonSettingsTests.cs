@@ -161,12 +161,12 @@ public sealed class DaemonSettingsTests
         orphan.Watchdog();
     }
 
-    /// <summary>The README's settings table names every key the daemon reads, and no key it does not.</summary>
+    /// <summary>The daemon reference's settings table (docs/daemon.md) names every key the daemon reads, and no key it does not.</summary>
     [Fact]
-    public void The_readme_settings_table_agrees_with_the_settings_table()
+    public void The_reference_settings_table_agrees_with_the_settings_table()
     {
-        var readme = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "README.md"));
-        var rows = readme.SkipWhile(l => !l.StartsWith("| key | default | meaning |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|'))
+        var reference = File.ReadAllLines(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "daemon.md"));
+        var rows = reference.SkipWhile(l => !l.StartsWith("| key | default | meaning |", StringComparison.Ordinal)).Skip(2).TakeWhile(l => l.StartsWith('|'))
             .Select(l => l.Split('|')[1]).ToList();
         Assert.NotEmpty(rows);
         // A row's first cell: `section:key`, then `key` or `:key` for more of the same section.

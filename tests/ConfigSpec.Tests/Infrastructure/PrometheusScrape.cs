@@ -22,7 +22,7 @@ public static class PrometheusScrape
         return double.NaN;
     }
 
-    private static string Path() =>
+    public static string PromtoolPath() =>
         Environment.GetEnvironmentVariable("CONFIGSPEC_PROMTOOL") is { Length: > 0 } p && File.Exists(p) ? p
         : System.IO.Path.Combine(TestEnvironment.RepositoryRoot, "lib", "tools", "prometheus", "usr", "bin", "promtool") is var local && File.Exists(local) ? local
         : "promtool";
@@ -30,7 +30,7 @@ public static class PrometheusScrape
     /// <summary>Asserts that <c>promtool check metrics</c> accepts <paramref name="text"/>, with its findings as the message.</summary>
     public static async Task AssertAcceptedAsync(string text)
     {
-        var start = new ProcessStartInfo(Path(), "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(PromtoolPath(), "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var promtool = Process.Start(start)!;
         await promtool.StandardInput.WriteAsync(text);
         promtool.StandardInput.Close();
