@@ -36,16 +36,20 @@ else
   ensure_cross_toolchain "$RUNTIME"
 fi
 "$ROOT/scripts/fetch-llama.sh" "$PLATFORM"
-log "publishing native AOT for $RUNTIME into ${OUT#"$ROOT"/}/"
-dotnet msbuild "$ROOT/scripts/publish.proj" -t:Publish -p:Runtime="$RUNTIME" -p:LlamaPlatform="$PLATFORM" -p:OutputRoot="$OUT/" -nologo -v:minimal
+log "publishing native AOT for $RUNTIME into ${OUT#"$ROOT"/}/ (the first build takes a few minutes; later ones reuse it)"
+STARTED=$SECONDS
+# No MSBuild or compiler server outlives the build, so that stopping it (Ctrl-C, TERM) stops all of it.
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0 UseSharedCompilation=false
+run_step dotnet msbuild "$ROOT/scripts/publish.proj" -t:Publish -p:Runtime="$RUNTIME" -p:LlamaPlatform="$PLATFORM" \
+  -p:OutputRoot="$OUT/" -nologo -v:minimal -nodeReuse:false
+log "published in $((SECONDS - STARTED)) s"
 
 [ "$PACKAGE" = 1 ] || exit 0
 
 # --- the board tarball ---
 VERSION="$(product_version)"
 NAME="configspec-edge-$VERSION-$RUNTIME"
-STAGE="$(mktemp -d)"
-trap 'rm -rf "$STAGE"' EXIT
+temp_dir STAGE
 mkdir -p "$STAGE/$NAME"
 # The executable and the libraries; symbols (.dbg, .pdb) stay in the build folder.
 cp "$OUT/configspec-edge" "$OUT"/*.so "$STAGE/$NAME/"

@@ -122,13 +122,55 @@ verify_sha256() {
 }
 
 # --- a private broker and background programs (demo, benchmarks) ---
-BACKGROUND_PIDS=()
+BACKGROUND_PIDS=() STEP_PIDS=() CLEANUP_DIRS=()
+
+# kill_tree PID [SIGNAL]: the process and everything it started (a build's msbuild, dotnet publish, ilc, clang).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child" "${2:-TERM}"; done
+  kill "-${2:-TERM}" "$1" 2>/dev/null || true
+}
+
 stop_background() {
-  for pid in "${BACKGROUND_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${BACKGROUND_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  BACKGROUND_PIDS=()
+  local pid
+  for pid in "${STEP_PIDS[@]}" "${BACKGROUND_PIDS[@]}"; do kill_tree "$pid"; done
+  for pid in "${STEP_PIDS[@]}" "${BACKGROUND_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  BACKGROUND_PIDS=() STEP_PIDS=()
+  [ ${#CLEANUP_DIRS[@]} -eq 0 ] || rm -rf "${CLEANUP_DIRS[@]}"
+  CLEANUP_DIRS=()
+}
+
+# INT and TERM stop everything the script started, at any moment (a build included), and end it.
+on_signal() {
+  trap - INT TERM
+  printf '\n' >&2
+  log "stopping on SIG$1: everything this script started"
+  stop_background
+  trap - EXIT
+  [ "$1" = INT ] && exit 130 || exit 143
 }
 trap stop_background EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+
+# run_step CMD...: runs a long step (a build, a sleep) so that a signal to the script interrupts it at once: bash
+# runs a trap only after a foreground command ends, but while it waits for a background one it runs it straight away.
+run_step() {
+  "$@" &
+  local pid=$! rc=0
+  STEP_PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  STEP_PIDS=("${STEP_PIDS[@]/$pid}")
+  return "$rc"
+}
+
+# temp_dir VAR: a temporary folder in VAR, removed when the script ends, however it ends.
+temp_dir() {
+  local dir
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/configspec.XXXXXX")"
+  CLEANUP_DIRS+=("$dir")
+  printf -v "$1" '%s' "$dir"
+}
 
 # free_port: a TCP port on loopback nobody listens on.
 free_port() {
@@ -152,7 +194,7 @@ wait_port() {
 start_broker() {
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || ensure_apt mosquitto
   local dir
-  dir="$(mktemp -d)"
+  temp_dir dir
   printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$1" > "$dir/mosquitto.conf"
   "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
   BACKGROUND_PIDS+=($!)

@@ -25,12 +25,14 @@ public static class HtmlReport
         var hasEnergy = candidates.All(c => c.JoulesPerToken is not null);
         var series = candidates.GroupBy(c => (c.Draft, c.Quant)).Select((g, i) => (Name: $"{g.Key.Draft} ({g.Key.Quant})", Colour: Palette[i % Palette.Length], Points: g.OrderBy(c => c.K).ToList())).ToList();
         var html = new StringBuilder();
-        var title = $"ConfigSpec profile: {profile.Device.Id} ({profile.Device.Board})";
+        var title = Title(profile);
         html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>").Append(E(title)).Append("</title>\n<style>\n")
-            .Append("body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}")
-            .Append("table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td.name,th.name{text-align:left}")
+            .Append("body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1200px}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}")
+            .Append("table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:.25em .45em;text-align:right}th{background:#f3f3f3}td.name,th.name{text-align:left}")
             .Append(".estimated{background:#fff3cd;border:1px solid #e0c060;padding:.5em;margin:1em 0}.charts{display:flex;flex-wrap:wrap;gap:1em}")
-            .Append("svg.chart{background:#fff;border:1px solid #ddd}svg text{font-size:11px;font-family:system-ui,sans-serif}.pareto{font-weight:bold}td.alpha{white-space:nowrap;font-family:monospace}\n</style>\n</head>\n<body>\n");
+            .Append("svg.chart{background:#fff;border:1px solid #ddd}svg text{font-size:11px;font-family:system-ui,sans-serif}.pareto{font-weight:bold}td.alpha{font-family:monospace;max-width:14em}")
+            .Append(".table-wrap{max-width:100%;overflow-x:auto}figure{margin:0}ul.legend{list-style:none;margin:.3em 0 0;padding:0;display:flex;flex-wrap:wrap;gap:.2em 1em;font-size:12px;max-width:600px}")
+            .Append("ul.legend li{display:flex;align-items:center;gap:.35em}.swatch{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}.swatch.line{width:18px;height:0;border-radius:0;border-width:2px 0 0;border-style:dashed}\n</style>\n</head>\n<body>\n");
         html.Append("<h1>").Append(E(title)).Append("</h1>\n<p>");
         html.Append(E(string.Create(C,
             $"Measured {profile.Updated:yyyy-MM-dd HH:mm} UTC on {profile.Device.Hostname} ({profile.Device.Architecture}, {profile.Device.Cores} cores, {profile.Device.Os}); verifier {profile.Verifier.Kind} '{profile.Verifier.Target}'{(profile.Verifier.Broker is null ? string.Empty : " via " + profile.Verifier.Broker)}; K up to {profile.Settings.KMax}; {profile.Settings.PromptCount} prompts ({profile.Settings.PromptSource}); power: {profile.Power.Source} ({profile.Power.Scope}).")));
@@ -135,6 +137,7 @@ public static class HtmlReport
         double X(double v) => left + (xMax == 0 ? 0 : v / xMax * plotW);
         double Y(double v) => topMargin + plotH - (yMax == 0 ? 0 : v / yMax * plotH);
         var title = hasEnergy ? "Pareto front: goodput against energy per token" : "Pareto front: goodput against cost efficiency";
+        html.Append("<figure id=\"pareto\">\n");
         html.Append(C, $"<svg class=\"chart\" id=\"chart-pareto\" data-chart=\"pareto\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{E(title)}\">\n");
         html.Append(C, $"<text x=\"{left}\" y=\"18\" font-weight=\"bold\">{E(title)}</text>\n");
         Axes(html, left, topMargin, plotW, plotH, yMax, unit);
@@ -158,7 +161,15 @@ public static class HtmlReport
             html.Append(C, $"<circle class=\"{(c.Pareto ? "pareto-point" : "dominated-point")}\" cx=\"{X(c.Goodput):0.##}\" cy=\"{Y(yOf(c)):0.##}\" r=\"{(c.Pareto ? 5 : 3)}\" fill=\"{(c.Pareto ? colour : "#fff")}\" stroke=\"{colour}\" data-draft=\"{E(c.Draft)}\" data-quant=\"{E(c.Quant)}\" data-k=\"{c.K}\" data-goodput=\"{R(c.Goodput)}\"><title>{E(Selector.Name(c))}: {c.Goodput:G4} tokens/s, {yOf(c):G4} {unit}</title></circle>\n");
         }
 
-        html.Append("</svg>\n");
+        html.Append("</svg>\n<ul class=\"legend\" id=\"pareto-legend\">\n");
+        foreach (var (name, colour) in colours)
+        {
+            html.Append(C, $"<li><span class=\"swatch\" style=\"background:{colour};border-color:{colour}\"></span>{E(name)}</li>\n");
+        }
+
+        html.Append("<li><span class=\"swatch\" style=\"background:#666;border-color:#666\"></span>filled: on the Pareto front</li>\n")
+            .Append("<li><span class=\"swatch\" style=\"background:#fff;border-color:#666\"></span>hollow: dominated</li>\n")
+            .Append("<li><span class=\"swatch line\" style=\"border-color:#444\"></span>the front</li>\n</ul>\n</figure>\n");
     }
 
     private static void Axes(StringBuilder html, int left, int top, int plotW, int plotH, double yMax, string unit)
@@ -192,9 +203,19 @@ public static class HtmlReport
         html.Append("</table>\n");
     }
 
+    /// <summary>"ConfigSpec profile of pi5-lab-1, Raspberry Pi 5 Model B Rev 1.0"; without a known board model, the machine's architecture.</summary>
+    internal static string Title(BoardProfile profile)
+    {
+        var board = profile.Device.Board;
+        var what = string.IsNullOrWhiteSpace(board) || board.Equals("unknown", StringComparison.OrdinalIgnoreCase)
+            ? $"{profile.Device.Architecture} machine, {profile.Device.Cores} cores"
+            : board;
+        return $"ConfigSpec profile of {profile.Device.Id}, {what}";
+    }
+
     private static void MeasurementTable(StringBuilder html, BoardProfile profile)
     {
-        html.Append("<table id=\"measurements\">\n<tr><th class=\"name\">draft</th><th class=\"name\">quant</th><th>rounds</th><th>v_d tokens/s (95% CI)</th><th>mean accepted (95% CI)</th><th class=\"name\">α by position</th><th>verify median / p95 ms</th><th>network / server ms</th><th>draft W</th><th>load s</th><th>file MB</th><th>resident MB</th><th>converged</th></tr>\n");
+        html.Append("<div class=\"table-wrap\">\n<table id=\"measurements\">\n<tr><th class=\"name\">draft</th><th class=\"name\">quant</th><th>rounds</th><th>v_d tokens/s (95% CI)</th><th>mean accepted (95% CI)</th><th class=\"name\">α by position</th><th>verify median / p95 ms</th><th>network / server ms</th><th>draft W</th><th>load s</th><th>file MB</th><th>resident MB</th><th class=\"name\">stopped</th></tr>\n");
         foreach (var c in profile.Configurations)
         {
             var v = c.Verify;
@@ -203,10 +224,10 @@ public static class HtmlReport
                 .Append(C, $"<td>{c.MeanAccepted.Mean:0.00} ({c.MeanAccepted.Low:0.00}–{c.MeanAccepted.High:0.00})</td>")
                 .Append(C, $"<td class=\"name alpha\">{string.Join(" ", c.AcceptanceByPosition.Select(a => a?.ToString("0.00", C) ?? "–"))}</td>")
                 .Append(C, $"<td>{v.RoundTripMedian * 1000:0.00} / {v.RoundTripP95 * 1000:0.00}</td><td>{v.NetworkMedian * 1000:0.00} / {v.ServerMedian * 1000:0.00}</td>")
-                .Append(C, $"<td>{(c.Power is { } p ? p.DraftWatts.ToString("0.00", C) : "–")}</td><td>{c.LoadSeconds:0.000}</td><td>{c.FileBytes / 1048576.0:0.00}</td><td>{c.ResidentMegabytes:0.0}</td><td>{(c.Converged ? "yes" : "no (round limit)")}</td></tr>\n");
+                .Append(C, $"<td>{(c.Power is { } p ? p.DraftWatts.ToString("0.00", C) : "–")}</td><td>{c.LoadSeconds:0.000}</td><td>{c.FileBytes / 1048576.0:0.00}</td><td>{c.ResidentMegabytes:0.0}</td><td class=\"name\" data-converged=\"{(c.Converged ? "true" : "false")}\">{(c.Converged ? "intervals met" : "round budget")}</td></tr>\n");
         }
 
-        html.Append("</table>\n");
+        html.Append("</table>\n</div>\n<p>Stopped: <b>intervals met</b> when the 95% intervals of drafting speed and mean accepted length were within the tolerance; <b>round budget</b> when the round limit came first, and the figures hold with the wider intervals shown.</p>\n");
     }
 
     /// <summary>A five-pointed star centred on (x, y).</summary>

@@ -327,23 +327,54 @@ public sealed class FleetEndToEndTests(FleetFixture fleet) : IClassFixture<Fleet
     [Fact]
     public async Task The_dashboard_renders_the_fleet_the_boards_published()
     {
-        await using var browser = await HeadlessChromium.OpenAsync(fleet.AggregatorUrl);
+        // A generation, so that board A's live figures have a point.
+        using var generated = await FleetHarness.PostJsonAsync(fleet.Http, Daemon("pi5-a") + "v1/generate", """{"prompt": "Once upon a time", "max_tokens": 24}""");
+        Assert.Equal(HttpStatusCode.OK, generated.StatusCode);
+        await FleetHarness.EventuallyAsync(() => FleetHarness.GetJsonAsync(fleet.Http, fleet.AggregatorUrl + "api/devices/pi5-a"),
+            d => d.GetProperty("metrics").EnumerateArray().Any(m => m.GetProperty("goodput").ValueKind == JsonValueKind.Number), TimeSpan.FromSeconds(20), "metrics with goodput");
+
+        await using var browser = await HeadlessChromium.OpenAsync(fleet.AggregatorUrl, width: 1280);
         await FleetHarness.EventuallyAsync(() => browser.EvaluateAsync("document.querySelectorAll('svg.device-chart').length"),
             v => v == "2", TimeSpan.FromSeconds(30), "two device charts");
         Assert.Equal("pi5-a,pi5-b", await browser.EvaluateAsync("[...document.querySelectorAll('#fleet tbody tr')].map(r => r.dataset.device).join(',')"));
-        Assert.Equal("serving,serving", await browser.EvaluateAsync("[...document.querySelectorAll('#fleet tbody tr td:nth-child(3)')].map(t => t.textContent.split(' ')[0]).join(',')"));
-        // Board A has a profile: one goodput-against-K curve per draft; board B adopted the fleet's choice and has none.
+        // The state column says the state and nothing else; the configuration is in its own column.
+        Assert.Equal("serving,serving", await browser.EvaluateAsync("[...document.querySelectorAll('#fleet tbody tr td:nth-child(3)')].map(t => t.textContent).join(',')"));
+        Assert.Matches(@"^stories260K-\S+ \(Q\w+\) K=\d+", await browser.EvaluateAsync("document.querySelector('#fleet tbody tr td:nth-child(4)').textContent"));
+        // Live figures as small time series: board A has at least one goodput point and shows its latest value.
+        Assert.NotEqual("0", await browser.EvaluateAsync("document.querySelector('#fleet tbody tr[data-device=\"pi5-a\"] td:nth-child(6)').dataset.points"));
+        Assert.Matches(@"^\d", await browser.EvaluateAsync("document.querySelector('#fleet tbody tr[data-device=\"pi5-a\"] td:nth-child(6)').textContent"));
+        // Board A has a profile: one goodput-against-K curve per draft, each with a legend swatch; board B adopted the fleet's choice and has none.
         Assert.Equal("2", await browser.EvaluateAsync("document.querySelectorAll('svg.device-chart[data-device=\"pi5-a\"] path.curve').length"));
+        Assert.Equal("2", await browser.EvaluateAsync("document.querySelector('svg.device-chart[data-device=\"pi5-a\"]').parentElement.querySelectorAll('.legend .swatch').length"));
         Assert.Equal("0", await browser.EvaluateAsync("document.querySelectorAll('svg.device-chart[data-device=\"pi5-b\"] path.curve').length"));
+        // K ticks are whole numbers from 1; every axis says what it measures and in which unit.
+        var kTicks = await browser.EvaluateAsync("[...document.querySelectorAll('svg.device-chart[data-device=\"pi5-a\"] text.tick.x')].map(t => t.textContent).join(',')");
+        Assert.Matches(@"^1(,\d+)+$", kTicks);
+        Assert.True(kTicks!.Split(',').Length >= 4, kTicks);
+        Assert.Equal("K (drafts per round)|goodput (tokens/s)", await browser.EvaluateAsync("[...document.querySelectorAll('svg.device-chart[data-device=\"pi5-a\"] text.axis-label')].map(t => t.textContent).join('|')"));
+        Assert.Equal("cost efficiency (tokens per USD)|goodput (tokens/s)", await browser.EvaluateAsync("[...document.querySelectorAll('#pareto text.axis-label')].map(t => t.textContent).join('|')"));
+        Assert.True(int.Parse(await browser.EvaluateAsync("document.querySelectorAll('#pareto text.tick.y').length") ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= 3);
         Assert.Equal("8", await browser.EvaluateAsync("document.querySelectorAll('#pareto circle.point').length"));
         Assert.NotEqual("0", await browser.EvaluateAsync("document.querySelectorAll('#pareto circle.front').length"));
+        // The Pareto legend is beside the chart, not in it, with a swatch per board model and the two point kinds.
+        Assert.Equal("3", await browser.EvaluateAsync("document.querySelectorAll('#pareto-legend .swatch').length"));
+        Assert.Equal("0", await browser.EvaluateAsync("document.querySelectorAll('#pareto text:not(.tick):not(.axis-label)').length"));
         var rankingRows = await browser.EvaluateAsync("document.querySelectorAll('table.ranking tr[data-rank]').length");
         Assert.Equal("8", rankingRows);
         var width = double.Parse(await browser.EvaluateAsync("document.querySelector('svg.device-chart').getBoundingClientRect().width") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(width >= 300);
-        // Live updates: switching the objective re-renders the ranking for cost.
+
+        // Nothing overflows a 1280 px window: the whole page's screenshot is as wide as the window, and no element reaches past it.
+        var (png, pngWidth, _) = await browser.ScreenshotAsync();
+        var results = Path.Combine(TestEnvironment.RepositoryRoot, "out", "test-results");
+        await File.WriteAllBytesAsync(Path.Combine(Directory.Exists(results) ? results : TestEnvironment.NewTemporaryDirectory(), "dashboard-1280.png"), png);
+        Assert.Equal(1280, pngWidth);
+        Assert.Equal("", await browser.EvaluateAsync("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5).map(e => e.tagName + (e.id ? '#' + e.id : '')).join(',')"));
+
+        // Live updates: switching the objective re-renders the ranking for cost, in figures a person reads.
         await browser.EvaluateAsync("(() => { const s = document.getElementById('objective'); s.value = 'cost'; s.dispatchEvent(new Event('change')); })()");
-        await FleetHarness.EventuallyAsync(() => browser.EvaluateAsync("document.querySelector('table.ranking tr[data-rank=\"1\"] td:nth-child(5)').textContent"),
+        var cost = await FleetHarness.EventuallyAsync(() => browser.EvaluateAsync("document.querySelector('table.ranking tr[data-rank=\"1\"] td:nth-child(5)').textContent"),
             v => v?.Contains("tokens/USD", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(10), "the cost ranking");
+        Assert.Matches(@"^\d+(\.\d)? [kMG] tokens/USD$", cost);
     }
 }

@@ -26,12 +26,13 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
 
     public static string? Executable => new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
 
-    public static async Task<HeadlessChromium> OpenAsync(string url)
+    /// <summary>Opens <paramref name="url"/> in a window <paramref name="width"/> CSS pixels wide (1280: a laptop's screen).</summary>
+    public static async Task<HeadlessChromium> OpenAsync(string url, int width = 1280, int height = 900)
     {
         var executable = Executable ?? throw new InvalidOperationException("Chromium is not installed (scripts/test.sh installs the Debian package chromium)");
         var profile = TestEnvironment.NewTemporaryDirectory();
         var start = new ProcessStartInfo(executable) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", $"--user-data-dir={profile}", "--window-size=1200,900", "about:blank" })
+        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", $"--user-data-dir={profile}", $"--window-size={width},{height}", "--hide-scrollbars", "--force-device-scale-factor=1", "about:blank" })
         {
             start.ArgumentList.Add(argument);
         }
@@ -92,6 +93,24 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
 
         var value = result.GetProperty("result");
         return value.TryGetProperty("value", out var v) ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()) : null;
+    }
+
+    /// <summary>
+    /// A PNG of the whole page (beyond the viewport): its width is the page's laid-out width, so anything that overflows
+    /// the window sideways makes it wider than the window. Returns the PNG and its pixel width and height.
+    /// </summary>
+    public async Task<(byte[] Png, int Width, int Height)> ScreenshotAsync()
+    {
+        var metrics = await CallAsync("Page.getLayoutMetrics", []).ConfigureAwait(false);
+        var content = metrics.GetProperty("cssContentSize");
+        var result = await CallAsync("Page.captureScreenshot", new Dictionary<string, object>
+        {
+            ["format"] = "png", ["captureBeyondViewport"] = true,
+            ["clip"] = new Dictionary<string, object> { ["x"] = 0, ["y"] = 0, ["width"] = content.GetProperty("width").GetDouble(), ["height"] = content.GetProperty("height").GetDouble(), ["scale"] = 1 },
+        }).ConfigureAwait(false);
+        var png = Convert.FromBase64String(result.GetProperty("data").GetString()!);
+        // The IHDR chunk: width and height as big-endian 32-bit integers at bytes 16 and 20.
+        return (png, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20, 4)));
     }
 
     /// <summary>Sends one DevTools command and returns its result (events arriving meanwhile are skipped).</summary>

@@ -138,6 +138,22 @@ public class ProfileCliTests
 
         Assert.True(dom.RootElement.GetProperty("estimated").GetBoolean());
         Assert.Equal(0, dom.RootElement.GetProperty("scripts").GetInt32());
+
+        // A title that names the machine; a Pareto legend with a swatch per draft and the point kinds; at 1280 px nothing
+        // overflows the window (the measurements table scrolls inside its own box if it must) and every column shows.
+        Assert.StartsWith("ConfigSpec profile of ", await browser.EvaluateAsync("document.title"), StringComparison.Ordinal);
+        Assert.DoesNotContain("(unknown)", await browser.EvaluateAsync("document.title"), StringComparison.Ordinal);
+        Assert.Equal("5", await browser.EvaluateAsync("document.querySelectorAll('#pareto-legend .swatch').length")); // two drafts, filled, hollow, the front line
+        var (_, pngWidth, _) = await browser.ScreenshotAsync();
+        Assert.Equal(1280, pngWidth);
+        var fit = await browser.EvaluateAsync("""
+            (() => { const t = document.getElementById('measurements'), w = t.parentElement.getBoundingClientRect();
+              const cell = t.querySelector('tr:last-child td:last-child'), last = cell.getBoundingClientRect();
+              return JSON.stringify({ fits: w.right <= document.documentElement.clientWidth && last.right <= w.right + 0.5, box: w.right, cell: last.right, text: cell.textContent }); })()
+            """);
+        using var fitted = JsonDocument.Parse(fit!);
+        Assert.True(fitted.RootElement.GetProperty("fits").GetBoolean(), fit);
+        Assert.Matches("^(intervals met|round budget)$", fitted.RootElement.GetProperty("text").GetString());
     }
 
     [Fact]
