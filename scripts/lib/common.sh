@@ -166,10 +166,10 @@ run_step() {
 
 # temp_dir VAR: a temporary folder in VAR, removed when the script ends, however it ends.
 temp_dir() {
-  local dir
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/configspec.XXXXXX")"
-  CLEANUP_DIRS+=("$dir")
-  printf -v "$1" '%s' "$dir"
+  local __made # a name no caller passes: printf -v would set this local instead of the caller's variable
+  __made="$(mktemp -d "${TMPDIR:-/tmp}/configspec.XXXXXX")"
+  CLEANUP_DIRS+=("$__made")
+  printf -v "$1" '%s' "$__made"
 }
 
 # free_port: a TCP port on loopback nobody listens on.
