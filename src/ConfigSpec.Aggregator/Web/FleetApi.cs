@@ -115,13 +115,7 @@ public static class FleetApi
     }
 
     /// <summary>A figure as a person reads it: <c>1,482.3 tokens/s</c>, <c>20.0 M tokens/USD</c>, <c>0.354 mJ/token</c>.</summary>
-    internal static string Readable(double value, string unit) => unit switch
-    {
-        "J/token" when Math.Abs(value) < 1 => (value * 1000).ToString("#,##0.###", C) + " mJ/token",
-        _ when Math.Abs(value) >= 1e9 => (value / 1e9).ToString("0.0", C) + " G " + unit,
-        _ when Math.Abs(value) >= 1e6 => (value / 1e6).ToString("0.0", C) + " M " + unit,
-        _ => value.ToString("#,##0.0", C) + " " + unit,
-    };
+    internal static string Readable(double value, string unit) => ConfigSpec.Profiling.Selection.Figures.WithUnit(value, unit);
 
     private static FleetDevice ToDevice(DeviceRow d) => new(d.Id, d.Board, d.Board is null ? null : FleetTopics.BoardKey(d.Board), d.Hostname, d.State, d.Software,
         d.Objective, d.Detail, d.FirstSeen, d.LastSeen, Raw(d.ConfigJson), Raw(d.LastMetricsJson));

@@ -49,7 +49,7 @@ internal static class SelectionCommands
             foreach (var c in result.Ranked.Take(Math.Max(1, parse.GetValue(top))))
             {
                 output.WriteLine(string.Create(C,
-                    $"{++rank,3} {Clip(c.Draft, 28),-28} {c.Quant,-7} {c.K,2} {c.ExpectedAccepted,5:0.00} {c.Goodput,9:0.0} {c.TokensPerUsd,11:0} {(c.JoulesPerToken is { } j ? (j * 1000).ToString("0.###", C) : "-"),9} {c.MemoryMegabytes,6:0.0} {(c.Pareto ? "*" : string.Empty)}"));
+                    $"{++rank,3} {Clip(c.Draft, 28),-28} {c.Quant,-7} {c.K,2} {c.ExpectedAccepted,5:0.00} {c.Goodput,9:0.0} {Figures.Count(c.TokensPerUsd),11} {(c.JoulesPerToken is { } j ? (j * 1000).ToString("0.###", C) : "-"),9} {c.MemoryMegabytes,6:0.0} {(c.Pareto ? "*" : string.Empty)}"));
             }
 
             output.WriteLine();
@@ -63,7 +63,7 @@ internal static class SelectionCommands
             foreach (var (seconds, sweepResult) in sweepResults)
             {
                 var c = sweepResult.Chosen;
-                output.WriteLine(string.Create(C, $"T_verify {seconds * 1000,8:0.###} ms -> {Selector.Name(c)}: {c.Goodput:0.0} tokens/s, {c.TokensPerUsd:0} tokens/USD"));
+                output.WriteLine(string.Create(C, $"T_verify {seconds * 1000,8:0.###} ms -> {Selector.Name(c)}: {c.Goodput:0.0} tokens/s, {Figures.Count(c.TokensPerUsd)} tokens/USD"));
             }
 
             return EdgeCli.ExitOk;

@@ -285,8 +285,8 @@ public static class Selector
 
             case Objective.Cost:
                 return string.Create(c,
-                    $"{name} gives the most tokens per dollar, {chosen.TokensPerUsd:0} ({chosen.UsdPerMillionTokens:0.####} USD per million): a round of {chosen.K} costs {s.Pricing.RoundCost(chosen.K) * 1e6:0.###} micro-USD and the verifier's own token comes free with every round, so short blocks with high acceptance are cheapest; {block}")
-                    + Compare(runnerUp, x => string.Create(c, $"{x.TokensPerUsd:0} tokens/USD"));
+                    $"{name} gives the most tokens per dollar, {Figures.Count(chosen.TokensPerUsd)} ({chosen.UsdPerMillionTokens:0.####} USD per million): a round of {chosen.K} costs {s.Pricing.RoundCost(chosen.K) * 1e6:0.###} micro-USD and the verifier's own token comes free with every round, so short blocks with high acceptance are cheapest; {block}")
+                    + Compare(runnerUp, x => string.Create(c, $"{Figures.Count(x.TokensPerUsd)} tokens/USD"));
             case Objective.Energy:
                 return string.Create(c,
                     $"{name} uses the least board energy, {chosen.JoulesPerToken * 1000:0.###} mJ per token: drafting a block of {chosen.K} costs {chosen.JoulesPerToken * (chosen.ExpectedAccepted + 1) * 1000:0.###} mJ and is shared by the tokens a round yields, so every rejected draft is energy spent for nothing; {block}")
