@@ -35,10 +35,14 @@ internal static class GenerateCommand
         {
             Description = $"choose K per round instead of a fixed --k ({Speculative.Policies.DraftPolicies.Help}; not oracle); --k is then the most it drafts",
         };
+        var pace = new Option<double?>("--draft-tokens-per-s")
+        {
+            Description = "hold drafting to this many tokens per second (a slower board's pace, for lab runs on a fast machine; output is unchanged)",
+        };
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle, policy,
+            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle, policy, pace,
         };
         board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -62,6 +66,19 @@ internal static class GenerateCommand
                 }
 
                 options = options with { Policy = Speculative.Policies.DraftPolicies.Parse(spec, options.DraftLength) };
+            }
+
+            if (parse.GetValue(pace) is { } tokensPerSecond)
+            {
+                if (options.DraftLength < 1)
+                {
+                    throw new ConfigSpecException($"--draft-tokens-per-s needs a draft: --k {DraftLength.Range}");
+                }
+
+                options = options with
+                {
+                    Policy = new Speculative.Policies.PacedPolicy(options.Policy ?? new Speculative.Policies.StaticPolicy(options.DraftLength), tokensPerSecond),
+                };
             }
 
             await using var connection = await board.ConnectAsync(parse, options, cancellationToken).ConfigureAwait(false);

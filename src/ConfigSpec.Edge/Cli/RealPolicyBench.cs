@@ -85,48 +85,31 @@ internal static class RealPolicyBench
     }
 
     /// <summary>
-    /// Passes through to a policy and records the true delay (and state) when each round's K is chosen. With a pace, each
-    /// drafted token is held until its time at that many tokens per second has come (a stand-in for a slower board), and
-    /// the policy is asked with the time and the probe's news as they are then.
+    /// Passes through to a policy and records the true delay (and state) when each round's K is chosen. With a pace, the
+    /// policy is held to it (<see cref="PacedPolicy"/>) and asked with the time and the probe's news as they are then.
     /// </summary>
-    private sealed class StateRecordingPolicy(IDraftLengthPolicy inner, Func<(int State, double DelayMs)> now, double? pace, Func<double?> probe) : IDraftLengthPolicy
+    private sealed class StateRecordingPolicy(IDraftLengthPolicy policy, Func<(int State, double DelayMs)> now, double? pace, Func<double?> probe) : IDraftLengthPolicy
     {
+        private readonly IDraftLengthPolicy _inner = pace is { } v ? new PacedPolicy(policy, v, probe) : policy;
+
         public List<(int State, double DelayMs)> Recorded { get; } = [];
 
-        public string Name => inner.Name;
+        public string Name => _inner.Name;
 
-        public int KMax => inner.KMax;
+        public int KMax => _inner.KMax;
 
         public int Choose()
         {
             Recorded.Add(now()); // before the inner choice, so the oracle is told this round's state
-            return inner.Choose();
+            return _inner.Choose();
         }
 
-        public void Observe(RoundObservation round) => inner.Observe(round);
+        public void Observe(RoundObservation round) => _inner.Observe(round);
 
-        public bool StopDrafting(in DraftProgress progress)
-        {
-            if (pace is not { } v)
-            {
-                return inner.StopDrafting(progress);
-            }
+        public bool StopDrafting(in DraftProgress progress) => _inner.StopDrafting(progress);
 
-            var due = progress.Drafted / v;
-            if (due > progress.ElapsedSeconds)
-            {
-                Thread.Sleep(TimeSpan.FromSeconds(due - progress.ElapsedSeconds));
-            }
+        public bool WantsLinkProbe => _inner.WantsLinkProbe;
 
-            return inner.StopDrafting(progress with
-            {
-                ElapsedSeconds = Math.Max(due, progress.ElapsedSeconds),
-                LinkRoundTripSeconds = inner.WantsLinkProbe ? probe() : null,
-            });
-        }
-
-        public bool WantsLinkProbe => inner.WantsLinkProbe;
-
-        public bool ReadsConfidence => inner.ReadsConfidence;
+        public bool ReadsConfidence => _inner.ReadsConfidence;
     }
 }

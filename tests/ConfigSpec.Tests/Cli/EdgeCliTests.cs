@@ -61,6 +61,28 @@ public class EdgeCliTests
         Assert.Equal(0, json.RootElement.GetProperty("accepted_by_position").GetArrayLength());
     }
 
+    /// <summary>Drafting held to a slow board's pace: the same tokens, drafted no faster than the pace asked for.</summary>
+    [Fact]
+    public async Task Drafting_held_to_a_pace_gives_the_same_tokens_at_that_pace()
+    {
+        string[] common = ["generate", "--target", TestEnvironment.Model("stories260K.gguf"), "--draft", TestEnvironment.Model("stories260K-Q4_0.gguf"),
+            "--k", "4", "--max-tokens", "40", "--prompt", "Once upon a time", "--json"];
+        var (exit, free, error) = await Run(common);
+        Assert.True(exit == 0, error);
+        (exit, var paced, error) = await Run([.. common, "--draft-tokens-per-s", "200"]);
+        Assert.True(exit == 0, error);
+        using var a = JsonDocument.Parse(free);
+        using var b = JsonDocument.Parse(paced);
+        Assert.Equal(a.RootElement.GetProperty("tokens").GetRawText(), b.RootElement.GetProperty("tokens").GetRawText());
+        var rate = b.RootElement.GetProperty("draft_tokens_per_s").GetDouble();
+        Assert.InRange(rate, 120, 200 * 1.02); // each token waits for its time at 200 tokens/s; the unpaced draft runs thousands
+        Assert.True(a.RootElement.GetProperty("draft_tokens_per_s").GetDouble() > 1000, free);
+
+        (exit, _, error) = await Run([.. common, "--draft-tokens-per-s", "0"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--draft-tokens-per-s 0 must be a positive number of tokens per second", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--k", "33", "--k 33 is out of range")]
     [InlineData("--k", "-2", "--k -2 is out of range")]
