@@ -157,10 +157,11 @@ trap 'on_signal TERM' TERM
 # runs a trap only after a foreground command ends, but while it waits for a background one it runs it straight away.
 run_step() {
   "$@" &
-  local pid=$! rc=0
+  local pid=$! rc=0 p kept=()
   STEP_PIDS+=("$pid")
   wait "$pid" || rc=$?
-  STEP_PIDS=("${STEP_PIDS[@]/$pid}")
+  for p in "${STEP_PIDS[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  STEP_PIDS=("${kept[@]}")
   return "$rc"
 }
 

@@ -58,7 +58,7 @@ public static class AggregatorApp
         builder.Services.AddHostedService<BrokerConnection>();
         builder.Services.AddHostedService<FleetIngestor>();
         builder.Services.AddHostedService<RecommendationPublisher>();
-        builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService("configspec-aggregator", serviceVersion: System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(AggregatorApp).Assembly)?.InformationalVersion))
+        builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService("configspec-aggregator", serviceVersion: ProductInfo.Version))
             .WithMetrics(metrics => metrics.AddMeter(Metrics.AggregatorMetrics.MeterName).AddPrometheusExporter());
         var app = builder.Build();
         FleetApi.Map(app);

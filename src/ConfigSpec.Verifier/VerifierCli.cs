@@ -19,9 +19,6 @@ namespace ConfigSpec.Verifier;
 /// <summary>configspec-verifier: hosts the target model and verifies drafts for many boards over MQTT.</summary>
 public static class VerifierCli
 {
-    private static readonly string? Version =
-        System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(VerifierCli).Assembly)?.InformationalVersion;
-
     private static void AddVerifier(IHostApplicationBuilder builder, VerifierEngine engine, MqttClientOptions broker, string target)
     {
         builder.Logging.ClearProviders();
@@ -95,7 +92,7 @@ public static class VerifierCli
                 web.WebHost.UseUrls(httpAddress);
                 AddVerifier(web, engine, brokerOptions, target);
                 web.Services.AddOpenTelemetry()
-                    .ConfigureResource(resource => resource.AddService("configspec-verifier", serviceInstanceId: instanceId, serviceVersion: Version))
+                    .ConfigureResource(resource => resource.AddService("configspec-verifier", serviceInstanceId: instanceId, serviceVersion: ProductInfo.Version))
                     .WithMetrics(metrics => metrics.AddMeter(VerifierMetrics.MeterName).AddPrometheusExporter());
                 await using var app = web.Build();
                 app.MapPrometheusScrapingEndpoint(); // GET /metrics

@@ -107,15 +107,12 @@ public static class FleetApi
             sb.Append(C, $"  {"rank",4}  {"draft",-28} {"quant",-7} {"K",2}  {"fleet median",20}  {"devices",7}\n");
             foreach (var r in g.OrderBy(r => r.Rank).Take(limit))
             {
-                sb.Append(C, $"  {r.Rank,4}  {r.Draft,-28} {r.Quant,-7} {r.K,2}  {Readable(r.Value, r.Unit),20}  {r.Devices,7}{(r.Backed ? "" : " (too few devices)")}\n");
+                sb.Append(C, $"  {r.Rank,4}  {r.Draft,-28} {r.Quant,-7} {r.K,2}  {ConfigSpec.Profiling.Selection.Figures.WithUnit(r.Value, r.Unit),20}  {r.Devices,7}{(r.Backed ? "" : " (too few devices)")}\n");
             }
         }
 
         return sb.ToString();
     }
-
-    /// <summary>A figure as a person reads it: <c>1,482.3 tokens/s</c>, <c>20.0 M tokens/USD</c>, <c>0.354 mJ/token</c>.</summary>
-    internal static string Readable(double value, string unit) => ConfigSpec.Profiling.Selection.Figures.WithUnit(value, unit);
 
     private static FleetDevice ToDevice(DeviceRow d) => new(d.Id, d.Board, d.Board is null ? null : FleetTopics.BoardKey(d.Board), d.Hostname, d.State, d.Software,
         d.Objective, d.Detail, d.FirstSeen, d.LastSeen, Raw(d.ConfigJson), Raw(d.LastMetricsJson));

@@ -97,8 +97,7 @@ internal static class RunCommand
         if (settings.Http.Length > 0)
         {
             builder.Services.AddOpenTelemetry()
-                .ConfigureResource(resource => resource.AddService("configspec-edge", serviceInstanceId: settings.DeviceId,
-                    serviceVersion: System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(RunCommand).Assembly)?.InformationalVersion))
+                .ConfigureResource(resource => resource.AddService("configspec-edge", serviceInstanceId: settings.DeviceId, serviceVersion: ProductInfo.Version))
                 .WithMetrics(metrics => metrics.AddMeter(EdgeMetrics.MeterName).AddPrometheusExporter());
         }
 

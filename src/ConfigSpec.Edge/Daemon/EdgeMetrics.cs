@@ -62,7 +62,7 @@ public static class EdgeMetrics
         Tokens.Add(r.Tokens.Count);
         Rounds.Add(r.Rounds.Count);
         Drafted.Add(r.DraftedTokens);
-        Accepted.Add(r.Rounds.Sum(x => (long)x.Accepted));
+        Accepted.Add(r.AcceptedTokens);
         DraftSeconds.Add(r.DraftSeconds);
         Duration.Record(r.WallSeconds);
         foreach (var round in r.Rounds)
@@ -97,11 +97,11 @@ public static class EdgeMetrics
 
     private static IEnumerable<Measurement<double>> Power()
     {
-        if (_server?.Power is not PowerSession power || power.Sampler.Snapshot() is not { Count: > 0 } samples)
+        if (_server?.Power is not PowerSession power || power.Sampler.Latest is not { } latest)
         {
             yield break;
         }
 
-        yield return new Measurement<double>(samples[^1].Watts, new KeyValuePair<string, object?>("estimated", power.Source.IsEstimate ? "true" : "false"));
+        yield return new Measurement<double>(latest.Watts, new KeyValuePair<string, object?>("estimated", power.Source.IsEstimate ? "true" : "false"));
     }
 }

@@ -178,7 +178,7 @@ public sealed class EdgeServer : IAsyncDisposable
                 _requests++;
                 _tokens += result.Tokens.Count;
                 _drafted += result.DraftedTokens;
-                _accepted += result.Rounds.Sum(r => (long)r.Accepted);
+                _accepted += result.AcceptedTokens;
                 _rounds += result.Rounds.Count;
                 _wallSeconds += result.WallSeconds;
             }

@@ -31,7 +31,7 @@ public static class GenerationMessages
     {
         ArgumentNullException.ThrowIfNull(reply);
         var r = reply.Result;
-        var accepted = r.Rounds.Sum(x => x.Accepted);
+        var accepted = r.AcceptedTokens;
         return new GenerationSummary(r.Text, r.Tokens.Count, r.PromptTokenCount, r.StopReason.ToString().ToLowerInvariant(), reply.Choice.Draft, reply.Choice.Quant,
             reply.Choice.K, reply.Choice.Source, reply.Policy, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Drafted), 3) : 0, r.Rounds.Count, r.DraftedTokens,
             accepted, r.DraftedTokens > 0 ? Math.Round(accepted / (double)r.DraftedTokens, 4) : 0, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Accepted), 4) : 0,

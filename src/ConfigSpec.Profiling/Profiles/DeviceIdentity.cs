@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using ConfigSpec.Interop.Llama;
 
@@ -16,7 +15,7 @@ public static class DeviceIdentity
         Environment.ProcessorCount);
 
     public static SoftwareInfo Software() => new(
-        typeof(DeviceIdentity).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown",
+        ProductInfo.Version,
         LlamaRuntime.SystemInfo.Trim() is { Length: > 0 } info ? info : "not loaded",
         RuntimeInformation.FrameworkDescription);
 

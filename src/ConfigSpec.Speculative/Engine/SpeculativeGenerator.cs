@@ -108,6 +108,9 @@ public sealed record GenerationResult
 
     public int DraftedTokens => Rounds.Sum(r => r.Drafted);
 
+    /// <summary>Drafted tokens the target accepted.</summary>
+    public int AcceptedTokens => Rounds.Sum(r => r.Accepted);
+
     /// <summary>Drafted tokens per second of drafting time (v_d).</summary>
     public double DraftTokensPerSecond => DraftSeconds > 0 ? DraftedTokens / DraftSeconds : 0;
 

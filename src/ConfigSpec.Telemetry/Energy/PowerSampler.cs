@@ -60,6 +60,18 @@ public sealed class PowerSampler : IAsyncDisposable
         }
     }
 
+    /// <summary>The newest sample, or null before the first (no copy of the retained samples).</summary>
+    public PowerSample? Latest
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _samples.Count > 0 ? _samples[^1] : null;
+            }
+        }
+    }
+
     public IReadOnlyList<PowerSample> Snapshot()
     {
         lock (_gate)

@@ -1,4 +1,4 @@
-using ConfigSpec.Aggregator.Web;
+using ConfigSpec.Profiling.Selection;
 
 namespace ConfigSpec.Tests.Fleet;
 
@@ -14,5 +14,5 @@ public sealed class RankingTextTests
     [InlineData(0.000354, "J/token", "0.354 mJ/token")]
     [InlineData(2.5, "J/token", "2.5 J/token")]
     public void Figures_are_scaled_and_grouped(double value, string unit, string expected) =>
-        Assert.Equal(expected, FleetApi.Readable(value, unit));
+        Assert.Equal(expected, Figures.WithUnit(value, unit));
 }
