@@ -43,7 +43,7 @@ internal static class SelectionCommands
                 return EdgeCli.ExitOk;
             }
 
-            output.WriteLine(string.Create(C, $"{board.Device.Id} ({board.Device.Board}): {result.Ranked.Count} configurations meet the constraints, {result.Excluded} excluded; objective {settings.Objective.ToString().ToLowerInvariant()}"));
+            output.WriteLine(string.Create(C, $"{board.Device}: {result.Ranked.Count} configurations meet the constraints, {result.Excluded} excluded; objective {settings.Objective.ToString().ToLowerInvariant()}"));
             output.WriteLine(string.Create(C, $"{"#",3} {"draft",-28} {"quant",-7} {"K",2} {"E_K",5} {"tokens/s",9} {"tokens/USD",11} {"mJ/token",9} {"MB",6} pareto"));
             var rank = 0;
             foreach (var c in result.Ranked.Take(Math.Max(1, parse.GetValue(top))))

@@ -3,7 +3,14 @@ using ConfigSpec.Profiling.Measurement;
 namespace ConfigSpec.Profiling.Profiles;
 
 /// <summary>The board a profile was measured on.</summary>
-public sealed record DeviceInfo(string Id, string Hostname, string Board, string Os, string Architecture, int Cores);
+public sealed record DeviceInfo(string Id, string Hostname, string Board, string Os, string Architecture, int Cores)
+{
+    /// <summary>"pi5-lab-1, Raspberry Pi 5 Model B Rev 1.0"; without a known board model, the machine's architecture and cores.</summary>
+    public override string ToString() =>
+        string.IsNullOrWhiteSpace(Board) || Board.Equals("unknown", StringComparison.OrdinalIgnoreCase)
+            ? $"{Id}, {Architecture} machine, {Cores} cores"
+            : $"{Id}, {Board}";
+}
 
 /// <summary>Versions of the software that measured.</summary>
 public sealed record SoftwareInfo(string ConfigSpec, string LlamaCpp, string Runtime);

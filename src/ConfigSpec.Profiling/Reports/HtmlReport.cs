@@ -25,7 +25,7 @@ public static class HtmlReport
         var hasEnergy = candidates.All(c => c.JoulesPerToken is not null);
         var series = candidates.GroupBy(c => (c.Draft, c.Quant)).Select((g, i) => (Name: $"{g.Key.Draft} ({g.Key.Quant})", Colour: Palette[i % Palette.Length], Points: g.OrderBy(c => c.K).ToList())).ToList();
         var html = new StringBuilder();
-        var title = Title(profile);
+        var title = $"ConfigSpec profile of {profile.Device}";
         html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>").Append(E(title)).Append("</title>\n<style>\n")
             .Append("body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1200px}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}")
             .Append("table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:.25em .45em;text-align:right}th{background:#f3f3f3}td.name,th.name{text-align:left}")
@@ -201,16 +201,6 @@ public static class HtmlReport
         }
 
         html.Append("</table>\n");
-    }
-
-    /// <summary>"ConfigSpec profile of pi5-lab-1, Raspberry Pi 5 Model B Rev 1.0"; without a known board model, the machine's architecture.</summary>
-    internal static string Title(BoardProfile profile)
-    {
-        var board = profile.Device.Board;
-        var what = string.IsNullOrWhiteSpace(board) || board.Equals("unknown", StringComparison.OrdinalIgnoreCase)
-            ? $"{profile.Device.Architecture} machine, {profile.Device.Cores} cores"
-            : board;
-        return $"ConfigSpec profile of {profile.Device.Id}, {what}";
     }
 
     private static void MeasurementTable(StringBuilder html, BoardProfile profile)
