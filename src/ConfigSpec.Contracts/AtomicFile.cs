@@ -20,4 +20,50 @@ public static class AtomicFile
 
         File.Move(temporary, path, overwrite: true);
     }
+
+    /// <summary>
+    /// Deletes the temporaries a process killed in the middle of <see cref="Write(string, ReadOnlySpan{byte})"/> left beside
+    /// <paramref name="path"/> (those of processes no longer running; a live writer's own is left alone). Returns how many.
+    /// </summary>
+    public static int RemoveAbandoned(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(directory))
+        {
+            return 0;
+        }
+
+        var prefix = Path.GetFileName(path) + ".";
+        var removed = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, prefix + "*.tmp"))
+        {
+            var middle = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
+            if (int.TryParse(middle, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                && pid != Environment.ProcessId && !Running(pid))
+            {
+                File.Delete(file);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    private static bool Running(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 }

@@ -174,6 +174,7 @@ public sealed partial class EdgeDaemon(
 
     private BoardProfile? LoadProfile()
     {
+        AtomicFile.RemoveAbandoned(settings.ProfilePath); // a checkpoint torn by a kill: the profile itself is whole
         if (!File.Exists(settings.ProfilePath))
         {
             return null;

@@ -43,7 +43,8 @@ public sealed class PacedPolicy : IDraftLengthPolicy
         var due = progress.Drafted / _tokensPerSecond;
         if (due > progress.ElapsedSeconds)
         {
-            Thread.Sleep(TimeSpan.FromSeconds(due - progress.ElapsedSeconds));
+            // Thread.Sleep truncates to whole milliseconds; rounding up keeps the pace from running a little fast.
+            Thread.Sleep((int)Math.Ceiling((due - progress.ElapsedSeconds) * 1000));
         }
 
         return _inner.StopDrafting(progress with
