@@ -47,7 +47,9 @@ public sealed record GenerationReport(
     string Text, IReadOnlyList<int> Tokens, int PromptTokens, int K, int Rounds, string StopReason, double MeanAccepted, IReadOnlyList<double?> AcceptedByPosition,
     IReadOnlyList<long> ReachedByPosition, int DraftedTokens, double DraftTokensPerS, double DraftS, double VerifyS, double WallS, double TokensPerS,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TargetOnlyRun? TargetOnly = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GenerationEnergy? Energy = null) : IContract
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GenerationEnergy? Energy = null,
+    int Pipeline = 1, int DiscardedTokens = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PipelineNote = null) : IContract
 {
     public void Validate() => Check.AtLeast(Rounds, 0, "rounds");
 }

@@ -46,6 +46,11 @@ public static class VerifierCli
         var window = new Option<double>("--batch-window-ms") { Description = "how long a round waits for others to share its decode call", DefaultValueFactory = _ => 2 };
         var maxBatch = new Option<int>("--max-batch") { Description = "most rounds per decode call (1 = no batching across boards)", DefaultValueFactory = _ => 64 };
         var maxDraft = new Option<int>("--max-draft") { Description = "largest draft block accepted", DefaultValueFactory = _ => DraftLength.Max };
+        var maxPipeline = new Option<int>("--max-pipeline")
+        {
+            Description = "most blocks a board may have in flight per session (pipelined speculation; 1 = sequential rounds only)",
+            DefaultValueFactory = _ => 8,
+        };
         var ctx = new Option<int>("--ctx") { Description = "context length per session", DefaultValueFactory = _ => 512 };
         var llamaDir = new Option<string?>("--llama-dir") { Description = $"folder of the llama.cpp libraries (default: ${LlamaLibraryResolver.EnvironmentVariable}, then beside the program)" };
         var username = new Option<string?>("--username") { Description = "MQTT user name" };
@@ -56,7 +61,7 @@ public static class VerifierCli
         var http = new Option<string?>("--http") { Description = "serve GET /metrics (Prometheus text) and GET /healthz on http://HOST:PORT, e.g. http://127.0.0.1:9464 (default: no HTTP)" };
         var root = new RootCommand("ConfigSpec verifier: the target model behind MQTT, verifying drafts from many boards")
         {
-            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxBatch, maxDraft, ctx, llamaDir, username, password, caFile, certFile, keyFile, http,
+            model, targetId, broker, instance, threads, gpuLayers, maxSessions, window, maxBatch, maxDraft, maxPipeline, ctx, llamaDir, username, password, caFile, certFile, keyFile, http,
         };
         root.SetAction(async (parse, token) =>
         {
@@ -72,6 +77,7 @@ public static class VerifierCli
                 BatchWindow = TimeSpan.FromMilliseconds(parse.GetValue(window)),
                 MaxDraftLength = parse.GetValue(maxDraft),
                 MaxBatchRounds = parse.GetValue(maxBatch),
+                MaxPipeline = parse.GetValue(maxPipeline),
                 Threads = parse.GetValue(threads),
                 InstanceId = instanceId,
             };

@@ -39,10 +39,15 @@ internal static class GenerateCommand
         {
             Description = "hold drafting to this many tokens per second (a slower board's pace, for lab runs on a fast machine; output is unchanged)",
         };
+        var pipelineOption = new Option<int>("--pipeline")
+        {
+            Description = $"blocks in flight at once (1..{GenerationOptions.MaxPipeline}): with 2 or more the board drafts on while verdicts travel; 1 = sequential",
+            DefaultValueFactory = _ => 1,
+        };
         var compare = new Option<bool>("--compare-target") { Description = "also decode with the target alone and report the speed-up" };
         var command = new Command("generate", "speculative generation with a local verifier")
         {
-            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle, policy, pace,
+            draft, k, maxTokens, prompt, temperature, topK, seed, threads, ctx, json, compare, idle, policy, pace, pipelineOption,
         };
         board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -54,6 +59,7 @@ internal static class GenerateCommand
                 Sampling = new SamplingSettings(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(seed)),
                 ContextLength = parse.GetValue(ctx),
                 Threads = parse.GetValue(threads),
+                Pipeline = parse.GetValue(pipelineOption),
             };
             var draftPath = parse.GetValue(draft);
             options.Validate(draftPath is not null);
@@ -94,7 +100,9 @@ internal static class GenerateCommand
             DraftingEnergy? energy = null;
             if (sampler is not null)
             {
-                var windows = result.Rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds)).ToList();
+                // Every drafting window counts, discarded blocks' too: the board paid for them.
+                var windows = result.Rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds))
+                    .Concat(result.DiscardedWindows.Select(w => (w.Start, w.Start + w.Seconds))).OrderBy(w => w.Item1).ToList();
                 energy = await DraftingEnergy.MeasureAsync(sampler, windows, idleWatts, cancellationToken).ConfigureAwait(false);
             }
 
@@ -131,6 +139,15 @@ internal static class GenerateCommand
         var acceptance = result.Acceptance;
         output.WriteLine(string.Create(c,
             $"K={result.DraftLength}: {result.Tokens.Count} tokens in {result.Rounds.Count} rounds, stop: {Snake(result.StopReason)}"));
+        if (result.PipelineNote is { } note)
+        {
+            output.WriteLine("pipeline: " + note);
+        }
+
+        if (result.Pipeline > 1)
+        {
+            output.WriteLine(string.Create(c, $"pipeline: up to {result.Pipeline} blocks in flight; {result.DiscardedTokens} drafted tokens discarded after cuts"));
+        }
         if (result.DraftLength > 0)
         {
             output.WriteLine("acceptance by position: " + string.Join(" ", acceptance.ByPosition.Select(a => a?.ToString("0.00", c) ?? "-")));
@@ -174,7 +191,8 @@ internal static class GenerateCommand
             reference is null ? null : new TargetOnlyRun(reference.WallSeconds, reference.TokensPerSecond, reference.WallSeconds / result.WallSeconds, reference.Tokens.SequenceEqual(result.Tokens)),
             energy is null ? null : new GenerationEnergy(powerSpec, energy.Estimated, energy.Joules, energy.Seconds, energy.MeanWatts,
                 energy.Joules / Math.Max(1, result.DraftedTokens), energy.Joules / Math.Max(1, result.Tokens.Count), energy.Windows, energy.SparseWindows,
-                energy.WindowsOverGaps, energy.IdleWatts, energy.IdleWatts is null ? null : energy.DynamicJoules)));
+                energy.WindowsOverGaps, energy.IdleWatts, energy.IdleWatts is null ? null : energy.DynamicJoules),
+            result.Pipeline, result.DiscardedTokens, result.PipelineNote));
     }
 
     internal static string Snake(StopReason reason) => reason switch

@@ -5,18 +5,21 @@ namespace ConfigSpec.Speculative.Engine;
 
 /// <summary>
 /// The draft side: proposes blocks of tokens with a small model and keeps its KV cache in step with the
-/// committed sequence, rolling back exactly the rejected drafts. Not thread-safe.
+/// committed sequence, rolling back exactly the rejected drafts. Each block drafted is appended to an unverified tail,
+/// so the next block continues past it (pipelined speculation); a verdict commits the oldest unverified block, or cuts it
+/// and drops everything after it. Not thread-safe.
 /// </summary>
 public sealed class Drafter : IDisposable
 {
     private readonly LlamaContext _context;
     private readonly SamplingSettings _sampling;
     private readonly Xoshiro256 _random;
-    private readonly List<int> _committed;
+    private readonly List<int> _sequence; // committed tokens, then the unverified drafts
+    private readonly Queue<int> _blocks = new(); // lengths of the unverified blocks, oldest first
     private readonly float[] _probabilities;
     private readonly List<double> _tokenTimes = [];
-    private int _kvCount;
-    private int _lastDrafted;
+    private int _committedCount;
+    private int _kvCount; // tokens of the sequence in the KV cache (a prefix)
 
     public Drafter(LlamaModel draft, IReadOnlyList<int> prompt, SamplingSettings sampling, int contextLength, int threads)
     {
@@ -25,7 +28,8 @@ public sealed class Drafter : IDisposable
         _sampling = sampling ?? throw new ArgumentNullException(nameof(sampling));
         _context = draft.CreateContext(new LlamaContextOptions { ContextLength = contextLength, Threads = threads });
         _random = Xoshiro256.ForStream(sampling.Seed, 1);
-        _committed = [.. prompt];
+        _sequence = [.. prompt];
+        _committedCount = prompt.Count;
         _probabilities = new float[draft.VocabularySize];
     }
 
@@ -39,6 +43,9 @@ public sealed class Drafter : IDisposable
     /// </summary>
     public IReadOnlyList<double> TokenTimes => _tokenTimes;
 
+    /// <summary>Drafted tokens not yet verified (all unverified blocks).</summary>
+    public int UnverifiedCount => _sequence.Count - _committedCount;
+
     /// <summary>Tokens decoded by the draft model so far (catch-up and drafting), for speed accounting.</summary>
     public long DecodedTokens { get; private set; }
 
@@ -47,15 +54,16 @@ public sealed class Drafter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(prompt);
         _context.Clear();
-        _committed.Clear();
-        _committed.AddRange(prompt);
+        _sequence.Clear();
+        _sequence.AddRange(prompt);
+        _committedCount = prompt.Count;
+        _blocks.Clear();
         _kvCount = 0;
-        _lastDrafted = 0;
     }
 
     /// <summary>
-    /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>; for stochastic sampling also
-    /// their sparse draft distributions. <paramref name="stop"/>, when given, is asked after each token with the number
+    /// Proposes <paramref name="k"/> tokens into <paramref name="tokens"/>, continuing after any unverified blocks; for
+    /// stochastic sampling also their sparse draft distributions. <paramref name="stop"/>, when given, is asked after each token with the number
     /// drafted so far and the draft's probability of that token (NaN unless <paramref name="withProbability"/>); true ends
     /// the block early (what was drafted is kept).
     /// </summary>
@@ -65,20 +73,21 @@ public sealed class Drafter : IDisposable
         tokens.Clear();
         distributions?.Clear();
         _tokenTimes.Clear();
-        _lastDrafted = k;
         if (k == 0)
         {
+            _blocks.Enqueue(0);
             return;
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
 
-        // Catch up: committed tokens not yet in the KV cache (normally just the verifier's last token).
-        var pending = _committed.Count - _kvCount;
-        var catchUp = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_committed).Slice(_kvCount, pending);
+        // Catch up: tokens not yet in the KV cache (normally one: the verifier's last token, or the last draft of the
+        // unverified block this one continues).
+        var pending = _sequence.Count - _kvCount;
+        var catchUp = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_sequence).Slice(_kvCount, pending);
         _context.Decode(catchUp, _kvCount);
         DecodedTokens += pending;
-        var position = _committed.Count;
+        _kvCount = _sequence.Count;
         for (var i = 0; i < k; i++)
         {
             var token = Choose(distributions);
@@ -91,35 +100,59 @@ public sealed class Drafter : IDisposable
 
             if (i < k - 1)
             {
-                _context.Decode([token], position++);
+                _context.Decode([token], _kvCount++);
                 DecodedTokens++;
             }
         }
 
-        _lastDrafted = tokens.Count; // the KV cache holds all but the last drafted token
-        _kvCount = _committed.Count;
+        // The KV cache holds all but the last drafted token.
+        _sequence.AddRange(tokens);
+        _blocks.Enqueue(tokens.Count);
     }
 
-    /// <summary>Applies a verification outcome: the first <paramref name="accepted"/> drafts and the verifier's next token.</summary>
+    /// <summary>
+    /// Applies the verdict on the oldest unverified block (<paramref name="drafts"/>): its first <paramref name="accepted"/>
+    /// drafts and the verifier's next token. A next token of -1 (accepted whole, a chained block follows) keeps every later
+    /// block; any token ends the chain, so every later unverified block is dropped and the KV cache rolled back to the
+    /// accepted prefix.
+    /// </summary>
     public void Commit(IReadOnlyList<int> drafts, int accepted, int next)
     {
         ArgumentNullException.ThrowIfNull(drafts);
-        var before = _committed.Count;
-        for (var i = 0; i < accepted; i++)
+        var block = _blocks.Count > 0 ? _blocks.Dequeue() : 0;
+        if (block != drafts.Count || accepted < 0 || accepted > block || (next < 0 && accepted != block))
         {
-            _committed.Add(drafts[i]);
+            throw new InvalidOperationException($"verdict ({accepted} of {drafts.Count} accepted) does not match the oldest unverified block of {block} drafts");
         }
 
-        _committed.Add(next);
-        if (_lastDrafted > 0)
+        var before = _committedCount;
+        _committedCount += accepted;
+        if (next < 0)
         {
-            // KV holds the drafts d1..d(k-1); keep the accepted ones, drop the rest.
-            var valid = before + Math.Min(accepted, _lastDrafted - 1);
-            _context.TruncateSequence(0, valid);
-            _kvCount = valid;
+            return;
         }
 
-        _lastDrafted = 0;
+        _sequence.RemoveRange(_committedCount, _sequence.Count - _committedCount);
+        _sequence.Add(next);
+        _committedCount++;
+        _blocks.Clear();
+        if (_kvCount > before + accepted)
+        {
+            _context.TruncateSequence(0, before + accepted);
+            _kvCount = before + accepted;
+        }
+    }
+
+    /// <summary>Drops every unverified block (a session lost with blocks in flight), rolling the KV cache back to the committed tokens.</summary>
+    public void DiscardUnverified()
+    {
+        _sequence.RemoveRange(_committedCount, _sequence.Count - _committedCount);
+        _blocks.Clear();
+        if (_kvCount > _committedCount)
+        {
+            _context.TruncateSequence(0, _committedCount);
+            _kvCount = _committedCount;
+        }
     }
 
     /// <summary>The draft's probability of <paramref name="token"/> at the current position (softmax of the logits; the sampling distribution when sampling).</summary>

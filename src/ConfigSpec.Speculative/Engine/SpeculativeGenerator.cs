@@ -12,6 +12,9 @@ public sealed record GenerationOptions
 {
     public const int MaxDraftLength = Contracts.DraftLength.Max;
 
+    /// <summary>Most blocks in flight a board asks for.</summary>
+    public const int MaxPipeline = 16;
+
     /// <summary>Draft block length K; 0 decodes with the target alone.</summary>
     public int DraftLength { get; init; } = 4;
 
@@ -33,6 +36,13 @@ public sealed record GenerationOptions
     /// </summary>
     public Policies.IDraftLengthPolicy? Policy { get; init; }
 
+    /// <summary>
+    /// Pipelined speculation: blocks a session may have unverified at once (D). With D ≥ 2 the board drafts the next block
+    /// while the verdict on the last is in flight, assuming it is accepted whole; the verifier may grant fewer
+    /// (<see cref="GenerationResult.Pipeline"/>). 1 is sequential.
+    /// </summary>
+    public int Pipeline { get; init; } = 1;
+
     /// <summary>Called after every round with the tokens it added to the output (for streaming); runs on the generating thread.</summary>
     public Action<IReadOnlyList<int>>? OnTokens { get; init; }
 
@@ -46,6 +56,11 @@ public sealed record GenerationOptions
         if (DraftLength > 0 && !hasDraft)
         {
             throw new SettingException("k", $"{DraftLength} needs a draft model, or use k 0 for target-only decoding");
+        }
+
+        if (Pipeline is < 1 or > MaxPipeline)
+        {
+            throw new SettingException("pipeline", $"{Pipeline} is out of range (1..{MaxPipeline})");
         }
 
         if (MaxTokens < 1)
@@ -100,13 +115,30 @@ public sealed record GenerationResult
 
     public required double WallSeconds { get; init; }
 
+    /// <summary>Blocks that were in flight at most (the pipeline depth used: what was asked, or less when the verifier granted less).</summary>
+    public int Pipeline { get; init; } = 1;
+
+    /// <summary>What the verifier granted when it was less than asked (for the caller to say), else null.</summary>
+    public string? PipelineNote { get; init; }
+
+    /// <summary>Drafted tokens thrown away unverified (blocks after a cut, or in flight when a session was lost).</summary>
+    public int DiscardedTokens { get; init; }
+
+    /// <summary>Drafting time of the discarded tokens.</summary>
+    public double DiscardedSeconds { get; init; }
+
+    /// <summary>Drafting windows of the discarded blocks (start on the monotonic clock, seconds), for energy accounting.</summary>
+    public IReadOnlyList<(double Start, double Seconds)> DiscardedWindows { get; init; } = [];
+
     public AcceptanceStatistics Acceptance => AcceptanceStatistics.From(Rounds, DraftLength);
 
-    public double DraftSeconds => Rounds.Sum(r => r.DraftSeconds);
+    /// <summary>All drafting time, discarded blocks included (what the board's energy pays for).</summary>
+    public double DraftSeconds => Rounds.Sum(r => r.DraftSeconds) + DiscardedSeconds;
 
     public double VerifySeconds => Rounds.Sum(r => r.VerifySeconds);
 
-    public int DraftedTokens => Rounds.Sum(r => r.Drafted);
+    /// <summary>Every token the board drafted, discarded ones included.</summary>
+    public int DraftedTokens => Rounds.Sum(r => r.Drafted) + DiscardedTokens;
 
     /// <summary>Drafted tokens the target accepted.</summary>
     public int AcceptedTokens => Rounds.Sum(r => r.Accepted);
@@ -188,13 +220,19 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
 
         var started = Stopwatch.GetTimestamp();
         var fingerprint = options.DraftLength > 0 ? Draft!.VocabularyFingerprint : null;
+        var pipeline = options.DraftLength > 0 ? options.Pipeline : 1;
         var session = await _verifier.OpenAsync(
-            new OpenSessionRequest(prompt, options.Sampling, fingerprint, Draft?.Path, options.DeviceId),
+            new OpenSessionRequest(prompt, options.Sampling, fingerprint, Draft?.Path, options.DeviceId, pipeline),
             cancellationToken).ConfigureAwait(false);
         var contextLength = Math.Min(options.ContextLength, session.ContextLength);
         using var drafter = options.DraftLength > 0
             ? new Drafter(Draft!, prompt, options.Sampling, contextLength, options.Threads)
             : null;
+        if (pipeline > 1 && drafter is not null && session.Pipeline > 1)
+        {
+            return await new PipelinedRun(this, options, tokenizer, prompt, drafter, session, fingerprint, contextLength, started)
+                .RunAsync(cancellationToken).ConfigureAwait(false);
+        }
 
         var generated = new List<int>(options.MaxTokens + GenerationOptions.MaxDraftLength);
         var rounds = new List<RoundMetrics>();
@@ -302,6 +340,283 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             Rounds = rounds,
             StopReason = stop,
             WallSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+            PipelineNote = pipeline > session.Pipeline ? PipelineGranted(session.Pipeline, pipeline) : null,
         };
+    }
+
+    private static string PipelineGranted(int granted, int asked) =>
+        $"the verifier allows {granted} block{(granted == 1 ? string.Empty : "s")} in flight, not {asked}; using {granted}";
+
+    /// <summary>
+    /// One pipelined generation: up to D blocks in flight, each drafted past the unverified ones before it and sent as the
+    /// chained continuation of the last; verdicts applied in order, and a cut drops every later block on both sides.
+    /// </summary>
+    private sealed class PipelinedRun(SpeculativeGenerator owner, GenerationOptions options, LlamaModel tokenizer, IReadOnlyList<int> prompt,
+        Drafter drafter, SessionInfo session, string? fingerprint, int contextLength, long started)
+    {
+        private readonly List<int> _generated = new(options.MaxTokens + GenerationOptions.MaxDraftLength);
+        private readonly List<RoundMetrics> _rounds = [];
+        private readonly List<int> _committed = [.. prompt];
+        private readonly List<Block> _inFlight = [];
+        private readonly Policies.ILinkProbe? _linkProbe = options.Policy is { WantsLinkProbe: true } && owner._verifier is Policies.ILinkProbe echo ? echo : null;
+        private SessionInfo _session = session;
+        private int _depth = Math.Min(options.Pipeline, session.Pipeline);
+        private int _depthUsed = 1;
+        private string? _note = session.Pipeline < options.Pipeline ? PipelineGranted(session.Pipeline, options.Pipeline) : null;
+        private int _round;          // the last round number sent
+        private int _verified;       // the last round whose verdict was applied
+        private bool _chainOpen;     // the last block sent promised a chained block after it, and nothing has cut the chain since
+        private readonly List<(double Start, double Seconds)> _discardedWindows = [];
+        private int _discardedTokens;
+        private double _discardedSeconds;
+        private StopReason _stop = StopReason.MaxTokens;
+        private bool _ended;
+
+        public async Task<GenerationResult> RunAsync(CancellationToken cancellationToken)
+        {
+            var drafts = new List<int>(options.DraftLength);
+            var distributions = options.Sampling.IsGreedy ? null : new List<SparseDistribution>(options.DraftLength);
+            try
+            {
+                while (!_ended && _generated.Count < options.MaxTokens)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (_inFlight.Count > 0 && _inFlight[0].Verdict.IsCompleted)
+                    {
+                        await ApplyHeadAsync(cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    // A block is drafted when there is room in the pipeline and it can be sent now: first in an empty
+                    // pipeline, or as the chained continuation of the last block sent.
+                    if (_inFlight.Count < _depth && (_inFlight.Count == 0 || _chainOpen))
+                    {
+                        var unverified = drafter.UnverifiedCount;
+                        var room = contextLength - _committed.Count - unverified - 1;
+                        var remaining = options.MaxTokens - _generated.Count - unverified - 1;
+                        if (room < 0 && _inFlight.Count == 0 && !_chainOpen)
+                        {
+                            _stop = StopReason.ContextFull;
+                            break;
+                        }
+
+                        var wanted = options.Policy is { } policy ? Math.Clamp(policy.Choose(), 1, options.DraftLength) : options.DraftLength;
+                        var k = Math.Max(0, Math.Min(Math.Min(wanted, remaining), room));
+                        if (k > 0 || _chainOpen || _inFlight.Count == 0)
+                        {
+                            Send(DraftBlock(k, drafts, distributions), remaining, room);
+                            continue;
+                        }
+                    }
+
+                    if (_inFlight.Count == 0)
+                    {
+                        break;
+                    }
+
+                    try
+                    {
+                        await _inFlight[0].Verdict.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (VerificationException)
+                    {
+                        // Handled with the verdict below.
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var block in _inFlight)
+                {
+                    Observe(block.Verdict);
+                }
+
+                await owner._verifier.CloseAsync(_session.SessionId, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (_generated.Count > options.MaxTokens)
+            {
+                _generated.RemoveRange(options.MaxTokens, _generated.Count - options.MaxTokens);
+            }
+
+            return new GenerationResult
+            {
+                Text = tokenizer.Detokenize(_generated.ToArray()),
+                Tokens = _generated,
+                PromptTokenCount = prompt.Count,
+                DraftLength = options.DraftLength,
+                Rounds = _rounds,
+                StopReason = _stop,
+                WallSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+                Pipeline = _depthUsed,
+                PipelineNote = _note,
+                DiscardedTokens = _discardedTokens,
+                DiscardedSeconds = _discardedSeconds,
+                DiscardedWindows = _discardedWindows,
+            };
+        }
+
+        private Block DraftBlock(int k, List<int> drafts, List<SparseDistribution>? distributions)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            _linkProbe?.SendProbe();
+            drafter.Draft(k, drafts, distributions, options.Policy is { } stopper
+                ? (n, p) => stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds))
+                : null, options.Policy?.ReadsConfidence ?? false);
+            return new Block([.. drafts], distributions is null ? null : [.. distributions], t0, Stopwatch.GetTimestamp(), [.. drafter.TokenTimes]);
+        }
+
+        private void Send(Block block, int remaining, int room)
+        {
+            var drafted = block.Drafts.Length;
+            // Another block may chain after this one while it leaves room for at least one more draft.
+            var follows = _depth > 1 && drafted > 0 && remaining - drafted >= 1 && room - drafted >= 1;
+            block.Round = ++_round;
+            var position = _committed.Count + drafter.UnverifiedCount - drafted;
+            // A session re-opened on a verifier that grants no pipeline goes on with sequential rounds.
+            block.Verdict = owner._verifier.VerifyAsync(_depth > 1
+                ? new VerifyRequest(_session.SessionId, block.Drafts, block.Distributions, block.Round, position, _chainOpen ? block.Round - 1 : _verified, _chainOpen, follows)
+                : new VerifyRequest(_session.SessionId, block.Drafts, block.Distributions, block.Round, position)).AsTask();
+            _chainOpen = follows;
+            _inFlight.Add(block);
+            _depthUsed = Math.Max(_depthUsed, _inFlight.Count);
+        }
+
+        private async Task ApplyHeadAsync(CancellationToken cancellationToken)
+        {
+            var block = _inFlight[0];
+            _inFlight.RemoveAt(0);
+            VerifyResult result;
+            try
+            {
+                result = await block.Verdict.ConfigureAwait(false);
+            }
+            catch (VerificationException ex) when (ex.Code is VerificationErrorCode.SessionEvicted)
+            {
+                await ReopenAsync(block, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var t2 = Stopwatch.GetTimestamp();
+            for (var i = 0; i < result.AcceptedCount; i++)
+            {
+                _committed.Add(block.Drafts[i]);
+            }
+
+            if (result.NextToken >= 0)
+            {
+                _committed.Add(result.NextToken);
+            }
+
+            drafter.Commit(block.Drafts, result.AcceptedCount, result.NextToken);
+            _verified = block.Round;
+            if (result.NextToken >= 0)
+            {
+                // The chain ends here (a cut, or the bonus of a block nothing was chained to): every later block is void.
+                Discard();
+            }
+
+            options.Policy?.Observe(new Policies.RoundObservation(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds,
+                Stopwatch.GetElapsedTime(block.Started).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds));
+            _rounds.Add(new RoundMetrics(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds, Stopwatch.GetElapsedTime(block.Drafted, t2).TotalSeconds,
+                block.Started / (double)Stopwatch.Frequency, result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(block.Started).TotalSeconds, block.TokenTimes));
+
+            var before = _generated.Count;
+            for (var i = 0; i <= result.AcceptedCount && !_ended; i++)
+            {
+                var token = i < result.AcceptedCount ? block.Drafts[i] : result.NextToken;
+                if (token < 0)
+                {
+                    break;
+                }
+
+                if (tokenizer.IsEndOfGeneration(token))
+                {
+                    _ended = true;
+                    _stop = StopReason.EndOfGeneration;
+                }
+                else
+                {
+                    _generated.Add(token);
+                }
+            }
+
+            if (options.OnTokens is { } sink && _generated.Count > before)
+            {
+                sink(_generated.GetRange(before, Math.Min(_generated.Count, options.MaxTokens) - before));
+            }
+        }
+
+        /// <summary>Drops every block still in flight: the board's drafts after the committed tokens go (the drafter has rolled back already).</summary>
+        private void Discard()
+        {
+            foreach (var block in _inFlight)
+            {
+                Discarded(block);
+                Observe(block.Verdict);
+            }
+
+            _inFlight.Clear();
+            drafter.DiscardUnverified();
+            _chainOpen = false;
+        }
+
+        /// <summary>The verifier lost the session with blocks in flight: open a new one with the committed context and draft on from there.</summary>
+        private async Task ReopenAsync(Block head, CancellationToken cancellationToken)
+        {
+            Discarded(head);
+            Discard();
+            try
+            {
+                await owner._verifier.CloseAsync(_session.SessionId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (VerificationException)
+            {
+                // Gone already.
+            }
+
+            _session = await owner._verifier.OpenAsync(
+                new OpenSessionRequest(_committed, options.Sampling, fingerprint, owner.Draft?.Path, options.DeviceId, options.Pipeline), cancellationToken).ConfigureAwait(false);
+            owner.Reopened++;
+            _depth = Math.Min(options.Pipeline, _session.Pipeline);
+            _note ??= _session.Pipeline < options.Pipeline ? PipelineGranted(_session.Pipeline, options.Pipeline) : null;
+            _round = 0;
+            _verified = 0;
+        }
+
+        private void Discarded(Block block)
+        {
+            _discardedTokens += block.Drafts.Length;
+            _discardedSeconds += block.DraftSeconds;
+            if (block.Drafts.Length > 0)
+            {
+                _discardedWindows.Add((block.Started / (double)Stopwatch.Frequency, block.DraftSeconds));
+            }
+        }
+
+        private static void Observe(Task<VerifyResult>? verdict)
+        {
+            // A dropped block's verdict (or refusal) no longer matters; it is observed so that its failure is not reported as unobserved.
+            verdict?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        private sealed class Block(int[] drafts, SparseDistribution[]? distributions, long started, long drafted, double[] tokenTimes)
+        {
+            public int[] Drafts { get; } = drafts;
+
+            public SparseDistribution[]? Distributions { get; } = distributions;
+
+            public long Started { get; } = started;
+
+            public long Drafted { get; } = drafted;
+
+            public double[] TokenTimes { get; } = tokenTimes;
+
+            public double DraftSeconds => Stopwatch.GetElapsedTime(Started, Drafted).TotalSeconds;
+
+            public int Round { get; set; }
+
+            public Task<VerifyResult> Verdict { get; set; } = Task.FromResult(new VerifyResult(0, -1, 0));
+        }
     }
 }

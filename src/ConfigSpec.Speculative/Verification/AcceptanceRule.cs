@@ -15,9 +15,10 @@ public static class SpeculativeVerification
     /// <summary>
     /// Greedy: accept the longest prefix of drafts equal to the target's argmax; the next token is the
     /// argmax after that prefix. <paramref name="rowLogits"/>(i) gives the target logits that predict draft i
-    /// (row <c>drafts.Count</c> predicts the bonus token).
+    /// (row <c>drafts.Count</c> predicts the bonus token). Without <paramref name="bonus"/> (a chained block follows), all
+    /// accepted gives next -1 and that row is not read.
     /// </summary>
-    public static (int Accepted, int Next) Greedy(IReadOnlyList<int> drafts, Func<int, float[]> rowLogits)
+    public static (int Accepted, int Next) Greedy(IReadOnlyList<int> drafts, Func<int, float[]> rowLogits, bool bonus = true)
     {
         ArgumentNullException.ThrowIfNull(drafts);
         ArgumentNullException.ThrowIfNull(rowLogits);
@@ -30,20 +31,23 @@ public static class SpeculativeVerification
             }
         }
 
-        return (drafts.Count, TokenDistribution.ArgMax(rowLogits(drafts.Count)));
+        return (drafts.Count, bonus ? TokenDistribution.ArgMax(rowLogits(drafts.Count)) : -1);
     }
 
     /// <summary>
     /// Stochastic verification by rejection sampling: draft i is accepted with probability min(1, p(x)/q(x));
     /// on the first rejection the next token is drawn from normalise(max(0, p − q)); if all are accepted it is
-    /// drawn from p. <paramref name="targetRow"/>(i) is the target's dense, transformed distribution.
+    /// drawn from p. <paramref name="targetRow"/>(i) is the target's dense, transformed distribution. Without
+    /// <paramref name="bonus"/> (a chained block follows and its first draft takes the ratio test at that position), all
+    /// accepted gives next -1 and draws nothing, so the random stream is exactly that of one longer block.
     /// </summary>
     public static (int Accepted, int Next) Stochastic(
         IReadOnlyList<int> drafts,
         IReadOnlyList<SparseDistribution> draftDistributions,
         Func<int, float[]> targetRow,
         Xoshiro256 random,
-        AcceptanceRule? rule = null)
+        AcceptanceRule? rule = null,
+        bool bonus = true)
     {
         ArgumentNullException.ThrowIfNull(drafts);
         ArgumentNullException.ThrowIfNull(draftDistributions);
@@ -81,6 +85,6 @@ public static class SpeculativeVerification
             return (i, TokenDistribution.Sample(hasMass ? residual : p, random));
         }
 
-        return (drafts.Count, TokenDistribution.Sample(targetRow(drafts.Count), random));
+        return (drafts.Count, bonus ? TokenDistribution.Sample(targetRow(drafts.Count), random) : -1);
     }
 }

@@ -23,6 +23,9 @@ public sealed record VerifierOptions
     /// <summary>Largest draft block accepted.</summary>
     public int MaxDraftLength { get; init; } = DraftLength.Max;
 
+    /// <summary>Most blocks a pipelined session may have unverified at once (1: no pipelining).</summary>
+    public int MaxPipeline { get; init; } = 8;
+
     /// <summary>Most rounds decoded in one call (1 = one at a time, for comparison).</summary>
     public int MaxBatchRounds { get; init; } = int.MaxValue;
 
@@ -49,6 +52,11 @@ public sealed record VerifierOptions
         if (MaxDraftLength is < 1 or > 255)
         {
             throw new SettingException("max_draft", $"{MaxDraftLength} is out of range (1..255)");
+        }
+
+        if (MaxPipeline is < 1 or > 64)
+        {
+            throw new SettingException("max_pipeline", $"{MaxPipeline} is out of range (1..64)");
         }
 
         if (MaxBatchRounds < 1)
@@ -270,7 +278,11 @@ public sealed class VerifierEngine : IVerifier
         }
 
         var id = $"{_options.InstanceId}-s{++_nextSession}";
-        var session = new Session(id, _freeSlots.Pop(), request.Sampling, [.. request.PromptTokens], request.DeviceId) { LastUsed = ++_clock };
+        var session = new Session(id, _freeSlots.Pop(), request.Sampling, [.. request.PromptTokens], request.DeviceId)
+        {
+            LastUsed = ++_clock,
+            Pipeline = Math.Clamp(request.Pipeline, 1, _options.MaxPipeline),
+        };
         _sessions[id] = session;
         SessionCount = _sessions.Count;
         VerifierMetrics.SessionOpened();
@@ -289,13 +301,21 @@ public sealed class VerifierEngine : IVerifier
             throw;
         }
 
-        return new SessionInfo(id, _target.VocabularySize, _options.ContextLength, _target.VocabularyFingerprint, _options.InstanceId);
+        return new SessionInfo(id, _target.VocabularySize, _options.ContextLength, _target.VocabularyFingerprint, _options.InstanceId, session.Pipeline);
     }
 
-    private void Close(string sessionId)
+    private void Close(string sessionId, bool evicted = false)
     {
         if (_sessions.Remove(sessionId, out var session))
         {
+            foreach (var parked in session.Parked)
+            {
+                parked.Fail(evicted
+                    ? new VerificationException(VerificationErrorCode.SessionEvicted, $"session '{sessionId}' was evicted to make room; open a new session with the full context")
+                    : new VerificationException(VerificationErrorCode.UnknownSession, $"session '{sessionId}' was closed with blocks in flight"));
+            }
+
+            session.Parked.Clear();
             _context.ClearSequence(session.Slot);
             _freeSlots.Push(session.Slot);
             SessionCount = _sessions.Count;
@@ -305,7 +325,7 @@ public sealed class VerifierEngine : IVerifier
 
     private void Evict(Session session)
     {
-        Close(session.Id);
+        Close(session.Id, evicted: true);
         VerifierMetrics.Evicted();
         _evicted.Add(session.Id);
         _evictedOrder.Enqueue(session.Id);
@@ -332,7 +352,19 @@ public sealed class VerifierEngine : IVerifier
         {
             try
             {
-                var (session, cached) = Admit(work.Request);
+                // A session's next block waits for the verdict on the one before it (it is admitted against that state).
+                if (inBatch.Contains(work.Request.SessionId))
+                {
+                    deferred.Add(work);
+                    continue;
+                }
+
+                var (session, cached) = Admit(work);
+                if (session is null)
+                {
+                    continue; // parked until the block it follows is verified
+                }
+
                 if (cached is not null)
                 {
                     work.Complete(cached); // a repeated round: same answer, session not advanced
@@ -340,7 +372,7 @@ public sealed class VerifierEngine : IVerifier
                 }
 
                 var tokens = session.Committed.Count - session.KvCount + work.Request.DraftTokens.Count;
-                if (admitted.Count >= _options.MaxBatchRounds || inBatch.Contains(session.Id) || _batch.Count + tokens > _context.BatchCapacity)
+                if (admitted.Count >= _options.MaxBatchRounds || _batch.Count + tokens > _context.BatchCapacity)
                 {
                     deferred.Add(work);
                     continue;
@@ -379,9 +411,10 @@ public sealed class VerifierEngine : IVerifier
             }
             catch (Exception ex)
             {
-                foreach (var (work, _, _) in admitted)
+                foreach (var (work, session, _) in admitted)
                 {
                     work.Fail(ex);
+                    Release(session);
                 }
 
                 admitted.Clear();
@@ -403,6 +436,8 @@ public sealed class VerifierEngine : IVerifier
                 {
                     work.Fail(ex);
                 }
+
+                Release(session);
             }
         }
 
@@ -412,9 +447,13 @@ public sealed class VerifierEngine : IVerifier
         }
     }
 
-    /// <summary>Checks a round; a repeat of the session's last round returns that round's cached result.</summary>
-    private (Session Session, VerifyResult? Cached) Admit(VerifyRequest request)
+    /// <summary>
+    /// Checks a round; a repeat of a round verified recently returns its cached result. A pipelined block that arrives before
+    /// the block it follows is parked (null session) and queued again once that one is verified.
+    /// </summary>
+    private (Session? Session, VerifyResult? Cached) Admit(VerifyWork work)
     {
+        var request = work.Request;
         if (!_sessions.TryGetValue(request.SessionId, out var session))
         {
             throw _evicted.Contains(request.SessionId)
@@ -423,18 +462,27 @@ public sealed class VerifierEngine : IVerifier
         }
 
         session.LastUsed = ++_clock;
-        if (request.Round > 0)
+        if (request.Round > 0 && session.Results.TryGetValue(request.Round, out var cached))
         {
-            if (request.Round == session.LastRound && session.LastResult is not null)
-            {
-                return (session, session.LastResult);
-            }
+            return (session, cached);
+        }
 
-            if (request.Round != session.LastRound + 1)
+        if (request.Pipelined)
+        {
+            if (!CheckChain(session, work))
             {
-                throw new VerificationException(VerificationErrorCode.BadRound,
-                    $"session '{session.Id}' expected round {session.LastRound + 1}, got {request.Round}");
+                return (null, null);
             }
+        }
+        else if (request.Round > 0 && request.Round != session.LastRound + 1)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.Id}' expected round {session.LastRound + 1}, got {request.Round}");
+        }
+        else if (session.ChainOpen)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.Id}': round {session.LastRound} was accepted whole on the promise of a chained block; a sequential round cannot follow it");
         }
 
         if (request.Position >= 0 && request.Position != session.Committed.Count)
@@ -447,35 +495,126 @@ public sealed class VerifierEngine : IVerifier
         return (session, null);
     }
 
+    /// <summary>The pipelined rules: true to verify now, false when parked; refusals (a dropped block among them) throw.</summary>
+    private static bool CheckChain(Session session, VerifyWork work)
+    {
+        var request = work.Request;
+        if (session.Pipeline < 2)
+        {
+            throw new VerificationException(VerificationErrorCode.InvalidRequest,
+                $"session '{session.Id}' was opened without pipelining; pipelined blocks need a session opened with a pipeline depth");
+        }
+
+        if (request.Round <= 0 || request.Base >= request.Round)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.Id}': round {request.Round} cannot follow round {request.Base}");
+        }
+
+        if (session.Dropped.Contains(request.Round) || session.Dropped.Contains(request.Base) || request.Round <= session.LastRound)
+        {
+            session.Remember(request.Round, null);
+            throw new VerificationException(VerificationErrorCode.Superseded,
+                $"session '{session.Id}': round {request.Round} was dropped: a block before it was cut, or a later one is verified already");
+        }
+
+        if (request.Base > session.LastRound)
+        {
+            if (session.Parked.Count >= session.Pipeline)
+            {
+                throw new VerificationException(VerificationErrorCode.BadRound,
+                    $"session '{session.Id}': round {request.Round} follows round {request.Base}, not yet received, and {session.Parked.Count} blocks already wait (the session's pipeline is {session.Pipeline})");
+            }
+
+            session.Parked.Add(work);
+            return false;
+        }
+
+        if (request.Base < session.LastRound)
+        {
+            session.Remember(request.Round, null);
+            throw new VerificationException(VerificationErrorCode.Superseded,
+                $"session '{session.Id}': round {request.Round} follows round {request.Base}, but round {session.LastRound} is verified already");
+        }
+
+        if (request.Chained && !session.ChainOpen)
+        {
+            session.Remember(request.Round, null);
+            throw new VerificationException(VerificationErrorCode.Superseded,
+                session.LastResult is null
+                    ? $"session '{session.Id}': round {request.Round} is chained, but no block before it was verified"
+                    : $"session '{session.Id}': round {request.Round} was dropped: round {request.Base} was cut after {session.LastResult.AcceptedCount} drafts");
+        }
+
+        if (!request.Chained && session.ChainOpen)
+        {
+            throw new VerificationException(VerificationErrorCode.BadRound,
+                $"session '{session.Id}': round {request.Base} was accepted whole on the promise of a chained block; round {request.Round} is not chained");
+        }
+
+        return true;
+    }
+
+    /// <summary>After a session's block is concluded, blocks parked behind it go back into the queue, in order.</summary>
+    private void Release(Session session)
+    {
+        if (session.Parked.Count == 0)
+        {
+            return;
+        }
+
+        var parked = session.Parked.OrderBy(w => w.Request.Round).ToList();
+        session.Parked.Clear();
+        foreach (var work in parked)
+        {
+            if (!_queue.Writer.TryWrite(work))
+            {
+                work.Fail(new VerificationException(VerificationErrorCode.ShuttingDown, "the verifier is shutting down"));
+            }
+        }
+    }
+
     private void Conclude(VerifyWork work, Session session, int firstRow, double compute, double queue)
     {
         var request = work.Request;
         var drafts = request.DraftTokens;
         int accepted, next;
+        var bonus = !(request.Pipelined && request.ChainFollows) || drafts.Count == 0;
         if (session.Sampling.IsGreedy)
         {
-            (accepted, next) = SpeculativeVerification.Greedy(drafts, i => _context.GetLogits(firstRow + i).ToArray());
+            (accepted, next) = SpeculativeVerification.Greedy(drafts, i => _context.GetLogits(firstRow + i).ToArray(), bonus);
         }
         else
         {
             var rows = new float[drafts.Count + 1][];
             (accepted, next) = SpeculativeVerification.Stochastic(drafts, request.DraftDistributions!,
-                i => rows[i] ??= Dense(session, firstRow + i), session.Random, _options.AcceptanceRule);
+                i => rows[i] ??= Dense(session, firstRow + i), session.Random, _options.AcceptanceRule, bonus);
         }
 
         var billed = session.Committed.Count - session.KvCount + drafts.Count;
         var keep = session.Committed.Count + accepted;
-        _context.TruncateSequence(session.Slot, keep);
         for (var i = 0; i < accepted; i++)
         {
             session.Committed.Add(drafts[i]);
         }
 
+        if (next >= 0)
+        {
+            session.Committed.Add(next);
+        }
+        else
+        {
+            // Accepted whole with a chained block to come: the last draft leaves the KV cache and is decoded again at the
+            // head of that block, whose first draft it predicts (as the last committed token heads every block).
+            keep--;
+        }
+
+        _context.TruncateSequence(session.Slot, keep);
         session.KvCount = keep;
-        session.Committed.Add(next);
         var result = new VerifyResult(accepted, next, compute, queue);
         session.LastRound = request.Round > 0 ? request.Round : session.LastRound + 1;
         session.LastResult = result;
+        session.Remember(session.LastRound, result);
         VerifierMetrics.Round(session.DeviceId, drafts.Count, accepted, billed);
         _usage.AddOrUpdate(session.DeviceId, _ => new DeviceUsage(1, drafts.Count, accepted, billed),
             (_, u) => new DeviceUsage(u.Rounds + 1, u.VerifiedTokens + drafts.Count, u.AcceptedTokens + accepted, u.BilledTokens + billed));
@@ -588,6 +727,44 @@ public sealed class VerifierEngine : IVerifier
         public int LastRound { get; set; }
 
         public VerifyResult? LastResult { get; set; }
+
+        /// <summary>Blocks this session may have unverified at once.</summary>
+        public int Pipeline { get; init; } = 1;
+
+        /// <summary>The last verdict accepted a block whole and a chained block must follow it.</summary>
+        public bool ChainOpen => LastResult is { NextToken: < 0 };
+
+        /// <summary>Verdicts of recent rounds, for repeated requests (a pipelined board may repeat any block in flight).</summary>
+        public Dictionary<int, VerifyResult> Results { get; } = [];
+
+        /// <summary>Recent rounds dropped unverified.</summary>
+        public HashSet<int> Dropped { get; } = [];
+
+        /// <summary>Pipelined blocks that came before the block they follow.</summary>
+        public List<VerifyWork> Parked { get; } = [];
+
+        private readonly Queue<int> _remembered = new();
+
+        /// <summary>Records a round's verdict, or (null) that it was dropped; the oldest are forgotten past 128.</summary>
+        public void Remember(int round, VerifyResult? result)
+        {
+            if (round <= 0)
+            {
+                return;
+            }
+
+            if (result is null ? Dropped.Add(round) : Results.TryAdd(round, result))
+            {
+                _remembered.Enqueue(round);
+            }
+
+            while (_remembered.Count > 128)
+            {
+                var old = _remembered.Dequeue();
+                Results.Remove(old);
+                Dropped.Remove(old);
+            }
+        }
 
         public Xoshiro256 Random { get; } = Xoshiro256.ForStream(sampling.Seed, 2);
     }

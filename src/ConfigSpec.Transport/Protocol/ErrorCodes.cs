@@ -14,6 +14,7 @@ internal static class ErrorCodes
         (VerificationErrorCode.DraftTooLong, ProtocolErrorCode.DraftTooLong),
         (VerificationErrorCode.ContextFull, ProtocolErrorCode.ContextFull),
         (VerificationErrorCode.ShuttingDown, ProtocolErrorCode.ShuttingDown),
+        (VerificationErrorCode.Superseded, ProtocolErrorCode.Superseded),
     ];
 
     public static ProtocolErrorCode ToProtocol(VerificationErrorCode code) =>

@@ -10,10 +10,19 @@ namespace ConfigSpec.Transport.Protocol;
 /// with 'C' 'S', the schema version and the message type; integers are LEB128 varints (token ids zigzag-encoded
 /// so that negative ids survive to be refused with a clear error), floats are IEEE-754 little-endian, strings are
 /// a varint length and UTF-8. Decoding never throws anything but <see cref="ProtocolException"/>.
+/// Version 2 adds pipelined rounds: a frame is written as version 2 only when it uses them (an open or an answer with a
+/// pipeline above 1, a round with a base), so a board and a verifier of version 1 keep working with this build.
 /// </summary>
 public static class ProtocolCodec
 {
-    public const byte Version = 1;
+    /// <summary>The newest schema version this build reads and writes.</summary>
+    public const byte Version = 2;
+
+    /// <summary>The first schema version, still read and written.</summary>
+    public const byte Version1 = 1;
+
+    /// <summary>Flags of a version 2 round.</summary>
+    private const ulong ChainedFlag = 1, ChainFollowsFlag = 2;
     public const int MaxPayloadBytes = 1 << 20;
     public const int MaxPromptTokens = 1 << 16;
     public const int MaxDraftTokens = 255;
@@ -24,7 +33,8 @@ public static class ProtocolCodec
     {
         ArgumentNullException.ThrowIfNull(message);
         var writer = new ArrayBufferWriter<byte>(64);
-        writer.Write([(byte)'C', (byte)'S', Version, (byte)message.Type]);
+        var version = VersionOf(message);
+        writer.Write([(byte)'C', (byte)'S', version, (byte)message.Type]);
         switch (message)
         {
             case OpenSessionMessage m:
@@ -35,17 +45,33 @@ public static class ProtocolCodec
                 WriteVarint(writer, (ulong)m.Sampling.TopK);
                 WriteUInt64(writer, m.Sampling.Seed);
                 WriteTokens(writer, m.PromptTokens);
+                if (version >= 2)
+                {
+                    WriteVarint(writer, (ulong)m.Pipeline);
+                }
+
                 break;
             case SessionOpenedMessage m:
                 WriteString(writer, m.SessionId);
                 WriteString(writer, m.InstanceId);
                 WriteVarint(writer, (ulong)m.VocabularySize);
                 WriteVarint(writer, (ulong)m.ContextLength);
+                if (version >= 2)
+                {
+                    WriteVarint(writer, (ulong)m.Pipeline);
+                }
+
                 break;
             case VerifyMessage m:
                 WriteString(writer, m.SessionId);
                 WriteVarint(writer, (ulong)m.Round);
                 WriteVarint(writer, (ulong)m.Position);
+                if (version >= 2)
+                {
+                    WriteVarint(writer, (ulong)m.Base);
+                    WriteVarint(writer, (m.Chained ? ChainedFlag : 0) | (m.ChainFollows ? ChainFollowsFlag : 0));
+                }
+
                 WriteTokens(writer, m.DraftTokens);
                 WriteVarint(writer, m.DraftDistributions is null ? 0UL : 1UL);
                 foreach (var q in m.DraftDistributions ?? [])
@@ -87,7 +113,15 @@ public static class ProtocolCodec
         return writer.WrittenSpan.ToArray();
     }
 
-    public static ProtocolMessage Decode(ReadOnlySpan<byte> payload)
+    /// <summary>The schema version a message needs: 2 only when it uses pipelining.</summary>
+    public static byte VersionOf(ProtocolMessage message) => message switch
+    {
+        OpenSessionMessage { Pipeline: > 1 } or SessionOpenedMessage { Pipeline: > 1 } or VerifyMessage { Pipelined: true } => Version,
+        _ => Version1,
+    };
+
+    /// <summary>Decodes a frame of any version up to <paramref name="maxVersion"/> (a verifier limited to version 1 refuses version 2 as a version 1 build does).</summary>
+    public static ProtocolMessage Decode(ReadOnlySpan<byte> payload, byte maxVersion = Version)
     {
         if (payload.Length > MaxPayloadBytes)
         {
@@ -99,9 +133,11 @@ public static class ProtocolCodec
             throw new ProtocolException(ProtocolErrorCode.Malformed, "payload is not a ConfigSpec verification frame (no 'CS' header)");
         }
 
-        if (payload[2] != Version)
+        var version = payload[2];
+        if (version < Version1 || version > Math.Min(maxVersion, Version))
         {
-            throw new ProtocolException(ProtocolErrorCode.UnsupportedVersion, $"schema version {payload[2]} is not supported (this build speaks version {Version})");
+            throw new ProtocolException(ProtocolErrorCode.UnsupportedVersion,
+                $"schema version {version} is not supported (this {(maxVersion < Version ? "verifier" : "build")} speaks versions 1..{Math.Min(maxVersion, Version)})");
         }
 
         var reader = new Reader(payload[4..]);
@@ -110,9 +146,9 @@ public static class ProtocolCodec
             MessageType.OpenSession => new OpenSessionMessage(
                 reader.String(), reader.String(), reader.String(),
                 new SamplingSettings(reader.Float(), reader.Int(), reader.UInt64()),
-                reader.Tokens(MaxPromptTokens, "prompt")),
-            MessageType.SessionOpened => new SessionOpenedMessage(reader.String(), reader.String(), reader.Int(), reader.Int()),
-            MessageType.Verify => ReadVerify(ref reader),
+                reader.Tokens(MaxPromptTokens, "prompt"), version >= 2 ? reader.Pipeline() : 1),
+            MessageType.SessionOpened => new SessionOpenedMessage(reader.String(), reader.String(), reader.Int(), reader.Int(), version >= 2 ? reader.Pipeline() : 1),
+            MessageType.Verify => ReadVerify(ref reader, version),
             MessageType.VerifyResult => new VerifyResultMessage(reader.String(), reader.Int(), reader.Int(), reader.Token(), reader.Long(), reader.Long()),
             MessageType.Error => new ErrorMessage(reader.ErrorCode(), reader.String(), reader.String()),
             MessageType.CloseSession => new CloseSessionMessage(reader.String()),
@@ -127,11 +163,23 @@ public static class ProtocolCodec
         return message;
     }
 
-    private static VerifyMessage ReadVerify(ref Reader reader)
+    private static VerifyMessage ReadVerify(ref Reader reader, byte version)
     {
         var session = reader.String();
         var round = reader.Int();
         var position = reader.Int();
+        int baseRound = -1;
+        ulong flags = 0;
+        if (version >= 2)
+        {
+            baseRound = reader.Int();
+            flags = reader.Varint();
+            if (flags > (ChainedFlag | ChainFollowsFlag))
+            {
+                throw new ProtocolException(ProtocolErrorCode.Malformed, $"round flags {flags} has unknown bits");
+            }
+        }
+
         var drafts = reader.Tokens(MaxDraftTokens, "draft");
         var hasDistributions = reader.Int();
         if (hasDistributions > 1)
@@ -158,7 +206,7 @@ public static class ProtocolCodec
             }
         }
 
-        return new VerifyMessage(session, round, position, drafts, distributions);
+        return new VerifyMessage(session, round, position, drafts, distributions, baseRound, (flags & ChainedFlag) != 0, (flags & ChainFollowsFlag) != 0);
     }
 
     private static ulong ZigZag(int value) => (ulong)(uint)((value << 1) ^ (value >> 31));
@@ -312,6 +360,12 @@ public static class ProtocolCodec
             {
                 throw new ProtocolException(ProtocolErrorCode.Malformed, "string is not valid UTF-8");
             }
+        }
+
+        public int Pipeline()
+        {
+            var depth = Int();
+            return depth is >= 1 and <= 255 ? depth : throw new ProtocolException(ProtocolErrorCode.Malformed, $"pipeline depth {depth} is out of range (1..255)");
         }
 
         public ProtocolErrorCode ErrorCode()

@@ -51,6 +51,7 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
     private long _probeSeq;
     private long _probeSent;
     private long _probeBack = -1;
+    private bool _sequentialOnly;
 
     public MqttVerifierClient(MqttClient client, RemoteVerifierOptions options)
     {
@@ -150,7 +151,8 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
         var session = new RemoteSession($"{_options.DeviceId}-{Interlocked.Increment(ref _nextLocal)}", request);
         var opened = await OpenRemoteAsync(session, cancellationToken).ConfigureAwait(false);
         _sessions[session.LocalId] = session;
-        return new SessionInfo(session.LocalId, opened.VocabularySize, opened.ContextLength, request.DraftVocabularyFingerprint ?? string.Empty, opened.InstanceId);
+        return new SessionInfo(session.LocalId, opened.VocabularySize, opened.ContextLength, request.DraftVocabularyFingerprint ?? string.Empty, opened.InstanceId,
+            opened.Pipeline);
     }
 
     public async ValueTask<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default)
@@ -159,6 +161,11 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
         if (!_sessions.TryGetValue(request.SessionId, out var session))
         {
             throw new VerificationException(VerificationErrorCode.UnknownSession, $"unknown verification session '{request.SessionId}'");
+        }
+
+        if (request.Pipelined)
+        {
+            return await VerifyPipelinedAsync(session, request, cancellationToken).ConfigureAwait(false);
         }
 
         if (request.Position >= 0 && request.Position != session.Committed.Count)
@@ -234,6 +241,47 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
         }
     }
 
+    /// <summary>
+    /// A pipelined block: sent as the caller numbered it (several may be in flight at once) and sent again on a time-out
+    /// (the replica answers a repeated round from its cache). A replica lost with blocks in flight is not replaced here: the
+    /// caller is told the session is gone (<see cref="VerificationErrorCode.SessionEvicted"/>) and re-opens with the context it
+    /// holds, since only it knows which blocks stand.
+    /// </summary>
+    private async Task<VerifyResult> VerifyPipelinedAsync(RemoteSession session, VerifyRequest request, CancellationToken cancellationToken)
+    {
+        var message = new VerifyMessage(session.RemoteId, request.Round, request.Position, [.. request.DraftTokens], request.DraftDistributions?.ToArray(),
+            request.Base, request.Chained, request.ChainFollows);
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var reply = _offline.ContainsKey(session.InstanceId) ? null
+                : await RequestAsync(Topics.Instance(session.InstanceId), message, session.InstanceId, cancellationToken).ConfigureAwait(false);
+            switch (reply)
+            {
+                case VerifyResultMessage result:
+                    RoundTimes.Enqueue((Stopwatch.GetElapsedTime(started).TotalSeconds, result.QueueMicros / 1e6, result.ComputeMicros / 1e6));
+                    while (RoundTimes.Count > MaxRoundTimes && RoundTimes.TryDequeue(out _))
+                    {
+                    }
+
+                    return new VerifyResult(result.Accepted, result.NextToken, result.ComputeMicros / 1e6, result.QueueMicros / 1e6);
+                case ErrorMessage { Code: ProtocolErrorCode.SessionEvicted or ProtocolErrorCode.UnknownSession or ProtocolErrorCode.ShuttingDown } error:
+                    throw new VerificationException(VerificationErrorCode.SessionEvicted,
+                        $"replica '{session.InstanceId}' lost the session with round {request.Round} in flight: {error.Message}");
+                case null when _offline.ContainsKey(session.InstanceId) || attempt >= _options.Attempts:
+                    throw new VerificationException(VerificationErrorCode.SessionEvicted,
+                        $"replica '{session.InstanceId}' did not answer round {request.Round} after {attempt} attempts (offline or unreachable)");
+                case null:
+                    Resent++;
+                    break;
+                case ErrorMessage error:
+                    throw new VerificationException(ErrorCodes.ToVerification(error.Code), $"verifier refused round {request.Round}: {error.Message}");
+                default:
+                    throw new VerificationException(VerificationErrorCode.InvalidRequest, $"unexpected {reply.Type} reply to a round");
+            }
+        }
+    }
+
     public async ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         if (_sessions.TryRemove(sessionId, out var session) && _client.IsConnected)
@@ -275,12 +323,18 @@ public sealed class MqttVerifierClient : IVerifier, ILinkProbe
     {
         var request = session.Request;
         var open = new OpenSessionMessage(_options.TargetId, _options.DeviceId, request.DraftVocabularyFingerprint ?? string.Empty,
-            request.Sampling, [.. session.Committed]);
+            request.Sampling, [.. session.Committed], _sequentialOnly ? 1 : request.Pipeline);
         for (var attempt = 1; attempt <= _options.Attempts; attempt++)
         {
             var reply = await RequestAsync(Topics.Pool(_options.TargetId), open, null, cancellationToken).ConfigureAwait(false);
             switch (reply)
             {
+                case ErrorMessage { Code: ProtocolErrorCode.UnsupportedVersion } when open.Pipeline > 1:
+                    // A verifier of protocol version 1: it knows no pipelining, so ask again as version 1 (one block in flight).
+                    _sequentialOnly = true;
+                    open = open with { Pipeline = 1 };
+                    attempt--;
+                    continue;
                 case SessionOpenedMessage opened:
                     session.RemoteId = opened.SessionId;
                     session.InstanceId = opened.InstanceId;

@@ -45,6 +45,9 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
 
     public string InstanceId { get; }
 
+    /// <summary>The newest protocol version served (1: as a verifier without pipelining, which refuses version 2 frames).</summary>
+    public byte ProtocolVersion { get; init; } = ProtocolCodec.Version;
+
     /// <summary>Whether the server's MQTT connection is up now.</summary>
     public bool Connected => _client.IsConnected;
 
@@ -160,7 +163,7 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         ProtocolMessage request;
         try
         {
-            request = ProtocolCodec.Decode(message.Payload);
+            request = ProtocolCodec.Decode(message.Payload, ProtocolVersion);
         }
         catch (ProtocolException ex)
         {
@@ -220,13 +223,13 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         }
 
         var info = await _engine.OpenAsync(new OpenSessionRequest(open.PromptTokens, open.Sampling,
-            open.VocabularyFingerprint.Length > 0 ? open.VocabularyFingerprint : null, $"draft of {open.DeviceId}", open.DeviceId)).ConfigureAwait(false);
+            open.VocabularyFingerprint.Length > 0 ? open.VocabularyFingerprint : null, $"draft of {open.DeviceId}", open.DeviceId, open.Pipeline)).ConfigureAwait(false);
         if (replyTopic is not null)
         {
             _replyTopics[info.SessionId] = replyTopic;
         }
 
-        return new SessionOpenedMessage(info.SessionId, InstanceId, info.VocabularySize, info.ContextLength);
+        return new SessionOpenedMessage(info.SessionId, InstanceId, info.VocabularySize, info.ContextLength, info.Pipeline);
     }
 
     private async Task<ProtocolMessage> VerifyAsync(VerifyMessage verify)
@@ -242,7 +245,7 @@ public sealed partial class MqttVerifierServer : IAsyncDisposable
         }
 
         var result = await _engine.VerifyAsync(new VerifyRequest(verify.SessionId, verify.DraftTokens, verify.DraftDistributions,
-            verify.Round, verify.Position)).ConfigureAwait(false);
+            verify.Round, verify.Position, verify.Base, verify.Chained, verify.ChainFollows)).ConfigureAwait(false);
         return new VerifyResultMessage(verify.SessionId, verify.Round, result.AcceptedCount, result.NextToken,
             (long)(result.QueueSeconds * 1e6), (long)(result.TargetSeconds * 1e6));
     }

@@ -9,14 +9,17 @@ namespace ConfigSpec.Tests.Speculative;
 [Collection(ModelGroup.Name)]
 public class GreedyLosslessTests(ModelFixture models, ITestOutputHelper log)
 {
-    public static TheoryData<string, int> Cases()
+    public static TheoryData<string, int, int> Cases()
     {
-        var data = new TheoryData<string, int>();
+        var data = new TheoryData<string, int, int>();
         foreach (var draft in ModelFixture.DraftNames)
         {
             foreach (var k in new[] { 1, 4, 8 })
             {
-                data.Add(draft, k);
+                foreach (var d in new[] { 1, 2, 3 })
+                {
+                    data.Add(draft, k, d);
+                }
             }
         }
 
@@ -27,14 +30,15 @@ public class GreedyLosslessTests(ModelFixture models, ITestOutputHelper log)
     /// Speculative greedy output must equal target-only greedy output. The verifier scores drafts in a
     /// multi-token batch while target-only decoding scores one token at a time; where the two can differ is a
     /// near-tie of the top two logits. Any divergence is therefore explained only if the target-only logits at
-    /// that position have a top-2 margin below 1e-3; otherwise the test fails.
+    /// that position have a top-2 margin below 1e-3; otherwise the test fails. With D ≥ 2 blocks in flight (pipelined
+    /// speculation: chained blocks, cuts that drop later blocks on both sides) the output must be the same.
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task Speculative_greedy_output_equals_target_only_greedy_output(string draftName, int k)
+    public async Task Speculative_greedy_output_equals_target_only_greedy_output(string draftName, int k, int d)
     {
         var prompt = models.Target.Tokenize("Once upon a time");
-        var options = new GenerationOptions { MaxTokens = 200, DraftLength = k, ContextLength = 512 };
+        var options = new GenerationOptions { MaxTokens = 200, DraftLength = k, ContextLength = 512, Pipeline = d };
         var reference = await LocalGeneration.RunAsync(models.Target, null, prompt, options with { DraftLength = 0 });
         var result = await LocalGeneration.RunAsync(models.Target, models.Drafts[draftName], prompt, options);
 
@@ -48,12 +52,14 @@ public class GreedyLosslessTests(ModelFixture models, ITestOutputHelper log)
         else
         {
             var margin = TargetMarginAt(prompt, reference.Tokens, divergence);
-            log.WriteLine($"{draftName} K={k}: divergence at generated position {divergence}, target top-2 logit margin {margin:E2}");
+            log.WriteLine($"{draftName} K={k} D={d}: divergence at generated position {divergence}, target top-2 logit margin {margin:E2}");
             Assert.True(margin < 1e-3f, $"unexplained divergence at position {divergence} (top-2 margin {margin})");
         }
 
         Assert.All(result.Rounds, r => Assert.InRange(r.Accepted, 0, r.Drafted));
         Assert.Equal(k, result.Acceptance.ByPosition.Count);
+        Assert.InRange(result.Pipeline, 1, d);
+        Assert.True(d > 1 || result.DiscardedTokens == 0);
         Assert.Equal(200, reference.Rounds.Count);
         Assert.True(result.Rounds.Sum(r => r.Accepted + 1) >= 200);
     }

@@ -37,6 +37,58 @@ public class StochasticLosslessTests(ModelFixture models, ITestOutputHelper log)
         Assert.True(chi > critical, $"chi-square {chi:F1} should exceed {critical:F1} for a wrong acceptance rule");
     }
 
+    /// <summary>
+    /// Pipelined (D = 2, K = 1): the second token comes from a block chained to the first, checked as one longer block with
+    /// no token of the target's between them. The joint distribution of the first two tokens must be the target's own,
+    /// p(t1)·p(t2 | t1), computed exactly from the target's logits; and the same test must reject the accept-all rule.
+    /// </summary>
+    [Fact]
+    public async Task Pipelined_sampling_gives_the_targets_joint_distribution_of_two_tokens()
+    {
+        var prompt = models.Target.Tokenize(Prompt);
+        var draft = models.Drafts["stories260K-prune4-F32.gguf"];
+        var vocabulary = models.Target.VocabularySize;
+        var p1 = ExactTargetDistribution(prompt);
+        var joint = new float[vocabulary * vocabulary];
+        for (var t1 = 0; t1 < vocabulary; t1++)
+        {
+            if (p1[t1] > 0)
+            {
+                var p2 = ExactTargetDistribution([.. prompt, t1]);
+                for (var t2 = 0; t2 < vocabulary; t2++)
+                {
+                    joint[(t1 * vocabulary) + t2] = p1[t1] * p2[t2];
+                }
+            }
+        }
+
+        async Task<(int[] Observed, int Chained)> Sample(AcceptanceRule rule)
+        {
+            var observed = new int[joint.Length];
+            var chained = 0;
+            for (var run = 0; run < Runs; run++)
+            {
+                var options = new GenerationOptions { DraftLength = 1, MaxTokens = 4, Pipeline = 2, Sampling = Settings with { Seed = (ulong)run + 1 }, ContextLength = 64 };
+                var result = await LocalGeneration.RunAsync(models.Target, draft, prompt, options, rule);
+                observed[(result.Tokens[0] * vocabulary) + result.Tokens[1]]++;
+                chained += result.Pipeline == 2 ? 1 : 0;
+            }
+
+            return (observed, chained);
+        }
+
+        var (good, chainedRuns) = await Sample(SpeculativeVerification.RejectionSampling);
+        var (chi, df, critical) = ChiSquare(good, joint);
+        log.WriteLine($"pipelined rejection sampling: chi2={chi:F1} df={df} critical(0.001)={critical:F1}; {chainedRuns} of {Runs} runs had two blocks in flight");
+        Assert.True(chainedRuns > Runs / 2, $"only {chainedRuns} of {Runs} runs had two blocks in flight");
+        Assert.True(chi < critical, $"chi-square {chi:F1} exceeds {critical:F1} (df {df}): pipelined sampling is not distributed as the target");
+
+        var (wrong, _) = await Sample((_, _, _) => true);
+        var (chiWrong, _, criticalWrong) = ChiSquare(wrong, joint);
+        log.WriteLine($"pipelined accept-all: chi2={chiWrong:F1} critical(0.001)={criticalWrong:F1}");
+        Assert.True(chiWrong > criticalWrong, $"chi-square {chiWrong:F1} should exceed {criticalWrong:F1} for a wrong acceptance rule");
+    }
+
     [Fact]
     public async Task Target_only_sampling_matches_the_exact_target_distribution_too()
     {
