@@ -16,6 +16,7 @@ public sealed class Drafter : IDisposable
     private readonly Xoshiro256 _random;
     private readonly List<int> _sequence; // committed tokens, then the unverified drafts
     private readonly Queue<int> _blocks = new(); // lengths of the unverified blocks, oldest first
+    private readonly Queue<(ulong, ulong, ulong, ulong)> _randomAt = new(); // the random state before each unverified block
     private readonly float[] _probabilities;
     private readonly List<double> _tokenTimes = [];
     private int _committedCount;
@@ -58,6 +59,7 @@ public sealed class Drafter : IDisposable
         _sequence.AddRange(prompt);
         _committedCount = prompt.Count;
         _blocks.Clear();
+        _randomAt.Clear();
         _kvCount = 0;
     }
 
@@ -73,6 +75,7 @@ public sealed class Drafter : IDisposable
         tokens.Clear();
         distributions?.Clear();
         _tokenTimes.Clear();
+        _randomAt.Enqueue(_random.State);
         if (k == 0)
         {
             _blocks.Enqueue(0);
@@ -120,6 +123,7 @@ public sealed class Drafter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(drafts);
         var block = _blocks.Count > 0 ? _blocks.Dequeue() : 0;
+        _randomAt.TryDequeue(out _);
         if (block != drafts.Count || accepted < 0 || accepted > block || (next < 0 && accepted != block))
         {
             throw new InvalidOperationException($"verdict ({accepted} of {drafts.Count} accepted) does not match the oldest unverified block of {block} drafts");
@@ -136,6 +140,7 @@ public sealed class Drafter : IDisposable
         _sequence.Add(next);
         _committedCount++;
         _blocks.Clear();
+        RewindRandom();
         if (_kvCount > before + accepted)
         {
             _context.TruncateSequence(0, before + accepted);
@@ -148,11 +153,28 @@ public sealed class Drafter : IDisposable
     {
         _sequence.RemoveRange(_committedCount, _sequence.Count - _committedCount);
         _blocks.Clear();
-        if (_kvCount > _committedCount)
+        RewindRandom();
+        // The last committed token leaves the cache too: the next block's catch-up decodes it for the logits it drafts from.
+        if (_kvCount > _committedCount - 1)
         {
-            _context.TruncateSequence(0, _committedCount);
-            _kvCount = _committedCount;
+            _context.TruncateSequence(0, _committedCount - 1);
+            _kvCount = _committedCount - 1;
         }
+    }
+
+    /// <summary>
+    /// Discarded blocks give their random draws back: the stream goes on from where the first discarded block began, as if
+    /// it had never been drafted, so a seed gives the same output whatever number of blocks were in flight at a cut (those
+    /// draws decided nothing the output depends on).
+    /// </summary>
+    private void RewindRandom()
+    {
+        if (_randomAt.TryDequeue(out var state))
+        {
+            _random.Restore(state);
+        }
+
+        _randomAt.Clear();
     }
 
     /// <summary>The draft's probability of <paramref name="token"/> at the current position (softmax of the logits; the sampling distribution when sampling).</summary>

@@ -32,6 +32,11 @@ public sealed class Xoshiro256
         return result;
     }
 
+    /// <summary>The generator's state, to rewind it later with <see cref="Restore"/>.</summary>
+    public (ulong, ulong, ulong, ulong) State => (_s0, _s1, _s2, _s3);
+
+    public void Restore((ulong, ulong, ulong, ulong) state) => (_s0, _s1, _s2, _s3) = state;
+
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
