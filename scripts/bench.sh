@@ -11,6 +11,8 @@
 #  9. the fleet: daemon start-up to READY, idle CPU and memory; aggregator ingest from 1,000 simulated boards, API latency
 # 10. draft-length policies: ucb-specstop (with and without the link probe), profile, confidence and static K against the
 #     oracle, in simulation and with real models through the delay proxy (drafting held to a 25 tokens/s board's pace)
+# 11. pipelined speculation: best sequential (D = 1) against best pipelined configuration over the delay proxy at
+#     20/50/100 ms one way, Q4_0 and Q8_0 drafts, drafting held to 25 tokens/s (scripts/bench/pipeline.sh)
 # Usage: scripts/bench.sh [--quick] [--only N]
 source "$(dirname "$0")/lib/common.sh"
 QUICK=0 ONLY=""
@@ -251,4 +253,10 @@ if want 10; then
   fi
   stop_background
   rm -rf "$WORK"
+fi
+
+if want 11; then
+  echo
+  echo "== 11. pipelined speculation: best D=1 against best D>=2, drafting held to 25 tokens/s, real verifier through the delay proxy =="
+  "$ROOT/scripts/bench/pipeline.sh" $([ $QUICK = 1 ] && echo --quick)
 fi
