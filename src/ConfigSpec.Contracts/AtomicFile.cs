@@ -50,6 +50,26 @@ public static class AtomicFile
         return removed;
     }
 
+    /// <summary>Deletes every abandoned temporary (<c>NAME.PID.tmp</c> of a writer no longer running) in <paramref name="directory"/>.</summary>
+    public static int RemoveAbandonedIn(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return 0;
+        }
+
+        var removed = 0;
+        foreach (var target in Directory.EnumerateFiles(directory, "*.tmp")
+                     .Select(f => Path.GetFileNameWithoutExtension(f))
+                     .Select(n => n.LastIndexOf('.') is var dot and > 0 ? n[..dot] : null)
+                     .Where(n => n is not null).Distinct(StringComparer.Ordinal).ToList())
+        {
+            removed += RemoveAbandoned(Path.Combine(directory, target!));
+        }
+
+        return removed;
+    }
+
     private static bool Running(int pid)
     {
         try

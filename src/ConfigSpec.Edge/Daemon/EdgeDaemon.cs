@@ -174,7 +174,8 @@ public sealed partial class EdgeDaemon(
 
     private BoardProfile? LoadProfile()
     {
-        AtomicFile.RemoveAbandoned(settings.ProfilePath); // a checkpoint torn by a kill: the profile itself is whole
+        // Writes torn by a kill leave temporaries beside the files (which are whole): remove those of dead writers.
+        AtomicFile.RemoveAbandonedIn(Path.GetDirectoryName(Path.GetFullPath(settings.ProfilePath))!);
         if (!File.Exists(settings.ProfilePath))
         {
             return null;
