@@ -22,35 +22,10 @@ public static class AtomicFile
     }
 
     /// <summary>
-    /// Deletes the temporaries a process killed in the middle of <see cref="Write(string, ReadOnlySpan{byte})"/> left beside
-    /// <paramref name="path"/> (those of processes no longer running; a live writer's own is left alone). Returns how many.
+    /// Deletes the temporaries that writers killed in the middle of <see cref="Write(string, ReadOnlySpan{byte})"/> left in
+    /// <paramref name="directory"/> (<c>NAME.PID.tmp</c> of processes no longer running; a live writer's own is left alone).
+    /// Returns how many.
     /// </summary>
-    public static int RemoveAbandoned(string path)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(directory))
-        {
-            return 0;
-        }
-
-        var prefix = Path.GetFileName(path) + ".";
-        var removed = 0;
-        foreach (var file in Directory.EnumerateFiles(directory, prefix + "*.tmp"))
-        {
-            var middle = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
-            if (int.TryParse(middle, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
-                && pid != Environment.ProcessId && !Running(pid))
-            {
-                File.Delete(file);
-                removed++;
-            }
-        }
-
-        return removed;
-    }
-
-    /// <summary>Deletes every abandoned temporary (<c>NAME.PID.tmp</c> of a writer no longer running) in <paramref name="directory"/>.</summary>
     public static int RemoveAbandonedIn(string directory)
     {
         if (!Directory.Exists(directory))
@@ -59,12 +34,15 @@ public static class AtomicFile
         }
 
         var removed = 0;
-        foreach (var target in Directory.EnumerateFiles(directory, "*.tmp")
-                     .Select(f => Path.GetFileNameWithoutExtension(f))
-                     .Select(n => n.LastIndexOf('.') is var dot and > 0 ? n[..dot] : null)
-                     .Where(n => n is not null).Distinct(StringComparer.Ordinal).ToList())
+        foreach (var file in Directory.EnumerateFiles(directory, "*.tmp"))
         {
-            removed += RemoveAbandoned(Path.Combine(directory, target!));
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (int.TryParse(Path.GetExtension(name).TrimStart('.'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                && pid != Environment.ProcessId && !Running(pid))
+            {
+                File.Delete(file);
+                removed++;
+            }
         }
 
         return removed;

@@ -148,7 +148,6 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
     private sealed class JitterVerifier(IVerifier inner, int maxMilliseconds) : IVerifier
     {
         private readonly Random _random = new(17);
-        private long _completed;
         private long _lastRound;
 
         public int OutOfOrder { get; private set; }
@@ -167,7 +166,6 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
             await Task.Delay(delay, cancellationToken);
             lock (_random)
             {
-                _completed++;
                 if (request.Round < _lastRound)
                 {
                     OutOfOrder++;
