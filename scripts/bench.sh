@@ -33,6 +33,7 @@ LIBDIR="$ROOT/lib/llama/$PLATFORM"
 CONFIGSPEC_EDGE="$ROOT/out/bin/configspec-edge" "$ROOT/scripts/fetch-models.sh" 2>/dev/null
 EDGE="$ROOT/out/bin/configspec-edge"
 M="$ROOT/models"
+temp_dir WORK
 command -v cc >/dev/null || ensure_apt build-essential
 [ -x /usr/bin/time ] || ensure_apt time
 
@@ -58,20 +59,29 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 if want 1; then
 echo "== 1. drafting speed, stories260K-Q4_K_M.gguf, 1 thread, $TOKENS tokens, $REPEAT interleaved runs (median) =="
-c_runs=() api_runs=() drafter_runs=()
-for _ in $(seq "$REPEAT"); do
+c_runs=() out_runs=()
+for i in $(seq "$REPEAT"); do
   c_runs+=("$("$CLOOP" "$LIBDIR" "$M/stories260K-Q4_K_M.gguf" "$TOKENS" 1 | field us_per_token)")
-  out="$("$EDGE" bench decode --model "$M/stories260K-Q4_K_M.gguf" --tokens "$TOKENS" --threads 1)"
-  api_runs+=("$(grep managed-api <<<"$out" | field us_per_token)")
-  drafter_runs+=("$(grep drafter <<<"$out" | field us_per_token)")
+  "$EDGE" bench decode --model "$M/stories260K-Q4_K_M.gguf" --tokens "$TOKENS" --threads 1 >"$WORK/decode-$i.txt"
 done
 c=$(printf '%s\n' "${c_runs[@]}" | median)
-api=$(printf '%s\n' "${api_runs[@]}" | median)
-dr=$(printf '%s\n' "${drafter_runs[@]}" | median)
+# One figure of every run: the median over runs of that line's field.
+pick() { cat "$WORK"/decode-*.txt | grep -- "$1" | field "$2" | median; }
+api=$(pick "managed-api  depth=500" us_per_token)
+dr=$(pick "depth=500 mode=sequential" us_per_token)
 awk -v c="$c" -v a="$api" -v d="$dr" 'BEGIN {
   printf "  C API loop          %8.2f us/token  %8.0f tokens/s\n", c, 1e6 / c
   printf "  managed API loop    %8.2f us/token  %8.0f tokens/s  overhead %+.2f%%\n", a, 1e6 / a, (a - c) / c * 100
   printf "  drafter (K=8 blocks)%8.2f us/token  %8.0f tokens/s  vs C %+.2f%%\n", d, 1e6 / d, (d - c) / c * 100 }'
+echo "  per decoded token against the managed loop at the same KV depths (1.0 = no drafter overhead):"
+for depth in 128 500; do
+  a=$(pick "managed-api  depth=$depth " us_per_token)
+  for mode in sequential chained; do
+    d=$(pick "depth=$depth mode=$mode" us_per_decoded)
+    awk -v depth="$depth" -v mode="$mode" -v a="$a" -v d="$d" 'BEGIN {
+      printf "    depth 0..%-4d %-10s drafter %7.2f us/decoded token, loop %7.2f: %.3f of the loop'"'"'s speed\n", depth - 1, mode, d, a, a / d }'
+  done
+done
 
 fi
 
@@ -167,7 +177,6 @@ if want 8; then
   echo
   echo "== 8. model validation over MQTT: profile, then predicted vs measured goodput (greedy; delay per direction) =="
   start_verifier "$LOGS/validate.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-validate --llama-dir "$LIBDIR" >/dev/null
-  WORK="$(mktemp -d)"
   printf '%-8s %-26s %3s %11s %11s %8s %8s %8s\n' delay_ms draft K predicted measured error_% E_K_pred E_K_meas
   for delay in 0 20 100; do
     PROXY="$(free_port)"
@@ -199,7 +208,6 @@ fi
 if want 9; then
   echo "== 9. the fleet: board daemon start-up, idle CPU and memory; aggregator ingest from 1,000 simulated boards and API latency =="
   start_verifier "$LOGS/fleet-verifier.log" --model "$M/stories260K.gguf" --broker "$BROKER" --instance-id bench-fleet --llama-dir "$LIBDIR" >/dev/null
-  WORK="$(mktemp -d)"
   cat >"$WORK/edge.json" <<JSON
 { "device_id": "bench-board", "board": "Bench Board", "state_dir": "$WORK/state", "broker": {"url": "$BROKER"},
   "verifier": {"target_id": "stories260K"}, "drafts": ["$M/stories260K-Q8_0.gguf"], "power": "none",
@@ -220,7 +228,6 @@ fi
 
 if want 10; then
   echo "== 10. draft-length policies (profile of the shipped Q4_0 draft, a 25 tokens/s board; simulation with a 5 ms verifier, then real models) =="
-  WORK="$(mktemp -d)"
   "$EDGE" profile --target "$M/stories260K.gguf" --drafts "$M/stories260K-Q4_0.gguf" --max-rounds 400 --timing-rounds 4 \
     --out "$WORK/profile.json" --force >/dev/null
   for seed in 1 2 3; do

@@ -58,7 +58,7 @@ public sealed record GenerationReport(
 public sealed record CandidateReport(
     string Draft, string Quant, int K, double ExpectedAccepted, double GoodputTokensPerS, double TokensPerUsd, double UsdPerMtok, double? JoulesPerToken,
     double DraftS, double TVerifyS, double MemoryMb, bool Pareto, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Score = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null, int Pipeline = 1);
 
 /// <summary>The choice at one what-if verification wait.</summary>
 public sealed record SweepPoint(double TVerifyS, CandidateReport Chosen);
@@ -79,7 +79,7 @@ public sealed record MeasuredFigures(
 /// <summary><c>configspec-edge validate --json</c>: predicted against measured, and the errors in percent.</summary>
 public sealed record ValidationReport(
     string Draft, string Quant, int K, CandidateReport Predicted, MeasuredFigures Measured, double GoodputErrorPct, double TokensPerUsdErrorPct,
-    double? JoulesPerTokenErrorPct) : IContract
+    double? JoulesPerTokenErrorPct, int Pipeline = 1, int DiscardedTokens = 0) : IContract
 {
     public void Validate() => Check.DraftLength(K, "k");
 }

@@ -384,6 +384,14 @@ public static class Check
         }
     }
 
+    public static void PipelineDepth(int d, string field)
+    {
+        if (!Contracts.PipelineDepth.IsValid(d))
+        {
+            throw Invalid(field, $"an integer in {Contracts.PipelineDepth.Range}");
+        }
+    }
+
     public static void AtLeast(long value, long min, string field)
     {
         if (value < min)

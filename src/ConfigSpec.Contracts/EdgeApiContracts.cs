@@ -32,13 +32,16 @@ public sealed record GenerationRequest(string Prompt, int? MaxTokens = null, boo
 /// <summary>The summary after a generation's last token: text, counts, configuration, acceptance and timing.</summary>
 /// <param name="Done">True on the last line of an HTTP stream (absent otherwise).</param>
 /// <param name="Type"><c>done</c> on MQTT (absent over HTTP).</param>
+/// <param name="Drafted">Every token the board drafted, those discarded after a cut in a pipeline included; acceptance is
+/// of the drafts verified (<c>drafted</c> − <c>discarded_tokens</c>).</param>
+/// <param name="Pipeline">The most blocks that were in flight at once (1: sequential rounds).</param>
 public sealed record GenerationSummary(
     string Text, int Tokens, int PromptTokens, string Stop, string Draft, string Quant, int K, string ConfigSource, string? KPolicy, double MeanK, int Rounds,
     int Drafted, int Accepted, double Acceptance, double MeanAccepted, [property: JsonPropertyName("wall_s")] double WallSeconds,
     double TokensPerS, [property: JsonPropertyName("draft_s")] double DraftSeconds, [property: JsonPropertyName("verify_s")] double VerifySeconds,
     double? DraftJoules, bool PowerEstimated,
     [property: JsonPropertyOrder(-2), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type = null,
-    [property: JsonPropertyOrder(-1), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Done = null) : IContract
+    [property: JsonPropertyOrder(-1), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Done = null, int Pipeline = 1, int DiscardedTokens = 0) : IContract
 {
     public void Validate()
     {

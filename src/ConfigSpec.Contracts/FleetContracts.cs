@@ -72,12 +72,15 @@ public sealed record PredictedFigures(double? Goodput = null, double? TokensPerU
 /// and why: the body of <c>.../config</c>, the <c>config</c> of <c>/v1/status</c> and of a command's result, and the
 /// daemon's saved choice. One shape everywhere.
 /// </summary>
-public sealed record ServedConfig(string Objective, string Draft, string Quant, string Sha256, int K, PredictedFigures Predicted, string Reason, string Source) : IContract
+/// <param name="Pipeline">Blocks in flight at once (D, <see cref="PipelineDepth"/>); 1, the default, is sequential rounds.</param>
+public sealed record ServedConfig(string Objective, string Draft, string Quant, string Sha256, int K, PredictedFigures Predicted, string Reason, string Source,
+    int Pipeline = 1) : IContract
 {
     public void Validate()
     {
         Check.Text(Objective, "objective");
         Check.Draft(Draft, Quant, Sha256, K);
+        Check.PipelineDepth(Pipeline, "pipeline");
         Check.Present(Predicted, "predicted").Validate();
         Check.Text(Reason, "reason");
         Check.Text(Source, "source");
@@ -129,7 +132,7 @@ public enum FleetCommand
 /// </summary>
 public sealed record CommandMessage(
     FleetCommand Command, string? Id = null, string? Objective = null, string? Draft = null, int? K = null, DateTimeOffset? Time = null,
-    string? Schema = CommandMessage.SchemaName, int? Version = Contract.Version) : IVersioned
+    string? Schema = CommandMessage.SchemaName, int? Version = Contract.Version, int? Pipeline = null) : IVersioned
 {
     public const string SchemaName = "configspec.edge.cmd";
 
@@ -157,6 +160,11 @@ public sealed record CommandMessage(
         if (K is { } k)
         {
             Check.DraftLength(k, "k");
+        }
+
+        if (Pipeline is { } d)
+        {
+            Check.PipelineDepth(d, "pipeline");
         }
 
         switch (Command)

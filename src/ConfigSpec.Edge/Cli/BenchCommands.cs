@@ -45,40 +45,38 @@ internal static class BenchCommands
             var n = parse.GetValue(threads);
             var c = CultureInfo.InvariantCulture;
 
-            using (var context = m.CreateContext(new LlamaContextOptions { ContextLength = 512, Threads = n }))
+            // Each path at two KV depth ranges: attention costs more per token deeper in the cache, so the drafter and
+            // the plain loop are compared over the same positions (0..127, and 0..499 as a whole story).
+            foreach (var depth in (int[])[128, 500])
             {
-                ApiLoop(context, m, 64);
-                var seconds = ApiLoop(context, m, count);
-                output.WriteLine(string.Create(c, $"managed-api  tokens={count} seconds={seconds:F4} tokens_per_s={count / seconds:F1} us_per_token={seconds * 1e6 / count:F2}"));
-            }
-
-            // The drafter's own path: blocks of 8, all accepted, sequence restarted when the context fills (as the C loop does).
-            using var drafter = new Drafter(m, [m.BosToken], SamplingSettings.Greedy, 512, n);
-            var block = new List<int>(8);
-            var restarts = 0;
-            var drafted = 0;
-            var started = Stopwatch.GetTimestamp();
-            while (drafted < count)
-            {
-                drafter.Restart([m.BosToken]);
-                restarts++;
-                for (var committed = 1; drafted < count && committed + 10 < 512; committed += 9)
+                double apiSeconds;
+                using (var context = m.CreateContext(new LlamaContextOptions { ContextLength = 512, Threads = n }))
                 {
-                    drafter.Draft(8, block, null);
-                    drafter.Commit(block, 8, block[^1]);
-                    drafted += 8;
+                    ApiLoop(context, m, 64, depth);
+                    apiSeconds = ApiLoop(context, m, count, depth);
+                }
+
+                var api = apiSeconds * 1e6 / count;
+                output.WriteLine(string.Create(c, $"managed-api  depth={depth} tokens={count} seconds={apiSeconds:F4} tokens_per_s={count / apiSeconds:F1} us_per_token={api:F2}"));
+
+                // Sequential rounds: blocks of 8 all accepted, then the verifier's token (9 decoded per 8 drafted). Chained
+                // (pipelined) rounds: each block continues the one before with no verifier token between them.
+                foreach (var chained in (bool[])[false, true])
+                {
+                    var (drafted, decoded, seconds) = DrafterLoop(m, n, count, depth, chained);
+                    var perDecoded = seconds * 1e6 / decoded;
+                    output.WriteLine(string.Create(c,
+                        $"drafter      depth={depth} mode={(chained ? "chained" : "sequential")} tokens={drafted} decoded={decoded} seconds={seconds:F4} tokens_per_s={drafted / seconds:F1} us_per_token={seconds * 1e6 / drafted:F2} us_per_decoded={perDecoded:F2} vs_api={perDecoded / api:F3}"));
                 }
             }
 
-            var draftSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            output.WriteLine(string.Create(c, $"drafter      tokens={drafted} seconds={draftSeconds:F4} tokens_per_s={drafted / draftSeconds:F1} us_per_token={draftSeconds * 1e6 / drafted:F2} restarts={restarts}"));
             return EdgeCli.ExitOk;
         });
         return command;
     }
 
-    /// <summary>Greedy single-token loop; the KV cache is cleared when 500 positions are used.</summary>
-    private static double ApiLoop(LlamaContext context, LlamaModel model, int count)
+    /// <summary>Greedy single-token loop; the KV cache is cleared when <paramref name="depth"/> positions are used.</summary>
+    private static double ApiLoop(LlamaContext context, LlamaModel model, int count, int depth)
     {
         context.Clear();
         context.Decode([model.BosToken], 0);
@@ -87,7 +85,7 @@ internal static class BenchCommands
         for (var i = 0; i < count; i++)
         {
             var next = TokenDistribution.ArgMax(context.GetLogits(-1));
-            if (position >= 500)
+            if (position >= depth)
             {
                 context.Clear();
                 position = 0;
@@ -97,6 +95,28 @@ internal static class BenchCommands
         }
 
         return Stopwatch.GetElapsedTime(started).TotalSeconds;
+    }
+
+    /// <summary>The drafter's own path in blocks of 8, all accepted, the sequence restarted before it passes <paramref name="depth"/> positions.</summary>
+    private static (long Drafted, long Decoded, double Seconds) DrafterLoop(LlamaModel model, int threads, int count, int depth, bool chained)
+    {
+        using var drafter = new Drafter(model, [model.BosToken], SamplingSettings.Greedy, 512, threads);
+        var block = new List<int>(8);
+        long drafted = 0;
+        var perBlock = chained ? 8 : 9;
+        var started = Stopwatch.GetTimestamp();
+        while (drafted < count)
+        {
+            drafter.Restart([model.BosToken]);
+            for (var committed = 1; drafted < count && committed + perBlock + 1 < depth; committed += perBlock)
+            {
+                drafter.Draft(8, block, null);
+                drafter.Commit(block, 8, chained ? -1 : block[^1]);
+                drafted += 8;
+            }
+        }
+
+        return (drafted, drafter.DecodedTokens, Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 
     private static Command Speculative(TextWriter output)

@@ -22,7 +22,7 @@ internal static class SelectionCommands
         var top = new Option<int>("--top") { Description = "rows to print (text output)", DefaultValueFactory = _ => 10 };
         var sweep = new Option<string?>("--sweep-t-verify") { Description = "show how the choice moves with the verification wait, e.g. 1ms,20ms,100ms" };
         var selection = new SelectionOptions();
-        var command = new Command("select", "rank every (draft, quant, K) for an objective under constraints, mark the Pareto front and explain the choice")
+        var command = new Command("select", "rank every (draft, quant, K, D) for an objective under constraints, mark the Pareto front and explain the choice")
         {
             profile, json, top, sweep,
         };
@@ -44,12 +44,12 @@ internal static class SelectionCommands
             }
 
             output.WriteLine(string.Create(C, $"{board.Device}: {result.Ranked.Count} configurations meet the constraints, {result.Excluded} excluded; objective {settings.Objective.ToString().ToLowerInvariant()}"));
-            output.WriteLine(string.Create(C, $"{"#",3} {"draft",-28} {"quant",-7} {"K",2} {"E_K",5} {"tokens/s",9} {"tokens/USD",11} {"mJ/token",9} {"MB",6} pareto"));
+            output.WriteLine(string.Create(C, $"{"#",3} {"draft",-28} {"quant",-7} {"K",2} {"D",2} {"E_K",5} {"tokens/s",9} {"tokens/USD",11} {"mJ/token",9} {"MB",6} pareto"));
             var rank = 0;
             foreach (var c in result.Ranked.Take(Math.Max(1, parse.GetValue(top))))
             {
                 output.WriteLine(string.Create(C,
-                    $"{++rank,3} {Clip(c.Draft, 28),-28} {c.Quant,-7} {c.K,2} {c.ExpectedAccepted,5:0.00} {c.Goodput,9:0.0} {Figures.Count(c.TokensPerUsd),11} {(c.JoulesPerToken is { } j ? (j * 1000).ToString("0.###", C) : "-"),9} {c.MemoryMegabytes,6:0.0} {(c.Pareto ? "*" : string.Empty)}"));
+                    $"{++rank,3} {Clip(c.Draft, 28),-28} {c.Quant,-7} {c.K,2} {c.Pipeline,2} {c.ExpectedAccepted,5:0.00} {c.Goodput,9:0.0} {Figures.Count(c.TokensPerUsd),11} {(c.JoulesPerToken is { } j ? (j * 1000).ToString("0.###", C) : "-"),9} {c.MemoryMegabytes,6:0.0} {(c.Pareto ? "*" : string.Empty)}"));
             }
 
             output.WriteLine();
@@ -105,7 +105,7 @@ internal static class SelectionCommands
     }
 
     internal static CandidateReport Candidate(Candidate c, string? reason) => new(c.Draft, c.Quant, c.K, c.ExpectedAccepted, c.Goodput, c.TokensPerUsd,
-        c.UsdPerMillionTokens, c.JoulesPerToken, c.DraftSeconds, c.VerifySeconds, c.MemoryMegabytes, c.Pareto, c.Score, reason);
+        c.UsdPerMillionTokens, c.JoulesPerToken, c.DraftSeconds, c.VerifySeconds, c.MemoryMegabytes, c.Pareto, c.Score, reason, c.Pipeline);
 
     private static string Clip(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
 }

@@ -30,10 +30,16 @@ internal sealed class SelectionOptions
 
     public Option<double?> MaxMemory { get; } = new("--max-memory-mb") { Description = "keep drafts adding at most this much resident memory, MB" };
 
+    public Option<int> Pipeline { get; } = new("--pipeline")
+    {
+        Description = $"consider up to D blocks in flight ({PipelineDepth.Range}; pipelined speculation); 1 = sequential rounds only",
+        DefaultValueFactory = _ => 1,
+    };
+
     public void AddTo(Command command, bool constraints = true)
     {
         ArgumentNullException.ThrowIfNull(command);
-        Option[] pricing = [Objective, Weights, VerifySeconds, Price, OutputPrice, Billed, IdleEnergy];
+        Option[] pricing = [Objective, Weights, VerifySeconds, Price, OutputPrice, Billed, IdleEnergy, Pipeline];
         foreach (var option in pricing)
         {
             command.Options.Add(option);
@@ -68,6 +74,7 @@ internal sealed class SelectionOptions
             MaxJoulesPerToken = parse.GetValue(MaxJoules),
             MaxUsdPerMillion = parse.GetValue(MaxUsd),
             MaxMemoryMegabytes = parse.GetValue(MaxMemory),
+            MaxPipeline = parse.GetValue(Pipeline),
         };
         settings.Validate();
         return settings;

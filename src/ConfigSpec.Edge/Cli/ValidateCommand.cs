@@ -54,19 +54,24 @@ internal static class ValidateCommand
             var sha = await Profiler.HashAsync(draftPath, cancellationToken).ConfigureAwait(false);
             var configuration = board.Configurations.FirstOrDefault(c => c.Sha256 == sha)
                 ?? throw new ConfigSpecException($"--draft {draftPath} is not in the profile (profiled: {string.Join(", ", board.Configurations.Select(c => $"{c.Draft} ({c.Quant})"))}); profile it first");
-            var predicted = Selector.Predict(board, settings).First(c => ReferenceEquals(c.Configuration, configuration) && c.K == blockLength);
+            // --pipeline D validates the configuration with D blocks in flight (the selector's bound is the D asked for).
+            var depth = settings.MaxPipeline;
+            var predicted = Selector.Predict(board, settings).First(c => ReferenceEquals(c.Configuration, configuration) && c.K == blockLength && c.Pipeline == depth);
             var promptSet = parse.GetValue(prompts) is { } file ? PromptSet.Load(file)
                 : board.Settings.PromptSource != PromptSet.BuiltInName && File.Exists(board.Settings.PromptSource) ? PromptSet.Load(board.Settings.PromptSource) : PromptSet.BuiltIn();
 
-            var options = new GenerationOptions { DraftLength = blockLength, ContextLength = 512, DeviceId = parse.GetValue(boardOptions.DeviceId)! };
+            var options = new GenerationOptions { DraftLength = blockLength, Pipeline = depth, ContextLength = 512, DeviceId = parse.GetValue(boardOptions.DeviceId)! };
             await using var powerSession = await boardOptions.StartPowerAsync(parse, "0s", cancellationToken).ConfigureAwait(false);
             await using var connection = await boardOptions.ConnectAsync(parse, options, cancellationToken, defaultTargetId: board.Verifier.Target).ConfigureAwait(false);
             using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft");
             var generator = new SpeculativeGenerator(connection.Verifier, draftModel);
             var rounds = new List<RoundMetrics>();
             var steadyRounds = new List<RoundMetrics>();
+            var discarded = new List<(double Start, double End)>();
             var generated = 0;
-            double wall = 0;
+            var discardedTokens = 0;
+            var depthUsed = 1;
+            double wall = 0, span = 0;
             var order = promptSet.Interleaved();
             for (var i = 0; generated < total; i++)
             {
@@ -75,20 +80,35 @@ internal static class ValidateCommand
                     .ConfigureAwait(false);
                 rounds.AddRange(run.Rounds);
                 steadyRounds.AddRange(run.Rounds.Skip(1)); // the first round also feeds the prompt to the draft
+                discarded.AddRange(run.DiscardedWindows.Select(w => (w.Start, w.Start + w.Seconds)));
+                discardedTokens += run.DiscardedTokens;
+                depthUsed = Math.Max(depthUsed, run.Pipeline);
                 generated += run.Tokens.Count;
                 wall += run.WallSeconds;
+                if (run.Rounds.Count > 0)
+                {
+                    // Pipelined blocks overlap, so their round times do not add up: the run's goodput is over the span
+                    // from its first block's drafting to its last verdict.
+                    span += run.Rounds.Max(r => r.DraftStart + r.RoundSeconds) - run.Rounds[0].DraftStart;
+                }
             }
 
             var full = steadyRounds.Where(r => r.Drafted == blockLength).ToList();
             var steady = full.Count > 0 ? full : rounds;
-            var goodput = steady.Sum(r => r.Accepted + 1) / steady.Sum(r => r.RoundSeconds);
-            var yielded = rounds.Sum(r => r.Accepted + 1);
-            var tokensPerUsd = yielded / rounds.Sum(r => settings.Pricing.RoundCost(r.Drafted));
+            var goodput = depth > 1 ? generated / span : steady.Sum(r => r.Accepted + 1) / steady.Sum(r => r.RoundSeconds);
+            // Sequential: every round yields its accepted drafts and the verifier's token. Pipelined: a block accepted whole
+            // with a block chained after it yields no token of the verifier's, and only the block ending a chain is billed one.
+            var yielded = depth > 1 ? generated : rounds.Sum(r => r.Accepted + 1);
+            var tokensPerUsd = yielded / (depth > 1
+                ? rounds.Sum(r => settings.Pricing.BlockCost(r.Drafted, endsChain: r.Accepted < r.Drafted))
+                : rounds.Sum(r => settings.Pricing.RoundCost(r.Drafted)));
             double? joulesPerToken = null;
             var estimated = false;
             if (powerSession is not null)
             {
-                var energy = await DraftingEnergy.MeasureAsync(powerSession.Sampler, [.. rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds))], null,
+                // Every drafted token costs energy, the ones discarded after a cut included.
+                var energy = await DraftingEnergy.MeasureAsync(powerSession.Sampler,
+                    [.. rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds)).Concat(discarded).OrderBy(w => w.Item1)], null,
                     cancellationToken).ConfigureAwait(false);
                 var waitJoules = settings.IncludeIdleEnergy && board.Power.IdleWatts is { } idle ? idle * rounds.Sum(r => r.WaitSeconds) : 0;
                 joulesPerToken = (energy.Joules + waitJoules) / yielded;
@@ -96,7 +116,7 @@ internal static class ValidateCommand
             }
 
             var acceptance = AcceptanceStatistics.From(rounds, blockLength);
-            var draftSpeed = rounds.Sum(r => r.Drafted) / rounds.Sum(r => r.DraftSeconds);
+            var draftSpeed = (rounds.Sum(r => r.Drafted) + discardedTokens) / (rounds.Sum(r => r.DraftSeconds) + discarded.Sum(w => w.End - w.Start));
             var draftBlock = steady.Average(r => r.DraftSeconds);
             var wait = steady.Average(r => r.WaitSeconds);
             var error = (goodput - predicted.Goodput) / predicted.Goodput * 100;
@@ -106,11 +126,13 @@ internal static class ValidateCommand
             {
                 JsonOutput.Write(output, new ValidationReport(configuration.Draft, configuration.Quant, blockLength, SelectionCommands.Candidate(predicted, null),
                     new MeasuredFigures(goodput, generated / wall, tokensPerUsd, joulesPerToken, acceptance.MeanAccepted, draftSpeed, draftBlock, wait, rounds.Count,
-                        generated, joulesPerToken is null ? null : estimated), error, costError, energyError));
+                        generated, joulesPerToken is null ? null : estimated), error, costError, energyError, depth, discardedTokens));
                 return EdgeCli.ExitOk;
             }
 
-            output.WriteLine(string.Create(C, $"{configuration.Draft} ({configuration.Quant}) K={blockLength}: {generated} tokens in {rounds.Count} rounds"));
+            output.WriteLine(depth > 1
+                ? string.Create(C, $"{configuration.Draft} ({configuration.Quant}) K={blockLength} D={depth}: {generated} tokens in {rounds.Count} blocks verified, {discardedTokens} drafts discarded after cuts{(depthUsed < depth ? $" (the verifier allowed {depthUsed} in flight)" : string.Empty)}")
+                : string.Create(C, $"{configuration.Draft} ({configuration.Quant}) K={blockLength}: {generated} tokens in {rounds.Count} rounds"));
             output.WriteLine(string.Create(C, $"{"",-22} {"predicted",12} {"measured",12} {"error",8}"));
             output.WriteLine(string.Create(C, $"{"goodput tokens/s",-22} {predicted.Goodput,12:0.0} {goodput,12:0.0} {error,7:+0.0;-0.0}%"));
             output.WriteLine(string.Create(C, $"{"tokens per USD",-22} {predicted.TokensPerUsd,12:0} {tokensPerUsd,12:0} {costError,7:+0.0;-0.0}%"));

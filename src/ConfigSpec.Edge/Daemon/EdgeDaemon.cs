@@ -266,7 +266,7 @@ public sealed partial class EdgeDaemon(
 
     private ServingChoice Select(BoardProfile profile, string source)
     {
-        var selection = new SelectionSettings { Objective = _objective, Weights = settings.Weights };
+        var selection = new SelectionSettings { Objective = _objective, Weights = settings.Weights, MaxPipeline = settings.Pipeline };
         SelectionResult result;
         try
         {
@@ -280,7 +280,7 @@ public sealed partial class EdgeDaemon(
 
         var c = result.Chosen;
         return new ServingChoice(_drafts[c.Configuration.Sha256], new ServedConfig(ObjectiveName, c.Draft, c.Quant, c.Configuration.Sha256, c.K,
-            new PredictedFigures(c.Goodput, c.TokensPerUsd, c.JoulesPerToken), result.Reason, source));
+            new PredictedFigures(c.Goodput, c.TokensPerUsd, c.JoulesPerToken), result.Reason, source, c.Pipeline));
     }
 
     private async Task ActivateAsync(ServingChoice choice, CancellationToken cancellationToken)
@@ -294,7 +294,7 @@ public sealed partial class EdgeDaemon(
         }
 
         publisher.Config(choice.Config);
-        SetState(BoardState.Serving, string.Create(C, $"{choice.Draft} ({choice.Quant}) K={choice.K} for {choice.Objective} [{choice.Source}]"));
+        SetState(BoardState.Serving, string.Create(C, $"{choice.Draft} ({choice.Quant}) K={choice.K}{(choice.Pipeline > 1 ? $" D={choice.Pipeline}" : string.Empty)} for {choice.Objective} [{choice.Source}]"));
         Log.Serving(logger, choice.Draft, choice.Quant, choice.K, choice.Objective, choice.Source);
     }
 
@@ -375,10 +375,12 @@ public sealed partial class EdgeDaemon(
         }
 
         var (sha, path) = match[0];
-        var candidate = _profile is null ? null : Selector.Predict(_profile, new SelectionSettings()).FirstOrDefault(c => c.Configuration.Sha256 == sha && c.K == command.K);
+        var pipeline = command.Pipeline ?? 1;
+        var candidate = _profile is null ? null : Selector.Predict(_profile, new SelectionSettings { MaxPipeline = pipeline })
+            .FirstOrDefault(c => c.Configuration.Sha256 == sha && c.K == command.K && c.Pipeline == pipeline);
         var quant = candidate?.Quant ?? Profiler.QuantName(Interop.Gguf.GgufFile.Read(path));
         return new ServingChoice(path, new ServedConfig(ObjectiveName, candidate?.Draft ?? Path.GetFileNameWithoutExtension(path), quant, sha, command.K!.Value,
-            new PredictedFigures(candidate?.Goodput, candidate?.TokensPerUsd, candidate?.JoulesPerToken), "applied by command" + (command.Id is null ? string.Empty : $" {command.Id}"), "command"));
+            new PredictedFigures(candidate?.Goodput, candidate?.TokensPerUsd, candidate?.JoulesPerToken), "applied by command" + (command.Id is null ? string.Empty : $" {command.Id}"), "command", pipeline));
     }
 
     private async Task ReplyAsync(MqttMessage source, string? id, string command, string? error)

@@ -19,6 +19,9 @@ public sealed record ServingChoice(string DraftPath, ServedConfig Config)
 
     public int K => Config.K;
 
+    /// <summary>Blocks in flight at once (D); 1 is sequential rounds.</summary>
+    public int Pipeline => Config.Pipeline;
+
     public string Objective => Config.Objective;
 
     public string Source => Config.Source;
@@ -151,6 +154,7 @@ public sealed class EdgeServer : IAsyncDisposable
             var options = new GenerationOptions
             {
                 DraftLength = _policy is null ? choice.K : _settings.KMax,
+                Pipeline = choice.Pipeline,
                 Policy = _policy,
                 MaxTokens = maxTokens,
                 ContextLength = _settings.ContextLength,
@@ -162,7 +166,9 @@ public sealed class EdgeServer : IAsyncDisposable
             double? joules = null;
             if (Power is { } power)
             {
-                var windows = result.Rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds)).ToList();
+                // Every token drafted costs energy, discarded ones (drafted past a cut in a pipeline) included.
+                var windows = result.Rounds.Where(r => r.Drafted > 0).Select(r => (r.DraftStart, r.DraftStart + r.DraftSeconds))
+                    .Concat(result.DiscardedWindows.Select(w => (w.Start, w.Start + w.Seconds))).OrderBy(w => w.Item1).ToList();
                 var energy = await DraftingEnergy.MeasureAsync(power.Sampler, windows, power.IdleWatts, cancellationToken).ConfigureAwait(false);
                 joules = energy.Joules;
                 lock (_window)
@@ -177,7 +183,7 @@ public sealed class EdgeServer : IAsyncDisposable
             {
                 _requests++;
                 _tokens += result.Tokens.Count;
-                _drafted += result.DraftedTokens;
+                _drafted += result.DraftedTokens - result.DiscardedTokens; // acceptance is of the drafts verified
                 _accepted += result.AcceptedTokens;
                 _rounds += result.Rounds.Count;
                 _wallSeconds += result.WallSeconds;

@@ -35,6 +35,7 @@ public sealed record EdgeSettings
     private static readonly Row[] Scalars =
     [
         new("k_max", (s, r) => s with { KMax = r.Int(s.KMax, DraftLength.Min, DraftLength.Max) }),
+        new("pipeline", (s, r) => s with { Pipeline = r.Int(s.Pipeline, PipelineDepth.Min, PipelineDepth.Max) }),
         new("power_interval", (s, r) => s with { PowerInterval = TimeSpan.FromMilliseconds(r.Int((int)s.PowerInterval.TotalMilliseconds, 5, 60_000)) }),
         new("profile:max_rounds", (s, r) => s with { MaxRounds = r.Int(s.MaxRounds, 1, 100_000) }),
         new("profile:min_rounds", (s, r) => s with { MinRounds = r.Int(s.MinRounds, 1, 100_000) }),
@@ -120,6 +121,12 @@ public sealed record EdgeSettings
     public (double Goodput, double Cost, double Energy) Weights { get; init; } = (1, 1, 1);
 
     public int KMax { get; init; } = Profile.KMax;
+
+    /// <summary>
+    /// The deepest pipeline the selector may choose (D blocks in flight: the board drafts on while verdicts travel); the
+    /// choice is published with the configuration. 1, the default, serves sequential rounds.
+    /// </summary>
+    public int Pipeline { get; init; } = 1;
 
     /// <summary>
     /// A draft-length policy choosing K per round up to <see cref="KMax"/> (static:K, confidence:P, ucb-specstop[...]); null

@@ -32,11 +32,12 @@ public static class GenerationMessages
         ArgumentNullException.ThrowIfNull(reply);
         var r = reply.Result;
         var accepted = r.AcceptedTokens;
+        var verified = r.DraftedTokens - r.DiscardedTokens; // acceptance is of the drafts verified; discarded ones never were
         return new GenerationSummary(r.Text, r.Tokens.Count, r.PromptTokenCount, r.StopReason.ToString().ToLowerInvariant(), reply.Choice.Draft, reply.Choice.Quant,
             reply.Choice.K, reply.Choice.Source, reply.Policy, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Drafted), 3) : 0, r.Rounds.Count, r.DraftedTokens,
-            accepted, r.DraftedTokens > 0 ? Math.Round(accepted / (double)r.DraftedTokens, 4) : 0, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Accepted), 4) : 0,
+            accepted, verified > 0 ? Math.Round(accepted / (double)verified, 4) : 0, r.Rounds.Count > 0 ? Math.Round(r.Rounds.Average(x => x.Accepted), 4) : 0,
             Math.Round(r.WallSeconds, 5), Math.Round(r.TokensPerSecond, 3), Math.Round(r.DraftSeconds, 5), Math.Round(r.VerifySeconds, 5), reply.DraftJoules,
-            reply.PowerEstimated, type, done);
+            reply.PowerEstimated, type, done, r.Pipeline, r.DiscardedTokens);
     }
 }
 

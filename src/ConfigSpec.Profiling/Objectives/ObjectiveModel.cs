@@ -27,6 +27,19 @@ public sealed record Pricing
         return input + ((OutputUsdPerMillion ?? 0) / 1e6);
     }
 
+    /// <summary>
+    /// Dollars one block of <paramref name="k"/> drafts costs when verified; the block that ends a chain (a cut, or a
+    /// block nothing is chained to) also brings the verifier's token, as every sequential round does.
+    /// </summary>
+    public double BlockCost(int k, bool endsChain) => endsChain ? RoundCost(k) : k * UsdPerMillion / 1e6;
+
+    /// <summary>
+    /// Dollars a pipelined episode costs: every draft of the <paramref name="blocks"/> blocks of <paramref name="k"/>
+    /// the verifier computed, and one verifier token (the correction ending the episode). One block is
+    /// <see cref="RoundCost"/>.
+    /// </summary>
+    public double EpisodeCost(double blocks, int k) => RoundCost(k) + ((blocks - 1) * k * UsdPerMillion / 1e6);
+
     public void Validate()
     {
         if (!(UsdPerMillion > 0) || double.IsInfinity(UsdPerMillion))

@@ -38,6 +38,12 @@ public sealed record SelectionSettings
 
     public double? MaxMemoryMegabytes { get; init; }
 
+    /// <summary>
+    /// The deepest pipeline to consider: every D in 1..this is predicted with <see cref="PipelinedModel"/> (1, the
+    /// default, keeps to sequential rounds).
+    /// </summary>
+    public int MaxPipeline { get; init; } = 1;
+
     public static Objective ParseObjective(string text) => text?.Trim().ToUpperInvariant() switch
     {
         "GOODPUT" => Objective.Goodput,
@@ -67,6 +73,11 @@ public sealed record SelectionSettings
     public void Validate()
     {
         Pricing.Validate();
+        if (!Contracts.PipelineDepth.IsValid(MaxPipeline))
+        {
+            throw new SettingException("pipeline", string.Create(CultureInfo.InvariantCulture, $"{MaxPipeline} is out of range ({Contracts.PipelineDepth.Range})"));
+        }
+
         if (VerifySeconds is { } t && (!(t >= 0) || double.IsInfinity(t)))
         {
             throw new SettingException("t_verify", $"{t} must be zero or a positive number of seconds");
@@ -82,7 +93,7 @@ public sealed record SelectionSettings
     }
 }
 
-/// <summary>One (draft, quant, K) with its three predicted objectives.</summary>
+/// <summary>One (draft, quant, K, D) with its three predicted objectives.</summary>
 public sealed record Candidate
 {
     public required ConfigurationProfile Configuration { get; init; }
@@ -92,6 +103,15 @@ public sealed record Candidate
     public string Quant => Configuration.Quant;
 
     public required int K { get; init; }
+
+    /// <summary>Blocks in flight at once (D); 1 is sequential rounds.</summary>
+    public int Pipeline { get; init; } = 1;
+
+    /// <summary>
+    /// Tokens committed per episode (D ≥ 2: from one cut to the next; D = 1: per round, E_K + 1) and the episode's
+    /// seconds and drafted tokens (discarded drafts included).
+    /// </summary>
+    public PipelineEpisode Episode { get; init; }
 
     public required double ExpectedAccepted { get; init; }
 
@@ -137,21 +157,51 @@ public static class Selector
                 double? joules = c.Power is { } p
                     ? ObjectiveModel.JoulesPerTokenFromTimes(eK, draft, p.DraftWatts, settings.IncludeIdleEnergy ? profile.Power.IdleWatts : null, wait)
                     : null;
-                list.Add(new Candidate
+                var sequential = new Candidate
                 {
                     Configuration = c,
                     K = k,
+                    Episode = new PipelineEpisode(eK + 1, draft + wait, k, 1),
                     ExpectedAccepted = eK,
                     DraftSeconds = draft,
                     VerifySeconds = wait,
                     Goodput = ObjectiveModel.GoodputFromTimes(eK, draft, wait),
                     TokensPerUsd = ObjectiveModel.TokensPerUsd(eK, k, settings.Pricing),
                     JoulesPerToken = joules,
-                });
+                };
+                list.Add(sequential);
+                for (var d = 2; d <= settings.MaxPipeline; d++)
+                {
+                    list.Add(Pipelined(profile, c, sequential, d, settings));
+                }
             }
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// The pipelined case: an episode of chained blocks (<see cref="PipelinedModel"/>) drafting at the profiled speed,
+    /// each verdict the profiled wait after its block. Cost bills every draft of every block the verifier computed and
+    /// one verifier token per episode; energy counts every drafted token, discarded ones included, and (when asked)
+    /// idle power for the part of the episode the board is not drafting.
+    /// </summary>
+    private static Candidate Pipelined(BoardProfile profile, ConfigurationProfile c, Candidate sequential, int d, SelectionSettings settings)
+    {
+        var perToken = 1 / c.DraftTokensPerSecond.Mean;
+        var episode = PipelinedModel.Episode(c.AcceptanceByPosition, sequential.K, d, perToken, c.DraftOverheadSeconds, sequential.VerifySeconds);
+        var draftingSeconds = episode.DraftedTokens * perToken;
+        double? joules = c.Power is { } p
+            ? ((p.DraftWatts * draftingSeconds) + ((settings.IncludeIdleEnergy ? profile.Power.IdleWatts ?? 0 : 0) * Math.Max(0, episode.Seconds - draftingSeconds))) / episode.Tokens
+            : null;
+        return sequential with
+        {
+            Pipeline = d,
+            Episode = episode,
+            Goodput = episode.Goodput,
+            TokensPerUsd = episode.Tokens / settings.Pricing.EpisodeCost(episode.VerifiedBlocks, sequential.K),
+            JoulesPerToken = joules,
+        };
     }
 
     public static SelectionResult Select(BoardProfile profile, SelectionSettings settings)
@@ -272,6 +322,14 @@ public static class Selector
         var runnerUp = ranked.Skip(1).FirstOrDefault();
         switch (s.Objective)
         {
+            case Objective.Goodput when chosen.Pipeline > 1:
+            {
+                var e = chosen.Episode;
+                return string.Create(c,
+                    $"{name} gives the most goodput, {chosen.Goodput:0.0} tokens/s: with up to {chosen.Pipeline} blocks in flight the board drafts the next block ({chosen.DraftSeconds * 1000:0.00} ms) while a verdict travels ({chosen.VerifySeconds * 1000:0.00} ms), and blocks chained after a block accepted whole need no round of their own; from one cut to the next it commits {e.Tokens:0.00} tokens in {e.Seconds * 1000:0.0} ms, drafting {e.DraftedTokens:0.0} ({e.DraftedTokens - e.Tokens + 1:0.0} discarded or rejected){Neighbours(chosen, ranked)}")
+                    + Compare(runnerUp, x => string.Create(c, $"{x.Goodput:0.0} tokens/s"));
+            }
+
             case Objective.Goodput:
             {
                 var draftMs = chosen.DraftSeconds * 1000;
@@ -318,9 +376,15 @@ public static class Selector
         var parts = new List<string>();
         foreach (var k in new[] { chosen.K + 1, chosen.K - 1 })
         {
-            var other = ranked.FirstOrDefault(x => ReferenceEquals(x.Configuration, chosen.Configuration) && x.K == k);
+            var other = ranked.FirstOrDefault(x => ReferenceEquals(x.Configuration, chosen.Configuration) && x.K == k && x.Pipeline == chosen.Pipeline);
             if (other is null)
             {
+                continue;
+            }
+
+            if (chosen.Pipeline > 1)
+            {
+                parts.Add(string.Create(c, $"K={k} would give {other.Goodput:0.0} tokens/s"));
                 continue;
             }
 
@@ -338,6 +402,6 @@ public static class Selector
     public static string Name(Candidate candidate)
     {
         ArgumentNullException.ThrowIfNull(candidate);
-        return string.Create(CultureInfo.InvariantCulture, $"{candidate.Draft} ({candidate.Quant}) K={candidate.K}");
+        return string.Create(CultureInfo.InvariantCulture, $"{candidate.Draft} ({candidate.Quant}) K={candidate.K}{(candidate.Pipeline > 1 ? $" D={candidate.Pipeline}" : string.Empty)}");
     }
 }

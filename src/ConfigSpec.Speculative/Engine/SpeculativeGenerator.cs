@@ -13,7 +13,7 @@ public sealed record GenerationOptions
     public const int MaxDraftLength = Contracts.DraftLength.Max;
 
     /// <summary>Most blocks in flight a board asks for.</summary>
-    public const int MaxPipeline = 16;
+    public const int MaxPipeline = Contracts.PipelineDepth.Max;
 
     /// <summary>Draft block length K; 0 decodes with the target alone.</summary>
     public int DraftLength { get; init; } = 4;
@@ -404,7 +404,17 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                         var k = Math.Max(0, Math.Min(Math.Min(wanted, remaining), room));
                         if (k > 0 || _chainOpen || _inFlight.Count == 0)
                         {
-                            Send(DraftBlock(k, drafts, distributions), remaining, room);
+                            var block = DraftBlock(k, drafts, distributions);
+                            if (_inFlight.Count > 0 && ChainBroken())
+                            {
+                                // A verdict came in while drafting that voids this block (it continues past a cut): it is
+                                // not sent, and nothing more is drafted until that verdict is applied.
+                                Discarded(block);
+                                _chainOpen = false;
+                                continue;
+                            }
+
+                            Send(block, remaining, room);
                             continue;
                         }
                     }
@@ -460,10 +470,31 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         {
             var t0 = Stopwatch.GetTimestamp();
             _linkProbe?.SendProbe();
-            drafter.Draft(k, drafts, distributions, options.Policy is { } stopper
-                ? (n, p) => stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds))
-                : null, options.Policy?.ReadsConfidence ?? false);
+            var stopper = options.Policy;
+            drafter.Draft(k, drafts, distributions, (n, p) =>
+                (_inFlight.Count > 0 && ChainBroken())
+                || (stopper is not null && stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds))),
+                options.Policy?.ReadsConfidence ?? false);
             return new Block([.. drafts], distributions is null ? null : [.. distributions], t0, Stopwatch.GetTimestamp(), [.. drafter.TokenTimes]);
+        }
+
+        /// <summary>
+        /// True when a verdict already in says that what is being drafted now will be discarded: a block in flight was cut
+        /// (its verdict carries a token), or refused (dropped after a cut, or its session lost). Drafting stops at once
+        /// rather than finishing a block nobody will verify.
+        /// </summary>
+        private bool ChainBroken()
+        {
+            foreach (var block in _inFlight)
+            {
+                var verdict = block.Verdict;
+                if (verdict.IsFaulted || verdict.IsCanceled || (verdict.IsCompletedSuccessfully && verdict.Result.NextToken >= 0))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         private void Send(Block block, int remaining, int room)

@@ -123,4 +123,58 @@ public class SelectorTests
         var ex = Assert.Throws<ConfigSpecException>(() => Selector.Select(ProfileFixtures.Profile(), new SelectionSettings()));
         Assert.Contains("no configurations", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Pipelined_candidates_are_predicted_by_the_pipelined_model_and_chosen_where_the_wait_is_long()
+    {
+        // At 200 ms a verdict takes longer than drafting a block, so drafting through the wait wins.
+        var profile = ProfileFixtures.ThreeDrafts(wait: 0.2);
+        var result = Selector.Select(profile, new SelectionSettings { MaxPipeline = 4 });
+        Assert.Equal(3 * 8 * 4, result.Ranked.Count);
+        var chosen = result.Chosen;
+        Assert.True(chosen.Pipeline > 1, $"chose {Selector.Name(chosen)}");
+        var c = chosen.Configuration;
+        var episode = PipelinedModel.Episode(c.AcceptanceByPosition, chosen.K, chosen.Pipeline, 1 / c.DraftTokensPerSecond.Mean, c.DraftOverheadSeconds, chosen.VerifySeconds);
+        Assert.Equal(episode.Goodput, chosen.Goodput, 9);
+        Assert.Contains($"D={chosen.Pipeline}", Selector.Name(chosen), StringComparison.Ordinal);
+        Assert.Contains("blocks in flight", result.Reason, StringComparison.Ordinal);
+        var sequential = result.Ranked.Where(x => x.Pipeline == 1).MaxBy(x => x.Goodput)!;
+        Assert.True(chosen.Goodput > sequential.Goodput * 1.05, $"{chosen.Goodput} against sequential {sequential.Goodput}");
+
+        // Every D = 1 candidate is today's sequential prediction, unchanged by offering deeper pipelines.
+        var plain = Selector.Select(profile, new SelectionSettings());
+        Assert.All(plain.Ranked, x => Assert.Equal(1, x.Pipeline));
+        Assert.Equal(plain.Chosen.Goodput, sequential.Goodput, 9);
+    }
+
+    [Fact]
+    public void Discarded_drafts_cost_energy_and_verified_blocks_cost_money_in_a_pipeline()
+    {
+        var profile = ProfileFixtures.ThreeDrafts(wait: 0.2);
+        var all = Selector.Predict(profile, new SelectionSettings { MaxPipeline = 4 });
+        foreach (var x in all.Where(x => x.Pipeline > 1))
+        {
+            var c = x.Configuration;
+            var e = x.Episode;
+            // Every token drafted in the episode, at the profiled speed and power, shared by the committed tokens.
+            Assert.Equal(c.Power!.DraftWatts * e.DraftedTokens / c.DraftTokensPerSecond.Mean / e.Tokens, x.JoulesPerToken!.Value, 9);
+            Assert.True(e.DraftedTokens >= e.Tokens - 1, $"{Selector.Name(x)} drafted {e.DraftedTokens} for {e.Tokens} tokens");
+            var pricing = new Pricing();
+            Assert.Equal(e.Tokens / ((e.VerifiedBlocks * x.K * pricing.UsdPerMillion / 1e6)), x.TokensPerUsd, 6);
+        }
+
+        // Drafting on past what will be cut is never free: with a poor draft, more blocks in flight cost more energy.
+        var poor = all.Where(x => x.Draft == "tiny-draft" && x.K == 4).OrderBy(x => x.Pipeline).ToList();
+        Assert.True(poor[^1].JoulesPerToken > poor[0].JoulesPerToken, string.Join(", ", poor.Select(x => $"D={x.Pipeline} {x.JoulesPerToken}")));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(17)]
+    public void A_pipeline_outside_its_range_is_refused_naming_the_setting(int depth)
+    {
+        var ex = Assert.Throws<SettingException>(() => Selector.Select(ProfileFixtures.ThreeDrafts(), new SelectionSettings { MaxPipeline = depth }));
+        Assert.Equal("pipeline", ex.Setting);
+        Assert.StartsWith($"--pipeline {depth} is out of range (1..16)", ex.CommandLineMessage, StringComparison.Ordinal);
+    }
 }

@@ -115,6 +115,85 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
         await engineB.DisposeAsync();
     }
 
+    /// <summary>
+    /// The board's session is evicted (another board takes the verifier's only slot) while it has blocks in flight: every
+    /// block in flight is refused, the board re-opens with its committed context and the output is unchanged.
+    /// </summary>
+    [Fact]
+    public async Task A_session_evicted_with_blocks_in_flight_is_reopened_and_output_is_unchanged()
+    {
+        var engine = new VerifierEngine(models.Target, new VerifierOptions
+        {
+            ContextLength = 256, MaxSessions = 1, BatchWindow = TimeSpan.FromMilliseconds(2), InstanceId = "pipe-evict", MaxPipeline = 8,
+        });
+        var server = new MqttVerifierServer(engine, Broker("pipe-evict"), "stories260K", _log);
+        await server.StartAsync();
+        var (mqtt, verifier) = await StartBoard("pipe-evict-board");
+        var (otherMqtt, other) = await StartBoard("pipe-evict-other");
+        var draft = models.Drafts["stories260K-Q8_0.gguf"];
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var expected = await LocalGeneration.RunAsync(models.Target, draft, prompt, Options(4, 1));
+        var slow = new JitterVerifier(verifier, 10);
+        var produced = 0;
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = Options(4, 3) with
+        {
+            OnTokens = t =>
+            {
+                if ((produced += t.Count) >= 30)
+                {
+                    halfway.TrySetResult();
+                }
+            },
+        };
+        var generator = new SpeculativeGenerator(slow, draft);
+        var generation = generator.GenerateAsync(prompt, options, models.Target);
+        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var inFlight = slow.Pending;
+        await other.OpenAsync(new OpenSessionRequest(models.Target.Tokenize("The little dog"), SamplingSettings.Greedy, null, DeviceId: "pipe-evict-other"));
+        var result = await generation.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(expected.Tokens, result.Tokens);
+        Assert.True(server.ErrorCounts.GetValueOrDefault(ConfigSpec.Transport.Protocol.ProtocolErrorCode.SessionEvicted) >= 1, "no block was refused as evicted");
+        Assert.True(generator.Reopened >= 1, "the board never re-opened its session");
+        Assert.True(inFlight >= 1, "no block was in flight when the other board took the slot");
+        Assert.Equal(3, result.Pipeline);
+
+        await other.DisposeAsync();
+        await otherMqtt.DisposeAsync();
+        await verifier.DisposeAsync();
+        await mqtt.DisposeAsync();
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Verdicts that come back for blocks the board has already discarded (it applied a cut and started a new chain before
+    /// they arrived: the verifier's refusals of dropped blocks, held here so they arrive late) change nothing.
+    /// </summary>
+    [Fact]
+    public async Task Verdicts_for_blocks_the_board_already_discarded_are_ignored()
+    {
+        var (engine, server) = await StartReplica("pipe-late");
+        var (mqtt, verifier) = await StartBoard("pipe-late-board");
+        var draft = models.Drafts["stories260K-Q4_0.gguf"];
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var late = new LateChainVerifier(verifier, TimeSpan.FromMilliseconds(40));
+        foreach (var (k, d) in new[] { (2, 4), (4, 3) })
+        {
+            var sequential = await LocalGeneration.RunAsync(models.Target, draft, prompt, Options(k, 1));
+            var pipelined = await new SpeculativeGenerator(late, draft).GenerateAsync(prompt, Options(k, d), models.Target);
+            Assert.Equal(sequential.Tokens, pipelined.Tokens);
+        }
+
+        Assert.True(late.ForDiscarded > 0, "no verdict arrived after the board had discarded its block");
+        Assert.Equal(0, verifier.Reopened);
+
+        await verifier.DisposeAsync();
+        await mqtt.DisposeAsync();
+        await server.DisposeAsync();
+        await engine.DisposeAsync();
+    }
+
     /// <summary>A verifier allowing fewer blocks than asked grants what it allows and says so; one of protocol version 1 gets sequential rounds.</summary>
     [Theory]
     [InlineData(2, 2, "the verifier allows 2 blocks in flight, not 5; using 2")]
@@ -144,13 +223,78 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
 
     public void Dispose() => _broker.Dispose();
 
+    /// <summary>
+    /// Holds the verdicts of chained blocks for a while, so a cut of the block before is applied first; counts the verdicts
+    /// that complete after the board started a new chain below their round (it had discarded them).
+    /// </summary>
+    private sealed class LateChainVerifier(IVerifier inner, TimeSpan hold) : IVerifier
+    {
+        private readonly Lock _gate = new();
+        private readonly HashSet<int> _pending = [];
+        private readonly HashSet<int> _discarded = [];
+        private int _forDiscarded;
+
+        public int ForDiscarded => Volatile.Read(ref _forDiscarded);
+
+        public ValueTask<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default) => inner.OpenAsync(request, cancellationToken);
+
+        public async ValueTask<VerifyResult> VerifyAsync(VerifyRequest request, CancellationToken cancellationToken = default)
+        {
+            lock (_gate)
+            {
+                if (request.Round == 1)
+                {
+                    _pending.Clear();
+                    _discarded.Clear();
+                }
+
+                if (!request.Chained)
+                {
+                    // A new chain from the last verified round: every block still pending above it was discarded.
+                    _discarded.UnionWith(_pending.Where(r => r > request.Base));
+                }
+
+                _pending.Add(request.Round);
+            }
+
+            try
+            {
+                return await inner.VerifyAsync(request, cancellationToken);
+            }
+            finally
+            {
+                if (request.Chained)
+                {
+                    await Task.Delay(hold, CancellationToken.None);
+                }
+
+                lock (_gate)
+                {
+                    _pending.Remove(request.Round);
+                    if (_discarded.Remove(request.Round))
+                    {
+                        _forDiscarded++;
+                    }
+                }
+            }
+        }
+
+        public ValueTask CloseAsync(string sessionId, CancellationToken cancellationToken = default) => inner.CloseAsync(sessionId, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
     /// <summary>Holds each verdict for a random time, so later blocks' verdicts often complete before earlier ones.</summary>
     private sealed class JitterVerifier(IVerifier inner, int maxMilliseconds) : IVerifier
     {
         private readonly Random _random = new(17);
         private long _lastRound;
+        private int _pending;
 
         public int OutOfOrder { get; private set; }
+
+        /// <summary>Verdicts asked for and not yet returned: blocks in flight.</summary>
+        public int Pending => Volatile.Read(ref _pending);
 
         public ValueTask<SessionInfo> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken = default) => inner.OpenAsync(request, cancellationToken);
 
@@ -162,8 +306,18 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
                 delay = _random.Next(0, maxMilliseconds + 1);
             }
 
-            var result = await inner.VerifyAsync(request, cancellationToken);
-            await Task.Delay(delay, cancellationToken);
+            Interlocked.Increment(ref _pending);
+            VerifyResult result;
+            try
+            {
+                result = await inner.VerifyAsync(request, cancellationToken);
+                await Task.Delay(delay, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pending);
+            }
+
             lock (_random)
             {
                 if (request.Round < _lastRound)
