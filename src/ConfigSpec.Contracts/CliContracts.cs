@@ -43,13 +43,15 @@ public sealed record GenerationEnergy(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? DraftAboveIdleJ = null);
 
 /// <summary><c>configspec-edge generate --json</c>.</summary>
+/// <param name="TokensPerS">Tokens over the whole wall time, the session's opening included.</param>
+/// <param name="GoodputTokensPerS">Tokens over the span from the first block's drafting to the last verdict.</param>
 public sealed record GenerationReport(
     string Text, IReadOnlyList<int> Tokens, int PromptTokens, int K, int Rounds, string StopReason, double MeanAccepted, IReadOnlyList<double?> AcceptedByPosition,
     IReadOnlyList<long> ReachedByPosition, int DraftedTokens, double DraftTokensPerS, double DraftS, double VerifyS, double WallS, double TokensPerS,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TargetOnlyRun? TargetOnly = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GenerationEnergy? Energy = null,
     int Pipeline = 1, int DiscardedTokens = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PipelineNote = null) : IContract
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PipelineNote = null, double GoodputTokensPerS = 0) : IContract
 {
     public void Validate() => Check.AtLeast(Rounds, 0, "rounds");
 }

@@ -6,6 +6,7 @@ using ConfigSpec.Interop;
 using ConfigSpec.Profiling;
 using ConfigSpec.Profiling.Adaptive;
 using ConfigSpec.Profiling.Profiles;
+using ConfigSpec.Profiling.Selection;
 using ConfigSpec.Speculative.Policies;
 
 namespace ConfigSpec.Edge.Cli;
@@ -37,16 +38,21 @@ internal static class BenchPolicyCommand
         var parallel = new Option<int>("--parallel") { Description = "real mode: runs at once (each with its own proxy and connection; the verifier serves them together)", DefaultValueFactory = _ => 1 };
         var csv = new Option<string?>("--csv") { Description = "write every round of every policy to this CSV" };
         var svg = new Option<string?>("--svg") { Description = "write a chart of K over time against the delay to this SVG" };
+        var pipeline = new Option<int>("--pipeline")
+        {
+            Description = $"blocks in flight at once ({PipelineDepth.Range}): every policy chooses K per block of pipelined rounds; 1 = sequential rounds",
+            DefaultValueFactory = _ => 1,
+        };
         var command = new Command("bench-policy", "compare draft-length policies (static, profile, confidence, ucb-specstop) with the oracle on one delay trace")
         {
-            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg, verifier, targetId, draftFile, kMaxOption, parallel,
+            simulate, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg, verifier, targetId, draftFile, kMaxOption, parallel, pipeline,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!parse.GetValue(simulate))
             {
                 return await RealAsync(parse, output, verifier, targetId, draftFile, kMaxOption, profile, draft, speed, verifyMs, policies, delay, tokens, seed, json, csv, svg,
-                    parallel, cancellationToken).ConfigureAwait(false);
+                    parallel, pipeline, cancellationToken).ConfigureAwait(false);
             }
 
             var p = ProfileJson.Load(parse.GetValue(profile) ?? throw new ConfigSpecException("--simulate needs --profile FILE"));
@@ -67,13 +73,14 @@ internal static class BenchPolicyCommand
                 Delay = DelayTrace.Parse(parse.GetValue(delay)!, parse.GetValue(seed)),
                 Tokens = parse.GetValue(tokens),
                 Seed = parse.GetValue(seed),
+                Pipeline = parse.GetValue(pipeline),
             };
             settings.Validate();
             var specs = DraftPolicies.SplitList(parse.GetValue(policies)!);
-            var makers = Makers(specs, alpha.Count, ProfileMaker(c, parse.GetValue(speed), settings.Delay, settings.VerifySeconds));
+            var makers = Makers(specs, alpha.Count, ProfileMaker(c, parse.GetValue(speed), settings.Delay, settings.VerifySeconds, settings.Pipeline), settings.Pipeline);
             var result = PolicySimulator.Evaluate(makers, settings, specs.Contains("oracle:late"));
             return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), alpha.Count, string.Create(C,
-                $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}"));
+                $"simulation: {c.Draft} ({c.Quant}), v_d {v:0.#} tokens/s, overhead {settings.OverheadSeconds * 1000:0.##} ms, verifier {settings.VerifySeconds * 1000:0.##} ms, delay {settings.Delay.Spec} one way, {settings.Tokens} tokens per policy, seed {settings.Seed}{Pipelined(settings.Pipeline)}"));
         });
         return command;
     }
@@ -138,8 +145,15 @@ internal static class BenchPolicyCommand
     /// <summary>Real mode: the shipped draft drafts, a configspec-verifier verifies through a delay proxy in this process.</summary>
     private static async Task<int> RealAsync(ParseResult parse, TextWriter output, Option<string?> verifier, Option<string> targetId, Option<string?> draftFile,
         Option<int> kMaxOption, Option<string?> profile, Option<string?> draft, Option<double?> speed, Option<double> verifyMs, Option<string> policies, Option<string> delay,
-        Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, Option<int> parallel, CancellationToken cancellationToken)
+        Option<int> tokens, Option<ulong> seed, Option<bool> json, Option<string?> csv, Option<string?> svg, Option<int> parallel, Option<int> pipelineOption,
+        CancellationToken cancellationToken)
     {
+        var depth = parse.GetValue(pipelineOption);
+        if (!PipelineDepth.IsValid(depth))
+        {
+            throw new ConfigSpecException($"--pipeline {depth} is out of range ({PipelineDepth.Range})");
+        }
+
         var url = parse.GetValue(verifier) ?? throw new ConfigSpecException("real mode needs --verifier mqtt://HOST:PORT (or --simulate with --profile)");
         var draftPath = parse.GetValue(draftFile) ?? throw new ConfigSpecException("real mode needs --draft-file FILE");
         var p = parse.GetValue(profile) is { } pf ? ProfileJson.Load(pf) : null;
@@ -160,7 +174,7 @@ internal static class BenchPolicyCommand
             throw new ConfigSpecException("--draft-tokens-per-s must be positive");
         }
 
-        var makers = Makers(specs, kMax, c is null ? null : ProfileMaker(c, pace, trace, verifySeconds));
+        var makers = Makers(specs, kMax, c is null ? null : ProfileMaker(c, pace, trace, verifySeconds, depth), depth);
         var n = parse.GetValue(tokens);
         if (n < 1)
         {
@@ -175,17 +189,20 @@ internal static class BenchPolicyCommand
 
         using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft-file");
         var result = await RealPolicyBench.RunAsync(EdgeCli.Broker(parse, url, "--verifier"), parse.GetValue(targetId)!, draftModel, delaySpec, parse.GetValue(seed),
-            n, kMax, verifySeconds, makers, pace, at, specs.Contains("oracle:late"), cancellationToken).ConfigureAwait(false);
+            n, kMax, verifySeconds, makers, pace, at, specs.Contains("oracle:late"), depth, cancellationToken).ConfigureAwait(false);
         var paced = (pace is { } v ? string.Create(C, $", drafting held to {v:0.#} tokens/s") : string.Empty)
             + (at > 1 ? string.Create(C, $", {at} runs at once") : string.Empty);
         return Report(output, specs, result, parse.GetValue(json), parse.GetValue(csv), parse.GetValue(svg), kMax,
-            $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process){paced}, {n} tokens per policy, K_max {kMax}");
+            $"real models: draft {Path.GetFileName(draftPath)} against target {parse.GetValue(targetId)} via {url}, delay {delaySpec} one way (proxy in this process){paced}, {n} tokens per policy, K_max {kMax}{Pipelined(depth)}");
     }
 
+    private static string Pipelined(int depth) => depth > 1 ? string.Create(C, $", pipelined: up to {depth} blocks in flight") : string.Empty;
+
     /// <summary>A fresh policy per run for every spec but the oracle (the evaluation adds it); bad specs fail here, before any run.</summary>
-    private static List<Func<IDraftLengthPolicy>> Makers(List<string> specs, int kMax, Func<IDraftLengthPolicy>? profile)
+    private static List<Func<IDraftLengthPolicy>> Makers(List<string> specs, int kMax, Func<IDraftLengthPolicy>? profile, int pipeline)
     {
-        var makers = specs.Where(s => s is not ("oracle" or "oracle:late")).Select(s => (Func<IDraftLengthPolicy>)(() => DraftPolicies.Parse(s, kMax, profile))).ToList();
+        var makers = specs.Where(s => s is not ("oracle" or "oracle:late"))
+            .Select(s => (Func<IDraftLengthPolicy>)(() => Profiling.Objectives.PipelinedPolicies.Adapt(DraftPolicies.Parse(s, kMax, profile), pipeline))).ToList();
         _ = makers.Select(m => m()).ToList();
         return makers;
     }
@@ -194,11 +211,17 @@ internal static class BenchPolicyCommand
     /// The profile policy for a profiled draft: the profile's acceptance, its drafting speed and overhead (or, for a board
     /// stood in for by <paramref name="speed"/>, that speed and no overhead), assuming the trace's first delay.
     /// </summary>
-    private static Func<IDraftLengthPolicy> ProfileMaker(ConfigurationProfile c, double? speed, DelayTrace delay, double verifySeconds)
+    private static Func<IDraftLengthPolicy> ProfileMaker(ConfigurationProfile c, double? speed, DelayTrace delay, double verifySeconds, int pipeline)
     {
         var alpha = c.AcceptanceByPosition.Select(a => a ?? 0).ToList();
         var wait0 = (2 * delay.DelayMs(0) / 1000) + verifySeconds;
-        return () => new ProfilePolicy(alpha, speed is null ? c.DraftOverheadSeconds : 0, 1 / (speed ?? c.DraftTokensPerSecond.Mean), wait0);
+        var overhead = speed is null ? c.DraftOverheadSeconds : 0;
+        var tau = 1 / (speed ?? c.DraftTokensPerSecond.Mean);
+        // With blocks in flight the model is the pipelined one: the K whose episodes give the most tokens per second.
+        Func<int, double, double>? pipelined = pipeline > 1
+            ? (k, wait) => 1 / Profiling.Objectives.PipelinedModel.Episode(c.AcceptanceByPosition, k, pipeline, tau, overhead, wait, Selector.PooledAcceptance(c)).Goodput
+            : null;
+        return () => new ProfilePolicy(alpha, overhead, tau, wait0, secondsPerToken: pipelined);
     }
 
     private static ConfigurationProfile Pick(BoardProfile profile, string? draft)

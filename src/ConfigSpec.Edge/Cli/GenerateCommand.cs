@@ -71,7 +71,10 @@ internal static class GenerateCommand
                     throw new ConfigSpecException($"--k-policy needs --k {DraftLength.Range} (the most it may draft)");
                 }
 
-                options = options with { Policy = Speculative.Policies.DraftPolicies.Parse(spec, options.DraftLength) };
+                options = options with
+                {
+                    Policy = Profiling.Objectives.PipelinedPolicies.Adapt(Speculative.Policies.DraftPolicies.Parse(spec, options.DraftLength), options.Pipeline),
+                };
             }
 
             if (parse.GetValue(pace) is { } tokensPerSecond)
@@ -154,7 +157,7 @@ internal static class GenerateCommand
             output.WriteLine(string.Create(c, $"mean accepted per block: {acceptance.MeanAccepted:0.00}; drafting {result.DraftTokensPerSecond:0} tokens/s"));
         }
 
-        output.WriteLine(string.Create(c, $"wall {result.WallSeconds:0.000} s, {result.TokensPerSecond:0} tokens/s (draft {result.DraftSeconds:0.000} s, verify {result.VerifySeconds:0.000} s)"));
+        output.WriteLine(string.Create(c, $"wall {result.WallSeconds:0.000} s, {result.TokensPerSecond:0} tokens/s, goodput {result.GoodputTokensPerSecond:0} tokens/s from the first draft to the last verdict (draft {result.DraftSeconds:0.000} s, verify {result.VerifySeconds:0.000} s)"));
         if (reference is not null)
         {
             output.WriteLine(string.Create(c,
@@ -192,7 +195,7 @@ internal static class GenerateCommand
             energy is null ? null : new GenerationEnergy(powerSpec, energy.Estimated, energy.Joules, energy.Seconds, energy.MeanWatts,
                 energy.Joules / Math.Max(1, result.DraftedTokens), energy.Joules / Math.Max(1, result.Tokens.Count), energy.Windows, energy.SparseWindows,
                 energy.WindowsOverGaps, energy.IdleWatts, energy.IdleWatts is null ? null : energy.DynamicJoules),
-            result.Pipeline, result.DiscardedTokens, result.PipelineNote));
+            result.Pipeline, result.DiscardedTokens, result.PipelineNote, result.GoodputTokensPerSecond));
     }
 
     internal static string Snake(StopReason reason) => reason switch

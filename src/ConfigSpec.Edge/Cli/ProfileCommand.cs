@@ -38,10 +38,11 @@ internal static class ProfileCommand
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => ProfilerOptions.Defaults.Threads };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => ProfilerOptions.Defaults.ContextLength };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
+        var pace = new Option<double?>("--draft-tokens-per-s") { Description = "hold drafting to this many tokens per second (a slower board's pace, for lab runs on a fast machine)" };
         var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
         {
             drafts, baseModel, quants, workDir, idle, kMax, prompts, resume, force, outFile,
-            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature,
+            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature, pace,
         };
         board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -59,6 +60,7 @@ internal static class ProfileCommand
                 Sampling = new SamplingSettings(parse.GetValue(temperature), 0, 1),
                 DeviceId = parse.GetValue(board.DeviceId)!,
                 Model = new LlamaModelOptions { GpuLayers = parse.GetValue(EdgeCli.GpuLayers) },
+                DraftTokensPerSecond = parse.GetValue(pace),
             };
             options.Validate();
             var outPath = Path.GetFullPath(parse.GetValue(outFile)!);

@@ -21,7 +21,7 @@ internal static class RealPolicyBench
 {
     public static async Task<PolicyEvaluation> RunAsync(MqttClientOptions broker, string targetId, LlamaModel draft, string delaySpec, ulong seed,
         int tokens, int kMax, double verifySecondsGuess, IReadOnlyList<Func<IDraftLengthPolicy>> policies, double? paceTokensPerSecond, int parallel,
-        bool lateOracle, CancellationToken cancellationToken)
+        bool lateOracle, int pipeline, CancellationToken cancellationToken)
     {
         if (parallel > 1)
         {
@@ -69,7 +69,15 @@ internal static class RealPolicyBench
                     Policy = recording,
                     MaxTokens = Math.Min(96, tokens - produced + 1),
                     DeviceId = device,
+                    Pipeline = pipeline,
                 }, draft, cancellationToken).ConfigureAwait(false);
+                if (pipeline > 1)
+                {
+                    Pipelined(result, started, schedule, verifySecondsGuess, rounds);
+                    produced += result.Tokens.Count;
+                    continue;
+                }
+
                 for (var r = 0; r < result.Rounds.Count; r++)
                 {
                     var round = result.Rounds[r];
@@ -81,6 +89,30 @@ internal static class RealPolicyBench
             }
 
             return PolicySimulator.Summarise(policy.Name, rounds);
+        }
+    }
+
+    /// <summary>
+    /// A pipelined run's verified blocks as rounds: blocks overlap, so each takes the time since the verdict before it
+    /// (the first, since its drafting began) and commits its accepted drafts and, where it ended a chain, the verifier's
+    /// token (the run's last block takes what is left of its tokens). Blocks drafted and discarded are not rounds; their
+    /// time is in the next verdict's. The true state is the schedule's when the block's drafting began.
+    /// </summary>
+    private static void Pipelined(GenerationResult result, long started, DelayTrace schedule, double verifySecondsGuess, List<SimulatedRound> rounds)
+    {
+        var origin = started / (double)Stopwatch.Frequency;
+        var previous = result.Rounds.Count > 0 ? result.Rounds[0].DraftStart : 0;
+        var committed = 0;
+        for (var r = 0; r < result.Rounds.Count; r++)
+        {
+            var round = result.Rounds[r];
+            var verdict = round.DraftStart + round.RoundSeconds;
+            var yield = r == result.Rounds.Count - 1 ? Math.Max(0, result.Tokens.Count - committed) : round.Accepted + (round.Accepted < round.Drafted ? 1 : 0);
+            committed += yield;
+            var delay = schedule.DelayMs(round.DraftStart - origin);
+            rounds.Add(new SimulatedRound(round.DraftStart - origin, round.Drafted, round.Drafted, round.Accepted, Math.Max(0, verdict - previous), delay,
+                DelayStates.Of((2 * delay / 1000) + verifySecondsGuess)) { Committed = yield });
+            previous = Math.Max(previous, verdict);
         }
     }
 

@@ -27,10 +27,11 @@ internal static class ValidateCommand
         var tokens = new Option<int>("--tokens") { Description = "tokens to generate in all", DefaultValueFactory = _ => 256 };
         var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts (default: the profile's prompt set)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object: predicted, measured, goodput_error_pct" };
+        var pace = new Option<double?>("--draft-tokens-per-s") { Description = "hold drafting to this many tokens per second (as the profile was taken with it)" };
         var selection = new SelectionOptions();
         var command = new Command("validate", "run one configuration for real and compare goodput, tokens per dollar and joules per token with the prediction")
         {
-            profile, draft, k, tokens, prompts, json,
+            profile, draft, k, tokens, prompts, json, pace,
         };
         selection.AddTo(command, constraints: false);
         boardOptions.AddTo(command);
@@ -61,6 +62,11 @@ internal static class ValidateCommand
                 : board.Settings.PromptSource != PromptSet.BuiltInName && File.Exists(board.Settings.PromptSource) ? PromptSet.Load(board.Settings.PromptSource) : PromptSet.BuiltIn();
 
             var options = new GenerationOptions { DraftLength = blockLength, Pipeline = depth, ContextLength = 512, DeviceId = parse.GetValue(boardOptions.DeviceId)! };
+            if (parse.GetValue(pace) is { } tokensPerSecond)
+            {
+                options = options with { Policy = new Speculative.Policies.PacedPolicy(new Speculative.Policies.StaticPolicy(blockLength), tokensPerSecond) };
+            }
+
             await using var powerSession = await boardOptions.StartPowerAsync(parse, "0s", cancellationToken).ConfigureAwait(false);
             await using var connection = await boardOptions.ConnectAsync(parse, options, cancellationToken, defaultTargetId: board.Verifier.Target).ConfigureAwait(false);
             using var draftModel = EdgeCli.LoadModel(parse, draftPath, "--draft");

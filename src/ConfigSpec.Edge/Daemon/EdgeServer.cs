@@ -99,7 +99,9 @@ public sealed class EdgeServer : IAsyncDisposable
             _connection = connection;
             _choice = choice;
             // A fresh policy for each configuration: what it learned belongs to the draft it learned it with.
-            _policy = _settings.KPolicy is { } spec ? Speculative.Policies.DraftPolicies.Parse(spec, _settings.KMax) : null;
+            _policy = _settings.KPolicy is { } spec
+                ? Profiling.Objectives.PipelinedPolicies.Adapt(Speculative.Policies.DraftPolicies.Parse(spec, _settings.KMax), choice.Pipeline)
+                : null;
             _unavailable = null;
         }
         finally

@@ -29,8 +29,16 @@ public sealed record SimulationSettings
 
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Blocks in flight at once (D); 1 is sequential rounds.</summary>
+    public int Pipeline { get; init; } = 1;
+
     public void Validate()
     {
+        if (!Contracts.PipelineDepth.IsValid(Pipeline))
+        {
+            throw new SettingException("pipeline", $"{Pipeline} is out of range ({Contracts.PipelineDepth.Range})");
+        }
+
         if (Alpha.Count is < 1 or > 32 || Alpha.Any(a => a is < 0 or > 1 || double.IsNaN(a)))
         {
             throw new ConfigSpecException("simulation: 1..32 acceptance rates in [0, 1] are needed");
@@ -43,8 +51,19 @@ public sealed record SimulationSettings
     }
 }
 
-/// <summary>One simulated round.</summary>
-public sealed record SimulatedRound(double Start, int K, int Drafted, int Accepted, double RoundSeconds, double DelayMs, int TrueState);
+/// <summary>
+/// One simulated (or measured) round. In a pipeline, <see cref="RoundSeconds"/> is the time since the verdict before
+/// (blocks overlap, so their own round trips do not add up) and <see cref="Committed"/> what the verdict committed: a
+/// block accepted whole with a block chained after it brings no verifier token.
+/// </summary>
+public sealed record SimulatedRound(double Start, int K, int Drafted, int Accepted, double RoundSeconds, double DelayMs, int TrueState)
+{
+    /// <summary>Tokens the verdict committed; null is a sequential round's accepted drafts and the verifier's token.</summary>
+    public int? Committed { get; init; }
+
+    /// <summary>Tokens this round added to the output.</summary>
+    public int Yield => Committed ?? Accepted + 1;
+}
 
 /// <summary>A policy's run: time per generated token (mean over all tokens, p95 over tokens), mean K, acceptance.</summary>
 public sealed record PolicyRun(string Policy, double MeanMsPerToken, double P95MsPerToken, double MeanK, double Acceptance, int Tokens, double Seconds,
@@ -80,6 +99,11 @@ public static class PolicySimulator
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(s);
         s.Validate();
+        if (s.Pipeline > 1)
+        {
+            return RunPipelined(policy, s, trueState);
+        }
+
         var rounds = new List<SimulatedRound>();
         double clock = 0;
         var tokens = 0;
@@ -128,6 +152,109 @@ public static class PolicySimulator
 
         return Summarise(policy.Name, rounds);
     }
+
+    /// <summary>
+    /// Pipelined rounds, as generation runs them: the board drafts the next block (its K chosen by the policy) while
+    /// verdicts travel, with up to D blocks in flight, each sent when drafted and verified in order, a block after one
+    /// accepted whole as its continuation (the acceptance draws run on along the chain: position p of a chain has α_p,
+    /// past K_max the mean of the profiled rates, with common random numbers keyed by where the chain starts). The first rejection cuts the chain
+    /// when its block's verdict arrives: later blocks are discarded, and a block being drafted then stops at the end of
+    /// the token in progress. The policy observes each verified block (its drafting time and send-to-verdict time).
+    /// </summary>
+    private static PolicyRun RunPipelined(IDraftLengthPolicy policy, SimulationSettings s, Action<int>? trueState)
+    {
+        var rounds = new List<SimulatedRound>();
+        var inFlight = new List<SimBlock>();
+        double clock = 0, lastVerdict = 0;
+        var tokens = 0;
+        var chainStart = 0;   // output position the chain starts at (the common random numbers' key)
+        var chainDrafted = 0; // drafts in the chain so far
+        var chainCut = false; // a draft of the chain was rejected (the board learns it with that block's verdict)
+        while (tokens < s.Tokens)
+        {
+            // Verdicts that have arrived are applied in order.
+            while (inFlight.Count > 0 && inFlight[0].Verdict <= clock)
+            {
+                var head = inFlight[0];
+                inFlight.RemoveAt(0);
+                var committed = head.Accepted + (head.Cut ? 1 : 0);
+                rounds.Add(new SimulatedRound(head.Start, head.K, head.Drafted, head.Accepted, head.Verdict - lastVerdict, head.DelayMs, head.State) { Committed = committed });
+                lastVerdict = head.Verdict;
+                policy.Observe(new RoundObservation(head.Drafted, head.Accepted, head.DraftSeconds, head.Verdict - head.Start, head.Probe));
+                tokens += committed;
+                if (head.Cut)
+                {
+                    inFlight.Clear();
+                    (chainStart, chainDrafted, chainCut) = (tokens, 0, false);
+                }
+            }
+
+            if (tokens >= s.Tokens)
+            {
+                break;
+            }
+
+            if (inFlight.Count >= s.Pipeline)
+            {
+                clock = inFlight[0].Verdict;
+                continue;
+            }
+
+            var delayMs = s.Delay.DelayMs(clock);
+            var state = DelayStates.Of((2 * delayMs / 1000) + s.VerifySeconds);
+            trueState?.Invoke(state);
+            var k = Math.Clamp(policy.Choose(), 1, Math.Min(policy.KMax, s.Alpha.Count));
+            double? probe = policy.WantsLinkProbe ? 2 * delayMs / 1000 : null;
+            // The board hears of a cut when the verdict of the block holding the rejection arrives.
+            var cutKnown = inFlight.FirstOrDefault(b => b.Cut)?.Verdict ?? double.PositiveInfinity;
+            var start = clock;
+            var n = 0;
+            var accepted = 0;
+            var voided = false;
+            while (n < k)
+            {
+                var position = chainDrafted + n; // 0-based position in the chain
+                var rng = Xoshiro256.ForStream(s.Seed, ((ulong)chainStart << 20) + (ulong)position);
+                var alpha = position < s.Alpha.Count ? s.Alpha[position] : s.Alpha.Average(); // past the profiled positions, their mean (as the model)
+                var p = Beta(rng, Concentration * alpha, Concentration * (1 - alpha));
+                var accept = rng.NextDouble() < p;
+                n++;
+                if (!chainCut && accept && accepted == n - 1)
+                {
+                    accepted++;
+                }
+
+                var elapsed = s.OverheadSeconds + (n / s.DraftTokensPerSecond);
+                if (start + elapsed >= cutKnown)
+                {
+                    voided = true; // the verdict came in while this token was drafted: the block is dropped
+                    break;
+                }
+
+                if (policy.StopDrafting(new DraftProgress(n, p, elapsed, probe <= elapsed ? probe : null)))
+                {
+                    break;
+                }
+            }
+
+            var draftSeconds = s.OverheadSeconds + (n / s.DraftTokensPerSecond);
+            clock = start + draftSeconds;
+            if (voided)
+            {
+                continue;
+            }
+
+            var cut = !chainCut && accepted < n;
+            var verdict = Math.Max(clock + (2 * delayMs / 1000) + s.VerifySeconds, inFlight.Count > 0 ? inFlight[^1].Verdict : 0);
+            inFlight.Add(new SimBlock(start, k, n, chainCut ? 0 : accepted, cut, draftSeconds, verdict, delayMs, state, probe));
+            chainDrafted += n;
+            chainCut |= cut;
+        }
+
+        return Summarise(policy.Name, rounds);
+    }
+
+    private sealed record SimBlock(double Start, int K, int Drafted, int Accepted, bool Cut, double DraftSeconds, double Verdict, double DelayMs, int State, double? Probe);
 
     /// <summary>
     /// Runs every static K from 1 to K_max (for the best static K in hindsight and the oracle's table: the best K for each
@@ -263,7 +390,7 @@ public static class PolicySimulator
 
     /// <summary>Seconds per token over a set of rounds (NaN when empty).</summary>
     private static double Rate(List<SimulatedRound> rounds) =>
-        rounds.Count == 0 ? double.NaN : rounds.Sum(r => r.RoundSeconds) / rounds.Sum(r => r.Accepted + 1);
+        rounds.Count == 0 || rounds.Sum(r => r.Yield) == 0 ? double.NaN : rounds.Sum(r => r.RoundSeconds) / rounds.Sum(r => r.Yield);
 
     /// <summary>
     /// A run's figures from its rounds (simulated or with real models): time per token over all tokens, its p95 over
@@ -273,14 +400,14 @@ public static class PolicySimulator
     {
         ArgumentNullException.ThrowIfNull(rounds);
         var seconds = rounds.Sum(r => r.RoundSeconds);
-        var tokens = rounds.Sum(r => r.Accepted + 1);
+        var tokens = rounds.Sum(r => r.Yield);
         var drafted = rounds.Sum(r => (long)r.Drafted);
         var accepted = rounds.Sum(r => (long)r.Accepted);
         var perToken = new List<double>(tokens);
-        foreach (var r in rounds)
+        foreach (var r in rounds.Where(r => r.Yield > 0))
         {
-            var ms = 1000 * r.RoundSeconds / (r.Accepted + 1);
-            for (var i = 0; i <= r.Accepted; i++)
+            var ms = 1000 * r.RoundSeconds / r.Yield;
+            for (var i = 0; i < r.Yield; i++)
             {
                 perToken.Add(ms);
             }

@@ -46,8 +46,16 @@ public sealed record ProfilerOptions
 
     public LlamaModelOptions Model { get; init; } = new();
 
+    /// <summary>Hold drafting to this many tokens per second (a slower board's pace, for lab runs on a fast machine); null = as fast as it drafts.</summary>
+    public double? DraftTokensPerSecond { get; init; }
+
     public void Validate()
     {
+        if (DraftTokensPerSecond is { } pace && (!(pace > 0) || double.IsInfinity(pace)))
+        {
+            throw new SettingException("draft_tokens_per_s", $"{pace} must be a positive number of tokens per second");
+        }
+
         if (!DraftLength.IsValid(KMax))
         {
             throw new SettingException("k_max", $"{KMax} is out of range: use {DraftLength.Range}");
@@ -302,6 +310,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             ContextLength = _options.ContextLength,
             Threads = _options.Threads,
             DeviceId = _options.DeviceId,
+            Policy = _options.DraftTokensPerSecond is { } pace ? new Speculative.Policies.PacedPolicy(new Speculative.Policies.StaticPolicy(k), pace) : null,
         };
         return await new SpeculativeGenerator(_verifier, draft).GenerateAsync(prompt, generation, draft, cancellationToken).ConfigureAwait(false);
     }

@@ -189,7 +189,7 @@ public static class Selector
     private static Candidate Pipelined(BoardProfile profile, ConfigurationProfile c, Candidate sequential, int d, SelectionSettings settings)
     {
         var perToken = 1 / c.DraftTokensPerSecond.Mean;
-        var episode = PipelinedModel.Episode(c.AcceptanceByPosition, sequential.K, d, perToken, c.DraftOverheadSeconds, sequential.VerifySeconds);
+        var episode = PipelinedModel.Episode(c.AcceptanceByPosition, sequential.K, d, perToken, c.DraftOverheadSeconds, sequential.VerifySeconds, PooledAcceptance(c));
         var draftingSeconds = episode.DraftedTokens * perToken;
         double? joules = c.Power is { } p
             ? ((p.DraftWatts * draftingSeconds) + ((settings.IncludeIdleEnergy ? profile.Power.IdleWatts ?? 0 : 0) * Math.Max(0, episode.Seconds - draftingSeconds))) / episode.Tokens
@@ -202,6 +202,26 @@ public static class Selector
             TokensPerUsd = episode.Tokens / settings.Pricing.EpisodeCost(episode.VerifiedBlocks, sequential.K),
             JoulesPerToken = joules,
         };
+    }
+
+    /// <summary>
+    /// The draft's acceptance per token over every profiled position, weighted by how often each was reached: what a
+    /// chain of blocks meets past K_max (null when nothing was reached).
+    /// </summary>
+    public static double? PooledAcceptance(ConfigurationProfile c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        double accepted = 0, reached = 0;
+        for (var i = 0; i < Math.Min(c.AcceptanceByPosition.Count, c.ReachedByPosition.Count); i++)
+        {
+            if (c.AcceptanceByPosition[i] is { } a)
+            {
+                accepted += a * c.ReachedByPosition[i];
+                reached += c.ReachedByPosition[i];
+            }
+        }
+
+        return reached > 0 ? accepted / reached : null;
     }
 
     public static SelectionResult Select(BoardProfile profile, SelectionSettings settings)

@@ -147,6 +147,25 @@ public sealed record GenerationResult
     public double DraftTokensPerSecond => DraftSeconds > 0 ? DraftedTokens / DraftSeconds : 0;
 
     public double TokensPerSecond => WallSeconds > 0 ? Tokens.Count / WallSeconds : 0;
+
+    /// <summary>
+    /// Tokens per second of generating: over the span from the first block's drafting to the last verdict, so the
+    /// session's opening (a one-time round trip, and the target's prefill) is left out. Sequential and pipelined rounds
+    /// are measured alike (pipelined blocks overlap, so round times do not add up). 0 without rounds.
+    /// </summary>
+    public double GoodputTokensPerSecond
+    {
+        get
+        {
+            if (Rounds.Count == 0)
+            {
+                return 0;
+            }
+
+            var span = Rounds.Max(r => r.DraftStart + r.RoundSeconds) - Rounds.Min(r => r.DraftStart);
+            return span > 0 ? Tokens.Count / span : 0;
+        }
+    }
 }
 
 /// <summary>
@@ -471,9 +490,11 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             var t0 = Stopwatch.GetTimestamp();
             _linkProbe?.SendProbe();
             var stopper = options.Policy;
+            // The policy first (a paced policy waits there until the token is due, as a slower board would still be
+            // computing it), then whether a verdict that came in meanwhile voids the block.
             drafter.Draft(k, drafts, distributions, (n, p) =>
-                (_inFlight.Count > 0 && ChainBroken())
-                || (stopper is not null && stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds))),
+                (stopper is not null && stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds)))
+                || (_inFlight.Count > 0 && ChainBroken()),
                 options.Policy?.ReadsConfidence ?? false);
             return new Block([.. drafts], distributions is null ? null : [.. distributions], t0, Stopwatch.GetTimestamp(), [.. drafter.TokenTimes]);
         }
@@ -528,7 +549,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 return;
             }
 
-            var t2 = Stopwatch.GetTimestamp();
+            // The verdict's arrival, not when the drafting loop got to it: that is the round trip the link gave.
+            var t2 = block.Arrived;
             for (var i = 0; i < result.AcceptedCount; i++)
             {
                 _committed.Add(block.Drafts[i]);
@@ -547,10 +569,10 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                 Discard();
             }
 
-            options.Policy?.Observe(new Policies.RoundObservation(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds,
-                Stopwatch.GetElapsedTime(block.Started).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds));
+            var roundSeconds = Stopwatch.GetElapsedTime(block.Started, t2).TotalSeconds;
+            options.Policy?.Observe(new Policies.RoundObservation(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds, roundSeconds, _linkProbe?.ProbeRoundTripSeconds));
             _rounds.Add(new RoundMetrics(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds, Stopwatch.GetElapsedTime(block.Drafted, t2).TotalSeconds,
-                block.Started / (double)Stopwatch.Frequency, result.TargetSeconds + result.QueueSeconds, Stopwatch.GetElapsedTime(block.Started).TotalSeconds, block.TokenTimes));
+                block.Started / (double)Stopwatch.Frequency, result.TargetSeconds + result.QueueSeconds, roundSeconds, block.TokenTimes));
 
             var before = _generated.Count;
             for (var i = 0; i <= result.AcceptedCount && !_ended; i++)
@@ -647,7 +669,31 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
 
             public int Round { get; set; }
 
-            public Task<VerifyResult> Verdict { get; set; } = Task.FromResult(new VerifyResult(0, -1, 0));
+            public Task<VerifyResult> Verdict
+            {
+                get => _verdict;
+                set
+                {
+                    _verdict = value;
+                    Arrived = 0;
+                    _verdict.ContinueWith(_ => Arrived = Stopwatch.GetTimestamp(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
+
+            /// <summary>When the verdict came in (monotonic timestamp); read once it has completed.</summary>
+            public long Arrived
+            {
+                get
+                {
+                    var at = Interlocked.Read(ref _arrived);
+                    return at != 0 ? at : Stopwatch.GetTimestamp();
+                }
+
+                private set => Interlocked.Exchange(ref _arrived, value);
+            }
+
+            private Task<VerifyResult> _verdict = Task.FromResult(new VerifyResult(0, -1, 0));
+            private long _arrived;
         }
     }
 }

@@ -14,12 +14,18 @@ public sealed class ProfilePolicy : IDraftLengthPolicy
     private readonly double _t0;
     private readonly double _tau;
     private readonly double _drift;
+    private readonly Func<int, double, double>? _secondsPerToken;
     private double _assumedWait;
     private double _ewmaWait = double.NaN;
     private int _k;
 
     /// <param name="alpha">Per-position conditional acceptance rates from the profile (length = K_max).</param>
-    public ProfilePolicy(IReadOnlyList<double> alpha, double overheadSeconds, double secondsPerDraftToken, double assumedWaitSeconds, double drift = 0.25)
+    /// <param name="secondsPerToken">
+    /// The model's seconds per generated token for (K, wait), when it is not the sequential round's (pipelined rounds
+    /// give their own); null = (t0 + K·τ + w) / (E_K + 1).
+    /// </param>
+    public ProfilePolicy(IReadOnlyList<double> alpha, double overheadSeconds, double secondsPerDraftToken, double assumedWaitSeconds, double drift = 0.25,
+        Func<int, double, double>? secondsPerToken = null)
     {
         ArgumentNullException.ThrowIfNull(alpha);
         if (alpha.Count is < 1 or > 32 || alpha.Any(a => a is < 0 or > 1 || double.IsNaN(a)))
@@ -44,6 +50,7 @@ public sealed class ProfilePolicy : IDraftLengthPolicy
         _t0 = overheadSeconds;
         _tau = secondsPerDraftToken;
         _drift = drift;
+        _secondsPerToken = secondsPerToken;
         _assumedWait = assumedWaitSeconds;
         KMax = alpha.Count;
         _k = BestFor(_assumedWait);
@@ -82,7 +89,7 @@ public sealed class ProfilePolicy : IDraftLengthPolicy
         var bestCost = double.PositiveInfinity;
         for (var k = 1; k <= KMax; k++)
         {
-            var cost = (_t0 + (k * _tau) + waitSeconds) / _expectedTokens[k];
+            var cost = _secondsPerToken?.Invoke(k, waitSeconds) ?? (_t0 + (k * _tau) + waitSeconds) / _expectedTokens[k];
             if (cost < bestCost - 1e-15)
             {
                 (best, bestCost) = (k, cost);

@@ -277,10 +277,34 @@ public sealed class UcbSpecStopPolicy : IDraftLengthPolicy
         return double.IsPositiveInfinity(next) ? bound : next;
     }
 
+    /// <summary>
+    /// For pipelined rounds (blocks in flight, D ≥ 2): the model's seconds per generated token for (α by chain position,
+    /// K, τ, t0, wait), set by the front end that pipelines; null = the sequential round's (t0 + K·τ + w) / (E_K + 1).
+    /// The bandit's optimistic α per position (1..K_max) go in; the wait it observes is a block's send-to-verdict time.
+    /// </summary>
+    public Func<IReadOnlyList<double?>, int, double, double, double, double>? PipelinedCost { get; set; }
+
     /// <summary>The optimistic expected seconds per token of K = <paramref name="k"/> at wait <paramref name="wait"/>.</summary>
     public double OptimisticCost(int k, double wait)
     {
         var (t0, tau) = DraftTime();
+        if (PipelinedCost is { } pipelined)
+        {
+            // A chain runs past K, so every position's optimistic rate matters; capped below 1, where the model would
+            // follow a chain that never breaks (0.995: chains of ~200 tokens, long past any choice of K).
+            var rates = new double?[KMax];
+            double before = 0.5;
+            var logN = Math.Log(_rounds + 1);
+            for (var i = 1; i <= KMax; i++)
+            {
+                var shrunk = (_acceptedAt[i] + (PriorWeight * before)) / (_reached[i] + PriorWeight);
+                before = shrunk;
+                rates[i - 1] = Math.Min(0.995, shrunk + (Exploration * Math.Sqrt(logN / (_reached[i] + PriorWeight))));
+            }
+
+            return pipelined(rates, k, tau, t0, wait);
+        }
+
         double expected = 0, prefix = 1, previous = 0.5;
         var log = Math.Log(_rounds + 1);
         for (var i = 1; i <= k; i++)

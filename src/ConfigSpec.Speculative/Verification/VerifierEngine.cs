@@ -495,8 +495,13 @@ public sealed class VerifierEngine : IVerifier
         return (session, null);
     }
 
-    /// <summary>The pipelined rules: true to verify now, false when parked; refusals (a dropped block among them) throw.</summary>
-    private static bool CheckChain(Session session, VerifyWork work)
+    /// <summary>
+    /// The pipelined rules: true to verify now, false when parked; refusals (a dropped block among them) throw. Requests
+    /// are admitted as they are handled, which need not be the order they were sent in, so a block may come before the
+    /// one it follows and waits (parked) until that one is concluded; a block dropped releases those parked, so any that
+    /// follow it are dropped at once rather than waiting for nothing.
+    /// </summary>
+    private bool CheckChain(Session session, VerifyWork work)
     {
         var request = work.Request;
         if (session.Pipeline < 2)
@@ -513,14 +518,16 @@ public sealed class VerifierEngine : IVerifier
 
         if (session.Dropped.Contains(request.Round) || session.Dropped.Contains(request.Base) || request.Round <= session.LastRound)
         {
-            session.Remember(request.Round, null);
+            Drop(session, request.Round);
             throw new VerificationException(VerificationErrorCode.Superseded,
                 $"session '{session.Id}': round {request.Round} was dropped: a block before it was cut, or a later one is verified already");
         }
 
         if (request.Base > session.LastRound)
         {
-            if (session.Parked.Count >= session.Pipeline)
+            // Up to D - 1 live blocks can come before the one they follow, and blocks of a chain cut a moment ago may
+            // still wait for their release: room for twice the pipeline.
+            if (session.Parked.Count >= 2 * session.Pipeline)
             {
                 throw new VerificationException(VerificationErrorCode.BadRound,
                     $"session '{session.Id}': round {request.Round} follows round {request.Base}, not yet received, and {session.Parked.Count} blocks already wait (the session's pipeline is {session.Pipeline})");
@@ -532,14 +539,14 @@ public sealed class VerifierEngine : IVerifier
 
         if (request.Base < session.LastRound)
         {
-            session.Remember(request.Round, null);
+            Drop(session, request.Round);
             throw new VerificationException(VerificationErrorCode.Superseded,
                 $"session '{session.Id}': round {request.Round} follows round {request.Base}, but round {session.LastRound} is verified already");
         }
 
         if (request.Chained && !session.ChainOpen)
         {
-            session.Remember(request.Round, null);
+            Drop(session, request.Round);
             throw new VerificationException(VerificationErrorCode.Superseded,
                 session.LastResult is null
                     ? $"session '{session.Id}': round {request.Round} is chained, but no block before it was verified"
@@ -553,6 +560,13 @@ public sealed class VerifierEngine : IVerifier
         }
 
         return true;
+    }
+
+    /// <summary>Records a block as dropped and lets the blocks parked behind it be checked again (they are dropped too).</summary>
+    private void Drop(Session session, int round)
+    {
+        session.Remember(round, null);
+        Release(session);
     }
 
     /// <summary>After a session's block is concluded, blocks parked behind it go back into the queue, in order.</summary>

@@ -306,6 +306,54 @@ public sealed class PolicyTests
         Assert.True(probe.MeanMsPerToken < result.BestStatic.MeanMsPerToken);
     }
 
+    /// <summary>
+    /// The pipelined simulation agrees with the pipelined model (a static K at a fixed delay, where the model is exact
+    /// but for the token in progress when a cut arrives), beats sequential rounds where the round trip is long, and
+    /// commits exactly the tokens it reports.
+    /// </summary>
+    [Theory]
+    [InlineData(0.87, 2, 8, 100)]
+    [InlineData(0.87, 4, 4, 100)]
+    [InlineData(0.96, 8, 4, 100)]
+    [InlineData(0.96, 4, 2, 20)]
+    public void The_pipelined_simulation_agrees_with_the_pipelined_model(double alpha, int k, int d, double delayMs)
+    {
+        var a = Enumerable.Repeat(alpha, 12).ToList();
+        var s = Settings($"fixed:{delayMs}", 60_000) with { Alpha = a, Pipeline = d };
+        var run = PolicySimulator.Run(new StaticPolicy(k), s);
+        var wait = (2 * delayMs / 1000) + s.VerifySeconds;
+        var model = ConfigSpec.Profiling.Objectives.PipelinedModel.Episode([.. a.Select(x => (double?)x)], k, d, 1 / s.DraftTokensPerSecond, 0, wait);
+        var simulated = 1000 / run.MeanMsPerToken;
+        Assert.True(Math.Abs(simulated - model.Goodput) / model.Goodput < 0.04, $"simulated {simulated:0.00} tokens/s, model {model.Goodput:0.00}");
+        Assert.Equal(run.Tokens, run.Rounds.Sum(r => r.Yield));
+        // Of the drafts verified, a share below α: the drafts after a rejection in its block count as drafted too.
+        Assert.InRange(run.Acceptance, 0.5, alpha + 0.01);
+        var sequential = PolicySimulator.Run(new StaticPolicy(k), s with { Pipeline = 1 });
+        if (delayMs >= 100)
+        {
+            Assert.True(run.MeanMsPerToken < sequential.MeanMsPerToken, $"pipelined {run.MeanMsPerToken:0.00} ms/token, sequential {sequential.MeanMsPerToken:0.00}");
+        }
+    }
+
+    /// <summary>The policies choose K per block of a pipeline: ucb-specstop and the profile policy come near the oracle at a fixed long delay.</summary>
+    [Fact]
+    public void Policies_choose_K_per_block_in_a_pipeline_near_the_oracle()
+    {
+        var s = Settings("fixed:100", 20_000) with { Pipeline = 4 };
+        var alpha = Alpha.Select(x => (double?)x).ToList();
+        var result = PolicySimulator.Evaluate([
+            () => ConfigSpec.Profiling.Objectives.PipelinedPolicies.Adapt(new UcbSpecStopPolicy(8), 4),
+            () => new ProfilePolicy(Alpha, 0, 1 / s.DraftTokensPerSecond, 0.205, secondsPerToken: (k, w) =>
+                1 / ConfigSpec.Profiling.Objectives.PipelinedModel.Episode(alpha, k, 4, 1 / s.DraftTokensPerSecond, 0, w).Goodput),
+        ], s);
+        var (ucb, profile) = (result.Runs[0], result.Runs[1]);
+        Assert.True(profile.RegretPct < 3, $"profile {profile.RegretPct:0.00} % over the oracle (K {profile.MeanK:0.00}, best static {result.BestStatic.Policy})");
+        Assert.True(ucb.RegretPct < 10, $"ucb-specstop {ucb.RegretPct:0.00} % over the oracle (K {ucb.MeanK:0.00}, best static {result.BestStatic.Policy})");
+        var sequential = PolicySimulator.Evaluate([() => new UcbSpecStopPolicy(8)], s with { Pipeline = 1 });
+        Assert.True(result.Oracle.MeanMsPerToken < sequential.Oracle.MeanMsPerToken,
+            $"pipelined oracle {result.Oracle.MeanMsPerToken:0.00} ms/token, sequential {sequential.Oracle.MeanMsPerToken:0.00}");
+    }
+
     private static SimulationSettings Settings(string delay, int tokens) => new()
     {
         Alpha = Alpha,

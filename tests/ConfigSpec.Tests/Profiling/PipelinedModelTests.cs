@@ -51,8 +51,8 @@ public sealed class PipelinedModelTests
 
                 var end = verdicts[i];
                 tokens += position;
-                seconds += end;
-                // Everything drafted by the time the cutting verdict is back: blocks up to i, and the later ones in progress.
+                // Everything drafted by the time the cutting verdict is acted on: blocks up to i, and the later ones in
+                // progress, token by token: a token being drafted when the verdict arrives is finished first.
                 drafted += i * k;
                 var previous = sends[i];
                 for (var j = i + 1; j < i + d; j++)
@@ -63,10 +63,23 @@ public sealed class PipelinedModelTests
                         break;
                     }
 
-                    drafted += Math.Min(k, (end - s) / t);
+                    var n = 1; // the board asks after each token, so the first is always drafted
+                    while (n < k && s + (n * t) < end)
+                    {
+                        n++;
+                    }
+
+                    drafted += n;
+                    if (n < k || s + (k * t) > end)
+                    {
+                        end = Math.Max(end, s + (n * t));
+                        break;
+                    }
+
                     previous = s + (k * t);
                 }
 
+                seconds += end;
                 break;
             }
         }

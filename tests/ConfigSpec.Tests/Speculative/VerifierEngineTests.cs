@@ -126,4 +126,36 @@ public class VerifierEngineTests(ModelFixture models)
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
+
+    /// <summary>
+    /// Requests are admitted in the order they are handled, not sent: a block that came before the one it follows waits,
+    /// and when that one turns out dropped (its chain was cut) the waiting block is refused at once, not left waiting.
+    /// </summary>
+    [Fact]
+    public async Task A_block_waiting_for_a_dropped_block_is_refused_at_once()
+    {
+        await using var engine = new VerifierEngine(models.Target, new VerifierOptions { ContextLength = 128, MaxPipeline = 4 });
+        var prompt = models.Target.Tokenize("Once upon a time");
+        var info = await engine.OpenAsync(new OpenSessionRequest(prompt, SamplingSettings.Greedy, models.Target.VocabularyFingerprint, Pipeline: 4));
+        Assert.Equal(4, info.Pipeline);
+        // The target's own first token, drafted wrong on purpose: round 1 is cut at its first draft.
+        var next = (await LocalGeneration.RunAsync(models.Target, null, prompt, new GenerationOptions { MaxTokens = 1, DraftLength = 0, ContextLength = 128 })).Tokens[0];
+        var wrong = (next + 1) % 512;
+        var cut = await engine.VerifyAsync(new VerifyRequest(info.SessionId, [wrong, 5], null, 1, prompt.Length, 0, false, true));
+        Assert.Equal(0, cut.AcceptedCount);
+        Assert.Equal(next, cut.NextToken);
+
+        // Round 3 (after 2) comes first and waits; round 2 (chained after the cut round 1) is dropped, and so is 3, at once.
+        var third = engine.VerifyAsync(new VerifyRequest(info.SessionId, [7], null, 3, prompt.Length + 3, 2, true, true));
+        await Task.Delay(50);
+        Assert.False(third.IsCompleted, "round 3 did not wait for round 2");
+        var second = await Assert.ThrowsAsync<VerificationException>(() => engine.VerifyAsync(new VerifyRequest(info.SessionId, [9, 9], null, 2, prompt.Length + 1, 1, true, true)));
+        Assert.Equal(VerificationErrorCode.Superseded, second.Code);
+        var ex = await Assert.ThrowsAsync<VerificationException>(() => third.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(VerificationErrorCode.Superseded, ex.Code);
+
+        // The session goes on: a new chain from the cut round.
+        var fresh = await engine.VerifyAsync(new VerifyRequest(info.SessionId, [], null, 4, prompt.Length + 1, 1, false, false));
+        Assert.True(fresh.NextToken >= 0);
+    }
 }

@@ -149,13 +149,18 @@ public sealed class PipelinedRemoteTests(ModelFixture models) : IDisposable
         var generator = new SpeculativeGenerator(slow, draft);
         var generation = generator.GenerateAsync(prompt, options, models.Target);
         await halfway.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        var inFlight = slow.Pending;
+        // Take the slot while blocks are in flight (there almost always are; between a cut and the next block there may be none).
+        for (var i = 0; i < 500 && slow.Pending == 0; i++)
+        {
+            await Task.Delay(1);
+        }
+
         await other.OpenAsync(new OpenSessionRequest(models.Target.Tokenize("The little dog"), SamplingSettings.Greedy, null, DeviceId: "pipe-evict-other"));
         var result = await generation.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(expected.Tokens, result.Tokens);
+        // A block refused as evicted was in flight when the slot was taken (or sent before the board heard of it).
         Assert.True(server.ErrorCounts.GetValueOrDefault(ConfigSpec.Transport.Protocol.ProtocolErrorCode.SessionEvicted) >= 1, "no block was refused as evicted");
         Assert.True(generator.Reopened >= 1, "the board never re-opened its session");
-        Assert.True(inFlight >= 1, "no block was in flight when the other board took the slot");
         Assert.Equal(3, result.Pipeline);
 
         await other.DisposeAsync();
