@@ -13,7 +13,7 @@ DELAYPROXY="${DELAYPROXY:-$ROOT/out/bin/configspec-delayproxy}"
 M="$ROOT/models"
 LIBDIR="$ROOT/lib/llama/$(host_platform)"
 export CONFIGSPEC_LLAMA_DIR="${CONFIGSPEC_LLAMA_DIR:-$LIBDIR}"
-TOKENS=$([ $QUICK = 1 ] && echo 80 || echo 300)
+TOKENS=$([ $QUICK = 1 ] && echo 80 || echo 200)
 KS=$([ $QUICK = 1 ] && echo "1 4 8" || echo "1 2 3 4 6 8 12")
 DS=$([ $QUICK = 1 ] && echo "1 2 4" || echo "1 2 4 8")
 DELAYS="20 50 100"
@@ -68,8 +68,8 @@ echo "(every configuration, D = 1 included, is on offer to the selector, so the 
 
 # The model against measurement: a profile taken at the board's pace over each delay, then `validate` of the
 # configuration the selector chooses with --pipeline 8 and of the best sequential one (--pipeline 1).
-ROUNDS=$([ $QUICK = 1 ] && echo 30 || echo 300)
-VTOKENS=$([ $QUICK = 1 ] && echo 128 || echo 1536)
+ROUNDS=$([ $QUICK = 1 ] && echo 30 || echo 200)
+VTOKENS=$([ $QUICK = 1 ] && echo 128 || echo 768)
 cat >"$WORK/row.py" <<'PY'
 import json, sys
 delay, draft, j = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])

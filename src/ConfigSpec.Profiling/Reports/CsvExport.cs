@@ -37,11 +37,11 @@ public static class CsvExport
         return sb.ToString();
     }
 
-    /// <summary>One row per (draft, quant, K): the predicted objectives and the rank under the objective in force.</summary>
+    /// <summary>One row per (draft, quant, K, D): the predicted objectives and the rank under the objective in force.</summary>
     public static string Ranked(SelectionResult selection)
     {
         ArgumentNullException.ThrowIfNull(selection);
-        var sb = new StringBuilder("rank,draft,quant,k,expected_accepted,goodput_tokens_per_s,tokens_per_usd,usd_per_mtok,joules_per_token,memory_mb,pareto,score\n");
+        var sb = new StringBuilder("rank,draft,quant,k,expected_accepted,goodput_tokens_per_s,tokens_per_usd,usd_per_mtok,joules_per_token,memory_mb,pareto,score,pipeline\n");
         var rank = 0;
         foreach (var c in selection.Ranked)
         {
@@ -49,7 +49,7 @@ public static class CsvExport
             sb.Append(string.Join(",", new[]
             {
                 N(rank), Quote(c.Draft), Quote(c.Quant), N(c.K), N(c.ExpectedAccepted), N(c.Goodput), N(c.TokensPerUsd), N(c.UsdPerMillionTokens),
-                c.JoulesPerToken is { } j ? N(j) : string.Empty, N(c.MemoryMegabytes), c.Pareto ? "true" : "false", c.Score is { } s ? N(s) : string.Empty,
+                c.JoulesPerToken is { } j ? N(j) : string.Empty, N(c.MemoryMegabytes), c.Pareto ? "true" : "false", c.Score is { } s ? N(s) : string.Empty, N(c.Pipeline),
             })).Append('\n');
         }
 

@@ -23,7 +23,10 @@ public static class HtmlReport
         ArgumentNullException.ThrowIfNull(settings);
         var candidates = Selector.MarkPareto(Selector.Predict(profile, settings));
         var hasEnergy = candidates.All(c => c.JoulesPerToken is not null);
-        var series = candidates.GroupBy(c => (c.Draft, c.Quant)).Select((g, i) => (Name: $"{g.Key.Draft} ({g.Key.Quant})", Colour: Palette[i % Palette.Length], Points: g.OrderBy(c => c.K).ToList())).ToList();
+        // One series per draft and pipeline depth (D is named only when the selection offers pipelines).
+        var series = candidates.GroupBy(c => (c.Draft, c.Quant, c.Pipeline))
+            .Select((g, i) => (Name: $"{g.Key.Draft} ({g.Key.Quant}){(settings.MaxPipeline > 1 ? $" D={g.Key.Pipeline}" : string.Empty)}", Colour: Palette[i % Palette.Length],
+                Points: g.OrderBy(c => c.K).ToList(), Draft: $"{g.Key.Draft} ({g.Key.Quant})")).ToList();
         var html = new StringBuilder();
         var title = $"ConfigSpec profile of {profile.Device}";
         html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>").Append(E(title)).Append("</title>\n<style>\n")
@@ -51,7 +54,7 @@ public static class HtmlReport
             LineChart(html, "energy", "Energy per token against K", "mJ per token", series.Select(s => (s.Name, s.Colour, s.Points.Select(p => (p.K, p.JoulesPerToken!.Value * 1000)).ToList())).ToList(), higherIsBetter: false);
         }
 
-        ParetoChart(html, candidates, series.ToDictionary(s => s.Name, s => s.Colour, StringComparer.Ordinal), hasEnergy);
+        ParetoChart(html, candidates, series.GroupBy(s => s.Draft, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Colour, StringComparer.Ordinal), hasEnergy);
         html.Append("</div>\n");
 
         foreach (var objective in hasEnergy ? new[] { Objective.Goodput, Objective.Cost, Objective.Energy } : [Objective.Goodput, Objective.Cost])
@@ -188,12 +191,15 @@ public static class HtmlReport
 
     private static void CandidateTable(StringBuilder html, string id, IEnumerable<Candidate> candidates)
     {
-        html.Append(C, $"<table id=\"{id}\">\n<tr><th>#</th><th class=\"name\">draft</th><th class=\"name\">quant</th><th>K</th><th>E_K</th><th>goodput tokens/s</th><th>tokens per USD</th><th>USD per M tokens</th><th>mJ per token</th><th>memory MB</th><th>Pareto</th></tr>\n");
+        var list = candidates.ToList();
+        var pipelined = list.Any(c => c.Pipeline > 1);
+        candidates = list;
+        html.Append(C, $"<table id=\"{id}\">\n<tr><th>#</th><th class=\"name\">draft</th><th class=\"name\">quant</th><th>K</th>{(pipelined ? "<th>D</th>" : string.Empty)}<th>E_K</th><th>goodput tokens/s</th><th>tokens per USD</th><th>USD per M tokens</th><th>mJ per token</th><th>memory MB</th><th>Pareto</th></tr>\n");
         var rank = 0;
         foreach (var c in candidates)
         {
             rank++;
-            html.Append(C, $"<tr class=\"{(c.Pareto ? "pareto" : "dominated")}\" data-draft=\"{E(c.Draft)}\" data-quant=\"{E(c.Quant)}\" data-k=\"{c.K}\"><td>{rank}</td><td class=\"name\">{E(c.Draft)}</td><td class=\"name\">{E(c.Quant)}</td><td>{c.K}</td>")
+            html.Append(C, $"<tr class=\"{(c.Pareto ? "pareto" : "dominated")}\" data-draft=\"{E(c.Draft)}\" data-quant=\"{E(c.Quant)}\" data-k=\"{c.K}\"><td>{rank}</td><td class=\"name\">{E(c.Draft)}</td><td class=\"name\">{E(c.Quant)}</td><td>{c.K}</td>{(pipelined ? $"<td>{c.Pipeline}</td>" : string.Empty)}")
                 .Append(C, $"<td>{c.ExpectedAccepted:0.00}</td><td data-field=\"goodput_tokens_per_s\" data-value=\"{R(c.Goodput)}\">{c.Goodput:0.0}</td>")
                 .Append(C, $"<td data-field=\"tokens_per_usd\" data-value=\"{R(c.TokensPerUsd)}\">{c.TokensPerUsd:0}</td><td>{c.UsdPerMillionTokens:0.####}</td>")
                 .Append(C, $"<td data-field=\"joules_per_token\" data-value=\"{(c.JoulesPerToken is { } j ? R(j) : string.Empty)}\">{(c.JoulesPerToken is { } jj ? (jj * 1000).ToString("0.###", C) : "–")}</td>")

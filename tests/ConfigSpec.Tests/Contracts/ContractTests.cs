@@ -88,7 +88,7 @@ public sealed partial class ContractTests
         var json = FleetMessages.Config("pi-1", 9, T, Served);
         using var doc = JsonDocument.Parse(json);
         var names = doc.RootElement.EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(["schema", "version", "device_id", "seq", "time", "objective", "draft", "quant", "sha256", "k", "predicted", "reason", "source"], names);
+        Assert.Equal(["schema", "version", "device_id", "seq", "time", "objective", "draft", "quant", "sha256", "k", "predicted", "reason", "source", "pipeline"], names);
         var (header, body) = Contract.ReadEdge<ServedConfig>(B(json), FleetMessages.ConfigSchema, "pi-1");
         Assert.Equal(9, header.Seq);
         Assert.Equal(Served, body);

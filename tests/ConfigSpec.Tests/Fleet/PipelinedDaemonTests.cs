@@ -65,7 +65,9 @@ public sealed class PipelinedDaemonTests
         var piped = await ApplyAsync("piped", 3);
         Assert.True(piped.GetProperty("ok").GetBoolean(), piped.ToString());
         Assert.Equal(3, piped.GetProperty("config").GetProperty("pipeline").GetInt32());
-        var published3 = await NextAsync(client, FleetTopics.Config("pi-pipe"), m => m.GetProperty("pipeline").GetInt32() == 3);
+        // The retained configuration says so (read afresh: the operator's client may have passed it while waiting for the result).
+        var published3 = await FleetHarness.EventuallyAsync(() => RetainedAsync(broker.Uri, FleetTopics.Config("pi-pipe")),
+            m => m.GetProperty("pipeline").GetInt32() == 3, TimeSpan.FromSeconds(30), "the retained configuration with pipeline 3");
         Assert.Equal("command", published3.GetProperty("source").GetString());
         var three = await GenerateAsync();
         Assert.Equal(one.GetProperty("text").GetString(), three.GetProperty("text").GetString());
@@ -86,6 +88,14 @@ public sealed class PipelinedDaemonTests
 
         daemon.Terminate();
         Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(30)), daemon.Log);
+    }
+
+    private static async Task<JsonElement> RetainedAsync(Uri broker, string topic)
+    {
+        await using var reader = new MqttClient(new MqttClientOptions { Broker = broker, ClientId = "pipe-reader-" + Guid.NewGuid().ToString("N")[..6] });
+        await reader.ConnectAsync();
+        await reader.SubscribeAsync(topic, 1);
+        return await NextAsync(reader, topic, _ => true);
     }
 
     private static async Task<JsonElement> NextAsync(MqttClient client, string topic, Func<JsonElement, bool> wanted)

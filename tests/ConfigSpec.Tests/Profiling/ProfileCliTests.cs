@@ -267,6 +267,39 @@ public class ProfileCliTests
         Assert.True(ks[2] >= ks[0], string.Join(" | ", sweep));
     }
 
+    /// <summary>select, report and the ranked CSV with pipelines on offer: D in every row, one chart series per draft and D.</summary>
+    [Fact]
+    public async Task Select_and_report_with_pipelines_show_D()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var path = Path.Combine(dir, "p.json");
+        ProfileJson.Save(ProfileFixtures.ThreeDrafts(wait: 0.2), path);
+        var (exit, output, error) = await EdgeCliTests.Run("select", "--profile", path, "--pipeline", "3", "--json");
+        Assert.True(exit == 0, error);
+        using (var doc = System.Text.Json.JsonDocument.Parse(output))
+        {
+            var ranked = doc.RootElement.GetProperty("ranked").EnumerateArray().ToList();
+            Assert.Equal(3 * 8 * 3, ranked.Count);
+            Assert.Equal([1, 2, 3], ranked.Select(c => c.GetProperty("pipeline").GetInt32()).Distinct().Order());
+            Assert.True(doc.RootElement.GetProperty("chosen").GetProperty("pipeline").GetInt32() > 1, output);
+        }
+
+        (exit, output, error) = await EdgeCliTests.Run("select", "--profile", path, "--pipeline", "3");
+        Assert.True(exit == 0, error);
+        Assert.Matches(@"chosen: \S+ \(\S+\) K=\d+ D=[23]", output);
+        (exit, _, error) = await EdgeCliTests.Run("report", "--profile", path, "--out", Path.Combine(dir, "r"), "--pipeline", "3");
+        Assert.True(exit == 0, error);
+        var html = File.ReadAllText(Path.Combine(dir, "r", "report.html"));
+        Assert.Contains("<th>D</th>", html, StringComparison.Ordinal);
+        Assert.Contains("qwen-0.5b (Q8_0) D=3", html, StringComparison.Ordinal);
+        var csv = File.ReadAllLines(Path.Combine(dir, "r", "ranked.csv"));
+        Assert.EndsWith(",pipeline", csv[0], StringComparison.Ordinal);
+        Assert.Equal(3 * 8 * 3, csv.Length - 1);
+        (exit, _, error) = await EdgeCliTests.Run("select", "--profile", path, "--pipeline", "17");
+        Assert.Equal(2, exit);
+        Assert.Contains("--pipeline 17 is out of range (1..16)", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Validate_and_report_refuse_what_they_cannot_use()
     {
