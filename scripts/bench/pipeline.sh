@@ -28,12 +28,19 @@ BACKGROUND_PIDS+=($!)
 for _ in $(seq 100); do grep -q "serving target" "$WORK/verifier.log" && break; sleep 0.1; done
 
 # One delay's sweep, written to its own file; the three delays run at once (each through its own proxy).
-sweep() {
-  local delay="$1" proxy
+# with_proxy DELAY FUNCTION: runs FUNCTION DELAY PORT with a delay proxy in front of the broker on PORT, then stops it.
+with_proxy() {
+  local delay="$1" run="$2" proxy
   proxy="$(free_port)"
   "$DELAYPROXY" --listen "127.0.0.1:$proxy" --upstream "127.0.0.1:$PORT" --delay-ms "$delay" 2>/dev/null &
   local proxy_pid=$!
   wait_port "$proxy"
+  "$run" "$delay" "$proxy"
+  kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true
+}
+
+sweep() {
+  local delay="$1" proxy="$2"
   for draft in $DRAFTS; do
     for k in $KS; do
       for d in $DS; do
@@ -47,12 +54,11 @@ sweep() {
       done
     done
   done >"$WORK/sweep-$delay.txt"
-  kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true
 }
 
 started=$SECONDS
 pids=()
-for delay in $DELAYS; do sweep "$delay" & pids+=($!); done
+for delay in $DELAYS; do with_proxy "$delay" sweep & pids+=($!); done
 wait "${pids[@]}"
 log "swept K in {$KS} and D in {$DS}, $TOKENS tokens per run, in $((SECONDS - started)) s"
 printf '%-9s %-24s %-18s %-22s %8s %s\n' delay_ms draft "best D=1 (K, tok/s)" "best D>=2 (K, D, tok/s)" ratio "discarded/drafted at best"
@@ -78,11 +84,7 @@ config = f"K={j['k']} D={j['pipeline']}"
 print(f"{delay:<9} {draft:<24} {config:<11} {p['goodput_tokens_per_s']:10.2f} {m['goodput_tokens_per_s']:10.2f} {j['goodput_error_pct']:+8.1f}%")
 PY
 check() {
-  local delay="$1" proxy
-  proxy="$(free_port)"
-  "$DELAYPROXY" --listen "127.0.0.1:$proxy" --upstream "127.0.0.1:$PORT" --delay-ms "$delay" 2>/dev/null &
-  local proxy_pid=$!
-  wait_port "$proxy"
+  local delay="$1" proxy="$2"
   local url="mqtt://127.0.0.1:$proxy" profile="$WORK/profile-$delay.json"
   "$EDGE" profile --verifier "$url" --target-id stories260K --drafts "$M/stories260K-Q4_0.gguf,$M/stories260K-Q8_0.gguf" --draft-tokens-per-s 25 \
     --max-rounds "$ROUNDS" --min-rounds 20 --timing-rounds 4 --idle-baseline 0s --out "$profile" --force >/dev/null 2>&1 || { echo "$delay profile failed"; return; }
@@ -100,12 +102,11 @@ print(best["k"], best["pipeline"])' "$draft")
       python3 "$WORK/row.py" "$delay" "$draft" "$json"
     done
   done >"$WORK/check-$delay.txt"
-  kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true
 }
 
 started=$SECONDS
 pids=()
-for delay in 20 100; do check "$delay" & pids+=($!); done
+for delay in 20 100; do with_proxy "$delay" check & pids+=($!); done
 wait "${pids[@]}"
 log "profiled at 25 tokens/s and validated the chosen configurations in $((SECONDS - started)) s"
 printf '%-9s %-24s %-11s %10s %10s %9s\n' delay_ms draft config predicted measured error

@@ -28,10 +28,14 @@ internal static class ValidateCommand
         var prompts = new Option<string?>("--prompts") { Description = "JSONL prompts (default: the profile's prompt set)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object: predicted, measured, goodput_error_pct" };
         var pace = new Option<double?>("--draft-tokens-per-s") { Description = "hold drafting to this many tokens per second (as the profile was taken with it)" };
+        var perPrompt = new Option<int?>("--tokens-per-prompt")
+        {
+            Description = "tokens per generation (default: the profile's); longer generations come nearer the steady state the model predicts",
+        };
         var selection = new SelectionOptions();
         var command = new Command("validate", "run one configuration for real and compare goodput, tokens per dollar and joules per token with the prediction")
         {
-            profile, draft, k, tokens, prompts, json, pace,
+            profile, draft, k, tokens, prompts, json, pace, perPrompt,
         };
         selection.AddTo(command, constraints: false);
         boardOptions.AddTo(command);
@@ -73,6 +77,12 @@ internal static class ValidateCommand
             var generator = new SpeculativeGenerator(connection.Verifier, draftModel);
             var rounds = new List<RoundMetrics>();
             var steadyRounds = new List<RoundMetrics>();
+            var generationLength = parse.GetValue(perPrompt) ?? board.Settings.TokensPerPrompt;
+            if (generationLength < 1)
+            {
+                throw new ConfigSpecException($"--tokens-per-prompt {generationLength} must be at least 1");
+            }
+
             var discarded = new List<(double Start, double End)>();
             var generated = 0;
             var discardedTokens = 0;
@@ -82,7 +92,7 @@ internal static class ValidateCommand
             for (var i = 0; generated < total; i++)
             {
                 var prompt = Profiler.PromptTokens(draftModel, order[i % order.Count], options.ContextLength, board.Settings.KMax);
-                var run = await generator.GenerateAsync(prompt, options with { MaxTokens = Math.Min(board.Settings.TokensPerPrompt, total - generated) }, draftModel, cancellationToken)
+                var run = await generator.GenerateAsync(prompt, options with { MaxTokens = Math.Min(generationLength, total - generated) }, draftModel, cancellationToken)
                     .ConfigureAwait(false);
                 rounds.AddRange(run.Rounds);
                 steadyRounds.AddRange(run.Rounds.Skip(1)); // the first round also feeds the prompt to the draft

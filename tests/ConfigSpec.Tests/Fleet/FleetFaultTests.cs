@@ -170,29 +170,21 @@ public sealed class FleetFaultTests
         Assert.True(missing.Count == 0, $"sequence numbers {string.Join(", ", missing)} were never stored (metrics {seqs.Min()}..{seqs.Max()})");
     }
 
-    private static HashSet<long> Ledger(string db, string device)
-    {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq FROM seen WHERE device_id = $d";
-        cmd.Parameters.AddWithValue("$d", device);
-        using var r = cmd.ExecuteReader();
-        var set = new HashSet<long>();
-        while (r.Read())
-        {
-            set.Add(r.GetInt64(0));
-        }
-
-        return set;
-    }
+    private static HashSet<long> Ledger(string db, string device) => [.. Sequences(db, "seen", device)];
 
     internal static (List<long> Seqs, int Rows) MetricsSequence(string db, string device)
     {
+        var list = Sequences(db, "metrics", device);
+        return (list, list.Count);
+    }
+
+    /// <summary>The sequence numbers a store's table holds for a device (read-only, unpooled: the aggregator may still have it open).</summary>
+    private static List<long> Sequences(string db, string table, string device)
+    {
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         c.Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq FROM metrics WHERE device_id = $d";
+        cmd.CommandText = $"SELECT seq FROM {table} WHERE device_id = $d";
         cmd.Parameters.AddWithValue("$d", device);
         using var r = cmd.ExecuteReader();
         var list = new List<long>();
@@ -201,7 +193,7 @@ public sealed class FleetFaultTests
             list.Add(r.GetInt64(0));
         }
 
-        return (list, list.Count);
+        return list;
     }
 }
 
