@@ -101,12 +101,8 @@ internal static class ValidateCommand
                 depthUsed = Math.Max(depthUsed, run.Pipeline);
                 generated += run.Tokens.Count;
                 wall += run.WallSeconds;
-                if (run.Rounds.Count > 0)
-                {
-                    // Pipelined blocks overlap, so their round times do not add up: the run's goodput is over the span
-                    // from its first block's drafting to its last verdict.
-                    span += run.Rounds.Max(r => r.DraftStart + r.RoundSeconds) - run.Rounds[0].DraftStart;
-                }
+                // Pipelined blocks overlap, so their round times do not add up: the run's goodput is over its span.
+                span += run.SpanSeconds;
             }
 
             var full = steadyRounds.Where(r => r.Drafted == blockLength).ToList();

@@ -153,19 +153,10 @@ public sealed record GenerationResult
     /// session's opening (a one-time round trip, and the target's prefill) is left out. Sequential and pipelined rounds
     /// are measured alike (pipelined blocks overlap, so round times do not add up). 0 without rounds.
     /// </summary>
-    public double GoodputTokensPerSecond
-    {
-        get
-        {
-            if (Rounds.Count == 0)
-            {
-                return 0;
-            }
+    public double GoodputTokensPerSecond => SpanSeconds > 0 ? Tokens.Count / SpanSeconds : 0;
 
-            var span = Rounds.Max(r => r.DraftStart + r.RoundSeconds) - Rounds.Min(r => r.DraftStart);
-            return span > 0 ? Tokens.Count / span : 0;
-        }
-    }
+    /// <summary>Seconds from the first block's drafting to the last verdict (0 without rounds).</summary>
+    public double SpanSeconds => Rounds.Count == 0 ? 0 : Rounds.Max(r => r.DraftStart + r.RoundSeconds) - Rounds.Min(r => r.DraftStart);
 }
 
 /// <summary>
@@ -424,7 +415,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
                         if (k > 0 || _chainOpen || _inFlight.Count == 0)
                         {
                             var block = DraftBlock(k, drafts, distributions);
-                            if (_inFlight.Count > 0 && ChainBroken())
+                            if (ChainBroken())
                             {
                                 // A verdict came in while drafting that voids this block (it continues past a cut): it is
                                 // not sent, and nothing more is drafted until that verdict is applied.
@@ -494,7 +485,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             // computing it), then whether a verdict that came in meanwhile voids the block.
             drafter.Draft(k, drafts, distributions, (n, p) =>
                 (stopper is not null && stopper.StopDrafting(new Policies.DraftProgress(n, p, Stopwatch.GetElapsedTime(t0).TotalSeconds, _linkProbe?.ProbeRoundTripSeconds)))
-                || (_inFlight.Count > 0 && ChainBroken()),
+                || ChainBroken(),
                 options.Policy?.ReadsConfidence ?? false);
             return new Block([.. drafts], distributions is null ? null : [.. distributions], t0, Stopwatch.GetTimestamp(), [.. drafter.TokenTimes]);
         }
