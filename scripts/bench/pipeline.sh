@@ -3,10 +3,18 @@
 # held to a 25 tokens/s board's pace. For each one-way delay and draft: the best sequential (D = 1) configuration
 # against the best pipelined one (D >= 2), same run, K and D swept; then the pipelined model's prediction against a
 # measured run of the chosen configurations (profile and validate at the same pace). Prints figures; passes or fails on nothing.
-# Usage: scripts/bench/pipeline.sh [--quick]   (programs from out/bin, or EDGE= VERIFIER= DELAYPROXY= to override)
+# Usage: scripts/bench/pipeline.sh [--quick] [--sweep-only | --model-only]
+#   (programs from out/bin, or EDGE= VERIFIER= DELAYPROXY= to override)
 source "$(dirname "$0")/../lib/common.sh"
-QUICK=0
-[ "${1:-}" = --quick ] && QUICK=1
+QUICK=0 SWEEP=1 MODEL=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --sweep-only) MODEL=0 ;;
+    --model-only) SWEEP=0 ;;
+    *) die "pipeline.sh: unknown argument '$arg' (--quick, --sweep-only, --model-only)" ;;
+  esac
+done
 EDGE="${EDGE:-$ROOT/out/bin/configspec-edge}"
 VERIFIER="${VERIFIER:-$ROOT/out/bin/configspec-verifier}"
 DELAYPROXY="${DELAYPROXY:-$ROOT/out/bin/configspec-delayproxy}"
@@ -56,21 +64,24 @@ sweep() {
   done >"$WORK/sweep-$delay.txt"
 }
 
-started=$SECONDS
-pids=()
-for delay in $DELAYS; do with_proxy "$delay" sweep & pids+=($!); done
-wait "${pids[@]}"
-log "swept K in {$KS} and D in {$DS}, $TOKENS tokens per run, in $((SECONDS - started)) s"
-printf '%-9s %-24s %-18s %-22s %8s %s\n' delay_ms draft "best D=1 (K, tok/s)" "best D>=2 (K, D, tok/s)" ratio "discarded/drafted at best"
-for delay in $DELAYS; do
-  for draft in $DRAFTS; do
-    awk -v D="$delay" -v n="$draft" '
-      $2 == n && $4 == 1 && $5 > s1 { s1 = $5; k1 = $3 }
-      $2 == n && $4 > 1 && $5 > sp { sp = $5; kp = $3; dp = $4; waste = $6 "/" $7 }
-      END { if (s1 > 0 && sp > 0) printf "%-9s %-24s K=%-3s %8.2f     K=%-3s D=%-2s %8.2f     %7.2fx %s\n", D, n, k1, s1, kp, dp, sp, sp / s1, waste }' "$WORK/sweep-$delay.txt"
+if [ $SWEEP = 1 ]; then
+  started=$SECONDS
+  pids=()
+  for delay in $DELAYS; do with_proxy "$delay" sweep & pids+=($!); done
+  wait "${pids[@]}"
+  log "swept K in {$KS} and D in {$DS}, $TOKENS tokens per run, in $((SECONDS - started)) s"
+  printf '%-9s %-24s %-18s %-22s %8s %s\n' delay_ms draft "best D=1 (K, tok/s)" "best D>=2 (K, D, tok/s)" ratio "discarded/drafted at best"
+  for delay in $DELAYS; do
+    for draft in $DRAFTS; do
+      awk -v D="$delay" -v n="$draft" '
+        $2 == n && $4 == 1 && $5 > s1 { s1 = $5; k1 = $3 }
+        $2 == n && $4 > 1 && $5 > sp { sp = $5; kp = $3; dp = $4; waste = $6 "/" $7 }
+        END { if (s1 > 0 && sp > 0) printf "%-9s %-24s K=%-3s %8.2f     K=%-3s D=%-2s %8.2f     %7.2fx %s\n", D, n, k1, s1, kp, dp, sp, sp / s1, waste }' "$WORK/sweep-$delay.txt"
+    done
   done
-done
-echo "(every configuration, D = 1 included, is on offer to the selector, so the pipelined choice is never below 1.0x of the best sequential one)"
+  echo "(every configuration, D = 1 included, is on offer to the selector, so the pipelined choice is never below 1.0x of the best sequential one)"
+fi
+[ $MODEL = 1 ] || { stop_background; exit 0; }
 
 # The model against measurement: a profile taken at the board's pace over each delay, then `validate` of the
 # configuration the selector chooses with --pipeline 8 and of the best sequential one (--pipeline 1).
@@ -81,7 +92,10 @@ import json, sys
 delay, draft, j = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 p, m = j["predicted"], j["measured"]
 config = f"K={j['k']} D={j['pipeline']}"
-print(f"{delay:<9} {draft:<24} {config:<11} {p['goodput_tokens_per_s']:10.2f} {m['goodput_tokens_per_s']:10.2f} {j['goodput_error_pct']:+8.1f}%")
+# predicted: for generations of the lengths run (pipelined; the steady state beside it), or the steady state (sequential).
+predicted = j.get("predicted_generation_goodput_tokens_per_s") or p["goodput_tokens_per_s"]
+print(f"{delay:<9} {draft:<24} {config:<11} {p['goodput_tokens_per_s']:10.2f} {predicted:10.2f} {m['goodput_tokens_per_s']:10.2f}"
+      f" {j['goodput_error_pct']:+8.1f}%")
 PY
 check() {
   local delay="$1" proxy="$2"
@@ -109,6 +123,6 @@ pids=()
 for delay in 20 100; do with_proxy "$delay" check & pids+=($!); done
 wait "${pids[@]}"
 log "profiled at 25 tokens/s and validated the chosen configurations in $((SECONDS - started)) s"
-printf '%-9s %-24s %-11s %10s %10s %9s\n' delay_ms draft config predicted measured error
+printf '%-9s %-24s %-11s %10s %10s %10s %9s\n' delay_ms draft config steady predicted measured error
 cat "$WORK"/check-20.txt "$WORK"/check-100.txt
 stop_background

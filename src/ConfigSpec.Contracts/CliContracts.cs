@@ -81,7 +81,8 @@ public sealed record MeasuredFigures(
 /// <summary><c>configspec-edge validate --json</c>: predicted against measured, and the errors in percent.</summary>
 public sealed record ValidationReport(
     string Draft, string Quant, int K, CandidateReport Predicted, MeasuredFigures Measured, double GoodputErrorPct, double TokensPerUsdErrorPct,
-    double? JoulesPerTokenErrorPct, int Pipeline = 1, int DiscardedTokens = 0) : IContract
+    double? JoulesPerTokenErrorPct, int Pipeline = 1, int DiscardedTokens = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? PredictedGenerationGoodputTokensPerS = null) : IContract
 {
     public void Validate() => Check.DraftLength(K, "k");
 }

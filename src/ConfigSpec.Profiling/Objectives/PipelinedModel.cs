@@ -97,6 +97,107 @@ public static class PipelinedModel
     }
 
     /// <summary>
+    /// Expected seconds from the first draft to the last verdict of a generation of <paramref name="tokens"/> tokens with
+    /// up to D blocks in flight: episodes as in <see cref="Episode"/> until the tokens are in, and the last one cut short
+    /// by the generation's end — the board drafts no further than the generation needs (its last block shorter), and the
+    /// verdict of that block, with the target's own token after it, ends the generation. <see cref="Episode"/> is the
+    /// steady state; a generation pays the last verdict's round trip once more than its share, which counts when episodes
+    /// are long against the generation (high acceptance, many blocks in flight). Exact up to <see cref="MaxExactTokens"/>
+    /// tokens (the expectation over where each episode is cut); past that the steady state carries the rest. D = 1:
+    /// tokens / the sequential goodput (rounds do not overlap, so a generation is its rounds).
+    /// </summary>
+    public static double GenerationSeconds(IReadOnlyList<double?> alpha, int k, int d, double secondsPerToken, double blockOverheadSeconds, double verifySeconds,
+        int tokens, double? beyond = null)
+    {
+        if (tokens < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokens), $"a generation ({tokens} tokens) must have at least one token");
+        }
+
+        var steady = Episode(alpha, k, d, secondsPerToken, blockOverheadSeconds, verifySeconds, beyond);
+        if (d == 1)
+        {
+            return tokens / steady.Goodput;
+        }
+
+        var exact = Math.Min(tokens, MaxExactTokens);
+        var past = Math.Clamp(beyond ?? alpha.Average(a => a ?? 0), 0, 1);
+        double Alpha(int position) => position <= alpha.Count ? Math.Clamp(alpha[position - 1] ?? 0, 0, 1) : past;
+        // Where a full episode is cut, and when that cut is acted on (the schedule of Episode).
+        var (cutAt, cutEnd) = Cuts(Alpha, k, d, secondsPerToken, blockOverheadSeconds, verifySeconds, exact);
+        // seconds[n]: expected time to commit n more tokens from an episode's start.
+        var seconds = new double[exact + 1];
+        for (var n = 1; n <= exact; n++)
+        {
+            var finish = Finish(n - 1, k, d, secondsPerToken, blockOverheadSeconds, verifySeconds);
+            // A cut in the generation's last (shorter) block is acted on when its verdict is in: nothing is drafted after it.
+            var lastBlock = n >= 2 ? ((n - 2) / k * k) + 1 : 1;
+            double total = 0, survival = 1;
+            for (var p = 1; p < n; p++)
+            {
+                total += cutAt[p] * ((p >= lastBlock ? finish : cutEnd[p]) + seconds[n - p]);
+                survival *= Alpha(p);
+            }
+
+            seconds[n] = total + (survival * finish);
+        }
+
+        return seconds[exact] + ((tokens - exact) / steady.Goodput);
+    }
+
+    /// <summary>Generations longer than this are modelled exactly over their first this many tokens and at the steady state after.</summary>
+    public const int MaxExactTokens = 2048;
+
+    /// <summary>For chain positions 1..<paramref name="positions"/>: the probability that the episode is cut there, and when that cut is acted on.</summary>
+    private static (double[] Probability, double[] End) Cuts(Func<int, double> alpha, int k, int d, double secondsPerToken, double overhead, double verifySeconds,
+        int positions)
+    {
+        var probability = new double[positions + 1];
+        var end = new double[positions + 1];
+        var sends = new List<double> { 0 };
+        var verdicts = new List<double> { double.NegativeInfinity };
+        var block = overhead + (k * secondsPerToken);
+        var survival = 1.0;
+        var position = 0;
+        for (var i = 1; position < positions; i++)
+        {
+            var start = Math.Max(sends[i - 1], i - d >= 1 ? verdicts[i - d] : 0);
+            sends.Add(start + block);
+            verdicts.Add(start + block + verifySeconds);
+            for (var q = 0; q < k && position < positions; q++)
+            {
+                position++;
+                var a = alpha(position);
+                probability[position] = survival * (1 - a);
+                end[position] = AfterCut(sends, verdicts, verdicts[i], i, d, k, secondsPerToken, overhead).End;
+                survival *= a;
+            }
+        }
+
+        return (probability, end);
+    }
+
+    /// <summary>
+    /// When the verdict of the last block is in, for an episode that drafts exactly <paramref name="drafts"/> tokens
+    /// (blocks of K, the last shorter, none cut): a generation's end, its last verdict carrying the target's token.
+    /// </summary>
+    private static double Finish(int drafts, int k, int d, double secondsPerToken, double overhead, double verifySeconds)
+    {
+        var sends = new List<double> { 0 };
+        var verdicts = new List<double> { double.NegativeInfinity };
+        var blocks = Math.Max(1, (drafts + k - 1) / k);
+        for (var i = 1; i <= blocks; i++)
+        {
+            var length = Math.Min(k, drafts - ((i - 1) * k));
+            var start = Math.Max(sends[i - 1], i - d >= 1 ? verdicts[i - d] : 0);
+            sends.Add(start + overhead + (length * secondsPerToken));
+            verdicts.Add(sends[i] + verifySeconds);
+        }
+
+        return verdicts[^1];
+    }
+
+    /// <summary>
     /// Tokens drafted when the cutting verdict (at <paramref name="verdict"/>) is acted on, and when that is: all of blocks
     /// 1..b, and what the blocks after it (at most D - 1 of them, each starting when the one before is drafted and the
     /// verdict D blocks back is in) had drafted by then. A token being drafted when the verdict arrives is finished first

@@ -205,6 +205,21 @@ public static class Selector
     }
 
     /// <summary>
+    /// Expected seconds a generation of <paramref name="tokens"/> tokens takes with this candidate, from its first draft
+    /// to its last verdict: the steady state (<see cref="Candidate.Goodput"/>) for sequential rounds, and for pipelined
+    /// ones <see cref="PipelinedModel.GenerationSeconds"/>, which charges the generation's last round trip.
+    /// </summary>
+    public static double GenerationSeconds(Candidate candidate, int tokens)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        var c = candidate.Configuration;
+        return candidate.Pipeline <= 1
+            ? tokens / candidate.Goodput
+            : PipelinedModel.GenerationSeconds(c.AcceptanceByPosition, candidate.K, candidate.Pipeline, 1 / c.DraftTokensPerSecond.Mean, c.DraftOverheadSeconds,
+                candidate.VerifySeconds, tokens, PooledAcceptance(c));
+    }
+
+    /// <summary>
     /// The draft's acceptance per token over every profiled position, weighted by how often each was reached: what a
     /// chain of blocks meets past K_max (null when nothing was reached).
     /// </summary>

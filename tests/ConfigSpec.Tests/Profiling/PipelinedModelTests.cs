@@ -130,4 +130,98 @@ public sealed class PipelinedModelTests
         // Two blocks of 4 in flight per 0.205 + 0.16 s cycle at most: about 8 / 0.365 tokens per second.
         Assert.InRange(episode.Goodput, 8 / 0.37, 8 / 0.36 + 1);
     }
+
+    /// <summary>
+    /// Finite generations, simulated as the board runs them: episodes until the tokens are in, the board drafting no
+    /// further than the generation needs (its last block shorter), a cut acted on at its verdict or at the end of the
+    /// token in progress, the last block's verdict carrying the target's token.
+    /// </summary>
+    [Theory]
+    [InlineData(0.98, 1, 7, 0.04, 0.245, 64)]
+    [InlineData(0.87, 3, 3, 0.04, 0.205, 40)]
+    [InlineData(0.96, 8, 4, 0.04, 0.105, 100)]
+    public void A_generation_of_n_tokens_agrees_with_a_simulation_of_it(double a, int k, int d, double t, double verify, int n)
+    {
+        var random = new Random(23);
+        const int Generations = 20_000;
+        double seconds = 0;
+        for (var g = 0; g < Generations; g++)
+        {
+            var remaining = n;
+            while (remaining > 0)
+            {
+                var drafts = remaining - 1;
+                var blocks = Math.Max(1, (drafts + k - 1) / k);
+                int Length(int i) => Math.Min(k, drafts - ((i - 1) * k));
+                var sends = new List<double> { 0 };
+                var verdicts = new List<double> { double.NegativeInfinity };
+                for (var i = 1; i <= blocks; i++)
+                {
+                    var start = Math.Max(sends[i - 1], i - d >= 1 ? verdicts[i - d] : 0);
+                    sends.Add(start + (Length(i) * t));
+                    verdicts.Add(sends[i] + verify);
+                }
+
+                var cut = 0;
+                for (var p = 1; p <= drafts && cut == 0; p++)
+                {
+                    cut = random.NextDouble() >= a ? p : 0;
+                }
+
+                if (cut == 0)
+                {
+                    seconds += verdicts[blocks];
+                    remaining = 0;
+                    continue;
+                }
+
+                var b = ((cut - 1) / k) + 1;
+                var end = verdicts[b];
+                var previous = sends[b];
+                for (var j = b + 1; j < b + d && j <= blocks; j++)
+                {
+                    var s = Math.Max(previous, j - d >= 1 ? verdicts[j - d] : 0);
+                    if (s >= verdicts[b])
+                    {
+                        break;
+                    }
+
+                    var done = 1;
+                    while (done < Length(j) && s + (done * t) < verdicts[b])
+                    {
+                        done++;
+                    }
+
+                    if (done < Length(j) || s + (Length(j) * t) > verdicts[b])
+                    {
+                        end = Math.Max(end, s + (done * t));
+                        break;
+                    }
+
+                    previous = s + (Length(j) * t);
+                }
+
+                seconds += end;
+                remaining -= cut;
+            }
+        }
+
+        var model = PipelinedModel.GenerationSeconds(Constant(a), k, d, t, 0, verify, n);
+        Assert.Equal(seconds / Generations, model, model * 0.02);
+        // A generation pays its last round trip once more than the steady state charges it.
+        var steady = PipelinedModel.Episode(Constant(a), k, d, t, 0, verify).Goodput;
+        Assert.True(n / model < steady, $"generation {n / model:0.00} tokens/s against steady {steady:0.00}");
+    }
+
+    [Fact]
+    public void Long_generations_come_to_the_steady_state_and_sequential_ones_are_it()
+    {
+        var steady = PipelinedModel.Episode(Constant(0.9), 4, 4, 0.04, 0.001, 0.205).Goodput;
+        Assert.Equal(steady, 5000 / PipelinedModel.GenerationSeconds(Constant(0.9), 4, 4, 0.04, 0.001, 0.205, 5000), steady * 0.01);
+        var short64 = 64 / PipelinedModel.GenerationSeconds(Constant(0.9), 4, 4, 0.04, 0.001, 0.205, 64);
+        Assert.True(short64 < steady * 0.99, $"64 tokens: {short64:0.00} against {steady:0.00}");
+        var sequential = PipelinedModel.Episode(Constant(0.9), 4, 1, 0.04, 0.001, 0.205).Goodput;
+        Assert.Equal(64 / sequential, PipelinedModel.GenerationSeconds(Constant(0.9), 4, 1, 0.04, 0.001, 0.205, 64), 9);
+        Assert.Throws<ArgumentOutOfRangeException>(() => PipelinedModel.GenerationSeconds(Constant(0.9), 4, 4, 0.04, 0, 0.2, 0));
+    }
 }

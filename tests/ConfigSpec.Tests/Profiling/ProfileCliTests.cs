@@ -95,6 +95,19 @@ public class ProfileCliTests
         Assert.True(measured.GetProperty("goodput_tokens_per_s").GetDouble() > 0);
         Assert.True(measured.GetProperty("joules_per_token").GetDouble() > 0);
         Assert.Equal(96, measured.GetProperty("tokens").GetInt32());
+        Assert.False(validation.RootElement.TryGetProperty("predicted_generation_goodput_tokens_per_s", out _), "sequential rounds are their steady state");
+
+        // validate --pipeline: measured over the generations' spans, so the prediction is for generations of those lengths.
+        (exit, output, error) = await EdgeCliTests.Run("validate", "--profile", profilePath, "--draft", q8, "--k", "2", "--pipeline", "3",
+            "--target", TestEnvironment.Model("stories260K.gguf"), "--tokens", "64", "--tokens-per-prompt", "32", "--json");
+        Assert.True(exit == 0, error);
+        using var pipelined = JsonDocument.Parse(output);
+        Assert.Equal(3, pipelined.RootElement.GetProperty("pipeline").GetInt32());
+        var forLength = pipelined.RootElement.GetProperty("predicted_generation_goodput_tokens_per_s").GetDouble();
+        Assert.True(forLength > 0 && double.IsFinite(forLength));
+        Assert.Equal((pipelined.RootElement.GetProperty("measured").GetProperty("goodput_tokens_per_s").GetDouble() - forLength) / forLength * 100,
+            pipelined.RootElement.GetProperty("goodput_error_pct").GetDouble(), 6);
+        Assert.Equal(64, pipelined.RootElement.GetProperty("measured").GetProperty("tokens").GetInt32());
 
         // report: the page renders in a real browser, its charts are laid out, and its numbers are the selection's.
         var reportDir = Path.Combine(dir, "report");
