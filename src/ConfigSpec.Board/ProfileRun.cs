@@ -70,7 +70,11 @@ public static class ProfileRun
         var v = c.DraftTokensPerSecond;
         var a = c.MeanAccepted;
         var power = c.Power is { } p ? string.Create(C, $", {p.DraftWatts:0.00} W drafting") : string.Empty;
+        var past = c.ChainAcceptancePastKMax() is { } pk ? string.Create(C, $"α past position {c.AcceptanceByPosition.Count} {pk.Rate:0.000} over {pk.Drafts} drafts") : "no draft past k-max reached";
+        var chain = c.Chain is { } ch
+            ? string.Create(C, $"; chain pass (K {ch.K}, D {ch.Depth}): {ch.Blocks} blocks, {past}{(ch.ChainedVerify is { } cv ? $", chained blocks' round trip {cv.RoundTripMedian * 1000:0.00} ms median" : string.Empty)}")
+            : string.Empty;
         return string.Create(C,
-            $"[{index}/{count}] {c.Draft} ({c.Quant}): {c.Rounds} rounds, {(c.Converged ? "stopped when the intervals met the tolerance" : "stopped at the round budget before the intervals met the tolerance (the figures hold, with the intervals shown)")}; v_d {v.Mean:0.0} tokens/s (95% CI {v.Low:0.0}–{v.High:0.0}); mean accepted {a.Mean:0.00} of {c.AcceptanceByPosition.Count} ({a.Low:0.00}–{a.High:0.00}); verify {c.Verify.RoundTripMedian * 1000:0.00} ms median, {c.Verify.RoundTripP95 * 1000:0.00} ms p95 (server {c.Verify.ServerMedian * 1000:0.00} ms){power}; load {c.LoadSeconds * 1000:0} ms, +{c.ResidentMegabytes:0.0} MB resident");
+            $"[{index}/{count}] {c.Draft} ({c.Quant}): {c.Rounds} rounds, {(c.Converged ? "stopped when the intervals met the tolerance" : "stopped at the round budget before the intervals met the tolerance (the figures hold, with the intervals shown)")}; v_d {v.Mean:0.0} tokens/s (95% CI {v.Low:0.0}–{v.High:0.0}); mean accepted {a.Mean:0.00} of {c.AcceptanceByPosition.Count} ({a.Low:0.00}–{a.High:0.00}); verify {c.Verify.RoundTripMedian * 1000:0.00} ms median, {c.Verify.RoundTripP95 * 1000:0.00} ms p95 (server {c.Verify.ServerMedian * 1000:0.00} ms){power}{chain}; load {c.LoadSeconds * 1000:0} ms, +{c.ResidentMegabytes:0.0} MB resident");
     }
 }

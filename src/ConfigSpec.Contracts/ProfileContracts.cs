@@ -58,6 +58,27 @@ public sealed record ProfileTiming(
     [property: JsonPropertyName("server_median_s")] double ServerMedian, [property: JsonPropertyName("network_median_s")] double NetworkMedian,
     [property: JsonPropertyName("wait_mean_s")] double WaitMean, [property: JsonPropertyName("draft_mean_s")] double DraftMean);
 
+/// <summary>
+/// The chain pass: pipelined blocks of K with up to D in flight; acceptance by chain position (drafts since the last
+/// target token, across chained blocks) out to K·D, and the round trip of blocks sent chained to one still in flight.
+/// </summary>
+public sealed record ProfileChain(
+    int K, int Depth, int Blocks, IReadOnlyList<double?> AcceptanceByPosition, IReadOnlyList<long> ReachedByPosition,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ProfileTiming? ChainedVerify = null) : IContract
+{
+    public void Validate()
+    {
+        Check.DraftLength(K, "chain.k");
+        Check.PipelineDepth(Depth, "chain.depth");
+        Check.Present(AcceptanceByPosition, "chain.acceptance_by_position");
+        Check.Present(ReachedByPosition, "chain.reached_by_position");
+        if (AcceptanceByPosition.Count != ReachedByPosition.Count || AcceptanceByPosition.Any(a => a is { } v && !(v is >= 0 and <= 1)))
+        {
+            throw Check.Invalid("chain.acceptance_by_position", "one rate in 0..1 (or null) per entry of chain.reached_by_position");
+        }
+    }
+}
+
 public sealed record ProfileDraftPower([property: JsonPropertyName("draft_w")] double DraftWatts, double Joules, double Seconds, int Windows);
 
 /// <summary>The measurements of one draft model (one quantisation) at K_max.</summary>
@@ -67,7 +88,7 @@ public sealed record ProfileConfiguration(
     [property: JsonPropertyName("draft_tokens_per_s")] ProfileEstimate DraftTokensPerSecond, ProfileEstimate MeanAccepted,
     [property: JsonPropertyName("draft_overhead_s")] double DraftOverheadSeconds, [property: JsonPropertyName("draft_s_by_k")] IReadOnlyList<double> DraftSecondsByK,
     bool Converged, IReadOnlyList<double?> AcceptanceByPosition, IReadOnlyList<long> ReachedByPosition, ProfileTiming Verify, IReadOnlyList<ProfileTiming> TimingByK,
-    ProfileDraftPower? Power) : IContract
+    ProfileDraftPower? Power, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ProfileChain? Chain = null) : IContract
 {
     public void Validate()
     {
@@ -76,5 +97,6 @@ public sealed record ProfileConfiguration(
         Check.Present(DraftTokensPerSecond, "draft_tokens_per_s");
         Check.Present(MeanAccepted, "mean_accepted");
         Check.Present(Verify, "verify");
+        Chain?.Validate();
     }
 }

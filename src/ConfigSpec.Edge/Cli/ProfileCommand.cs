@@ -35,6 +35,11 @@ internal static class ProfileCommand
         var maxRounds = new Option<int>("--max-rounds") { Description = "round limit per configuration", DefaultValueFactory = _ => ProfilerOptions.Defaults.MaxRounds };
         var tokensPerPrompt = new Option<int>("--tokens-per-prompt") { Description = "tokens generated per prompt", DefaultValueFactory = _ => ProfilerOptions.Defaults.TokensPerPrompt };
         var timingRounds = new Option<int>("--timing-rounds") { Description = "rounds at least per K when timing drafting and verification for K = 1..k-max, more until the mean round time is within --tolerance (0 = extrapolate from k-max)", DefaultValueFactory = _ => ProfilerOptions.Defaults.TimingRounds };
+        var chainDepth = new Option<int>("--chain-depth")
+        {
+            Description = "blocks in flight in the chain pass, which measures acceptance at the chain positions pipelined rounds reach past k-max (1 = no chain pass)",
+            DefaultValueFactory = _ => ProfilerOptions.Defaults.ChainDepth,
+        };
         var threads = new Option<int>("--threads") { Description = "decode threads per model", DefaultValueFactory = _ => ProfilerOptions.Defaults.Threads };
         var ctx = new Option<int>("--ctx") { Description = "context length in tokens", DefaultValueFactory = _ => ProfilerOptions.Defaults.ContextLength };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy acceptance (default); > 0 measures rejection-sampling acceptance" };
@@ -42,7 +47,7 @@ internal static class ProfileCommand
         var command = new Command("profile", "measure drafting speed, power, acceptance by position and verification time for each draft configuration")
         {
             drafts, baseModel, quants, workDir, idle, kMax, prompts, resume, force, outFile,
-            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, threads, ctx, temperature, pace,
+            tolerance, minRounds, maxRounds, tokensPerPrompt, timingRounds, chainDepth, threads, ctx, temperature, pace,
         };
         board.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -55,6 +60,7 @@ internal static class ProfileCommand
                 MaxRounds = parse.GetValue(maxRounds),
                 TokensPerPrompt = parse.GetValue(tokensPerPrompt),
                 TimingRounds = parse.GetValue(timingRounds),
+                ChainDepth = parse.GetValue(chainDepth),
                 ContextLength = parse.GetValue(ctx),
                 Threads = parse.GetValue(threads),
                 Sampling = new SamplingSettings(parse.GetValue(temperature), 0, 1),
@@ -163,6 +169,8 @@ internal static class ProfileCommand
         {
             var line = p.Phase == "timing"
                 ? string.Create(C, $"  [{p.Index}/{p.Count}] {p.Configuration}: timing K = {p.Rounds} of {p.MaxRounds}")
+                : p.Phase == "chain"
+                ? string.Create(C, $"  [{p.Index}/{p.Count}] {p.Configuration}: chain pass, {p.Rounds} of {p.MaxRounds} chains")
                 : string.Create(C,
                     $"  [{p.Index}/{p.Count}] {p.Configuration}: {p.Rounds} rounds (limit {p.MaxRounds}); v_d {p.DraftTokensPerSecond.Mean:0.0} ±{Percent(p.DraftTokensPerSecond)}; mean accepted {p.MeanAccepted.Mean:0.00} ±{Percent(p.MeanAccepted)}; {p.Phase}");
             if (terminal)

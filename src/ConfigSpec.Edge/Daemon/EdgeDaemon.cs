@@ -231,6 +231,7 @@ public sealed partial class EdgeDaemon(
             MaxRounds = settings.MaxRounds,
             TokensPerPrompt = settings.TokensPerPrompt,
             TimingRounds = settings.TimingRounds,
+            ChainDepth = settings.ChainDepth,
             ContextLength = settings.ContextLength,
             Threads = settings.Threads,
             DeviceId = settings.DeviceId,

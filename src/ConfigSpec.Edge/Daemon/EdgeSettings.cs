@@ -41,6 +41,7 @@ public sealed record EdgeSettings
         new("profile:min_rounds", (s, r) => s with { MinRounds = r.Int(s.MinRounds, 1, 100_000) }),
         new("profile:tolerance", (s, r) => s with { Tolerance = r.Double(s.Tolerance, 0.001, 0.5) }),
         new("profile:timing_rounds", (s, r) => s with { TimingRounds = r.Int(s.TimingRounds, 0, 10_000) }),
+        new("profile:chain_depth", (s, r) => s with { ChainDepth = r.Int(s.ChainDepth, PipelineDepth.Min, PipelineDepth.Max) }),
         new("profile:tokens_per_prompt", (s, r) => s with { TokensPerPrompt = r.Int(s.TokensPerPrompt, 8, 4096) }),
         new("profile:reprofile_hours", (s, r) => s with { ReprofileHours = r.Double(s.ReprofileHours, 0, 24 * 365) }),
         new("profile:idle_baseline", (s, r) => s with { IdleBaseline = r.Text(s.IdleBaseline)! }),
@@ -146,6 +147,9 @@ public sealed record EdgeSettings
     public double Tolerance { get; init; } = Profile.Tolerance;
 
     public int TimingRounds { get; init; } = Profile.TimingRounds;
+
+    /// <summary>Blocks in flight in the profile's chain pass (1 = none).</summary>
+    public int ChainDepth { get; init; } = Profile.ChainDepth;
 
     public int TokensPerPrompt { get; init; } = Profile.TokensPerPrompt;
 

@@ -49,6 +49,12 @@ public sealed record ProfilerOptions
     /// <summary>Hold drafting to this many tokens per second (a slower board's pace, for lab runs on a fast machine); null = as fast as it drafts.</summary>
     public double? DraftTokensPerSecond { get; init; }
 
+    /// <summary>
+    /// Blocks in flight in the chain pass (pipelined blocks of K_max after the sequential rounds: acceptance by chain
+    /// position out to K_max·D, and the round trip of chained blocks); 1 = no chain pass.
+    /// </summary>
+    public int ChainDepth { get; init; } = 4;
+
     public void Validate()
     {
         if (DraftTokensPerSecond is { } pace && (!(pace > 0) || double.IsInfinity(pace)))
@@ -69,6 +75,11 @@ public sealed record ProfilerOptions
         if (MinRounds < 2 || MaxRounds < MinRounds)
         {
             throw new SettingException("min_rounds", $"{MinRounds} and max_rounds {MaxRounds}: need 2 ≤ min ≤ max");
+        }
+
+        if (!PipelineDepth.IsValid(ChainDepth))
+        {
+            throw new SettingException("chain_depth", $"{ChainDepth} is out of range: use {PipelineDepth.Range} (1 = no chain pass)");
         }
 
         if (TokensPerPrompt < KMax + 1)
@@ -179,6 +190,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         }
 
         var timing = await TimeEveryKAsync(draft, label, index, count, order, promptsUsed, cancellationToken).ConfigureAwait(false);
+        var chain = await ChainAsync(draft, label, index, count, order, promptsUsed, cancellationToken).ConfigureAwait(false);
         var acceptance = AcceptanceStatistics.From(all, _options.KMax);
         if (timedBlocks == 0)
         {
@@ -207,6 +219,7 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
             Verify = Timing(_options.KMax, all.Any(r => r.Drafted == _options.KMax) ? [.. all.Where(r => r.Drafted == _options.KMax)] : all),
             TimingByK = timing,
             Power = sampler is null ? null : new DraftPower(powerSeconds > 0 ? joules / powerSeconds : 0, joules, powerSeconds, windows),
+            Chain = chain,
         };
     }
 
@@ -288,6 +301,53 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         return timings;
     }
 
+    /// <summary>
+    /// The chain pass: generations of pipelined blocks of K_max with up to <see cref="ProfilerOptions.ChainDepth"/> in
+    /// flight, until as many chains (episodes) are verified as a quarter of the round budget (at least the minimum rounds), or
+    /// as many blocks as the round budget (a draft accepted nearly always makes long chains of many blocks). A pipelined
+    /// episode reaches chain positions past K_max, which sequential rounds never draft; this measures them rather than
+    /// extrapolating. Null when skipped, or when the verifier allows no blocks in flight (then there is no chain to measure).
+    /// </summary>
+    private async Task<ChainProfile?> ChainAsync(LlamaModel draft, string label, int index, int count, IReadOnlyList<Prompt> order, int promptIndex,
+        CancellationToken cancellationToken)
+    {
+        if (_options.ChainDepth < 2)
+        {
+            return null;
+        }
+
+        var k = _options.KMax;
+        var positions = k * _options.ChainDepth;
+        var wanted = Math.Max(_options.MinRounds, _options.MaxRounds / 4);
+        var rounds = new List<RoundMetrics>();
+        var chains = 0;
+        for (var attempt = 0; attempt < 4 * wanted && chains < wanted && rounds.Count < _options.MaxRounds; attempt++)
+        {
+            var prompt = PromptTokens(draft, order[promptIndex++ % order.Count]);
+            // Long enough for a chain to run its full length, as the context allows.
+            var tokens = Math.Min(Math.Max(_options.TokensPerPrompt, 2 * positions), _options.ContextLength - prompt.Length - positions - 2);
+            var result = await Generate(draft, prompt, k, tokens, cancellationToken, _options.ChainDepth).ConfigureAwait(false);
+            if (result.Pipeline < 2)
+            {
+                return null;
+            }
+
+            var verified = result.Rounds.Where(r => r.Drafted > 0).Take(_options.MaxRounds - rounds.Count).ToList();
+            rounds.AddRange(verified);
+            chains += verified.Count(r => r.ChainOffset == 0);
+            Progress?.Invoke(new ProfileProgress(label, index, count, chains, wanted, new Estimate(0, 0, 0, 0), new Estimate(0, 0, 0, 0), "chain"));
+        }
+
+        if (rounds.Count == 0)
+        {
+            return null;
+        }
+
+        var acceptance = AcceptanceStatistics.ByChainPosition(rounds, positions);
+        var chained = rounds.Where(r => r.ChainOffset > 0 && r.Drafted == k).ToList();
+        return new ChainProfile(k, _options.ChainDepth, rounds.Count, acceptance.ByPosition, acceptance.Reached, chained.Count > 0 ? Timing(k, chained) : null);
+    }
+
     private int[] PromptTokens(LlamaModel tokenizer, Prompt prompt) => PromptTokens(tokenizer, prompt, _options.ContextLength, _options.KMax);
 
     /// <summary>A prompt's tokens, cut to leave half the context for generation (profiling and validation alike).</summary>
@@ -300,11 +360,12 @@ public sealed class Profiler(IVerifier verifier, PromptSet prompts, ProfilerOpti
         return tokens.Length <= limit ? tokens : tokens[..limit];
     }
 
-    private async Task<GenerationResult> Generate(LlamaModel draft, int[] prompt, int k, int maxTokens, CancellationToken cancellationToken)
+    private async Task<GenerationResult> Generate(LlamaModel draft, int[] prompt, int k, int maxTokens, CancellationToken cancellationToken, int pipeline = 1)
     {
         var generation = new GenerationOptions
         {
             DraftLength = k,
+            Pipeline = pipeline,
             MaxTokens = Math.Max(1, maxTokens),
             Sampling = _options.Sampling,
             ContextLength = _options.ContextLength,

@@ -42,6 +42,14 @@ public sealed record VerifyTiming(int K, int Rounds, double RoundTripMedian, dou
     public double NetworkMedian => Math.Max(0, RoundTripMedian - ServerMedian);
 }
 
+/// <summary>
+/// What pipelined rounds were measured to do (the profile's chain pass): blocks of <paramref name="K"/> with up to
+/// <paramref name="Depth"/> in flight, acceptance by chain position (drafts since the last target token, across chained
+/// blocks, out to K·D: the positions a pipelined episode reaches past K_max), and the round trip of the blocks that were
+/// sent chained to one still in flight (they can queue behind it at the verifier).
+/// </summary>
+public sealed record ChainProfile(int K, int Depth, int Blocks, IReadOnlyList<double?> AcceptanceByPosition, IReadOnlyList<long> ReachedByPosition, VerifyTiming? ChainedVerify);
+
 /// <summary>Power while drafting one configuration.</summary>
 public sealed record DraftPower(double DraftWatts, double Joules, double Seconds, int Windows);
 
@@ -101,6 +109,34 @@ public sealed record ConfigurationProfile
     public required VerifyTiming Verify { get; init; }
 
     public DraftPower? Power { get; init; }
+
+    /// <summary>The chain pass (null: not taken, or the verifier allowed no blocks in flight).</summary>
+    public ChainProfile? Chain { get; init; }
+
+    /// <summary>
+    /// Acceptance past K_max as the chain pass measured it: every draft at a chain position after K_max, pooled (their
+    /// accepted over their reached), with the number of such drafts; null without a chain pass or with none reached.
+    /// </summary>
+    public (double Rate, long Drafts)? ChainAcceptancePastKMax()
+    {
+        if (Chain is not { } chain)
+        {
+            return null;
+        }
+
+        double accepted = 0;
+        long reached = 0;
+        for (var i = AcceptanceByPosition.Count; i < Math.Min(chain.AcceptanceByPosition.Count, chain.ReachedByPosition.Count); i++)
+        {
+            if (chain.AcceptanceByPosition[i] is { } a)
+            {
+                accepted += a * chain.ReachedByPosition[i];
+                reached += chain.ReachedByPosition[i];
+            }
+        }
+
+        return reached > 0 ? (accepted / reached, reached) : null;
+    }
 }
 
 /// <summary>One board's profile: identity, how it was measured, and per-configuration measurements.</summary>

@@ -37,7 +37,9 @@ public static class ProfileJson
             [.. profile.Configurations.Select(c => new ProfileConfiguration(c.Draft, c.Quant, c.File, c.FileBytes, c.Sha256, c.LoadSeconds, c.ResidentMegabytes,
                 c.Rounds, c.Tokens, c.Prompts, Estimate(c.DraftTokensPerSecond), Estimate(c.MeanAccepted), c.DraftOverheadSeconds, c.DraftSecondsByK, c.Converged,
                 c.AcceptanceByPosition, c.ReachedByPosition, Timing(c.Verify), [.. c.TimingByK.Select(Timing)],
-                c.Power is { } p ? new ProfileDraftPower(p.DraftWatts, p.Joules, p.Seconds, p.Windows) : null))]);
+                c.Power is { } p ? new ProfileDraftPower(p.DraftWatts, p.Joules, p.Seconds, p.Windows) : null,
+                c.Chain is { } chain ? new ProfileChain(chain.K, chain.Depth, chain.Blocks, chain.AcceptanceByPosition, chain.ReachedByPosition,
+                    chain.ChainedVerify is { } v ? Timing(v) : null) : null))]);
     }
 
     private static BoardProfile FromDocument(ProfileDocument document)
@@ -76,6 +78,8 @@ public static class ProfileJson
                 Verify = Timing(c.Verify),
                 TimingByK = [.. c.TimingByK.Select(Timing)],
                 Power = c.Power is { } p ? new DraftPower(p.DraftWatts, p.Joules, p.Seconds, p.Windows) : null,
+                Chain = c.Chain is { } chain ? new ChainProfile(chain.K, chain.Depth, chain.Blocks, chain.AcceptanceByPosition, chain.ReachedByPosition,
+                    chain.ChainedVerify is { } v ? Timing(v) : null) : null,
             })],
         };
     }

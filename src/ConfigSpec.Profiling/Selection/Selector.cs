@@ -220,12 +220,19 @@ public static class Selector
     }
 
     /// <summary>
-    /// The draft's acceptance per token over every profiled position, weighted by how often each was reached: what a
-    /// chain of blocks meets past K_max (null when nothing was reached).
+    /// What a chain of blocks meets past K_max: the chain pass's acceptance of the drafts it verified at those positions
+    /// when it reached at least <see cref="MinChainDrafts"/> of them; else the acceptance per token over every profiled
+    /// position, weighted by how often each was reached (null when nothing was reached). One pooled rate rather than one
+    /// per position: deep positions are reached by few chains, and one rate from all of them is the steadier figure.
     /// </summary>
     public static double? PooledAcceptance(ConfigurationProfile c)
     {
         ArgumentNullException.ThrowIfNull(c);
+        if (c.ChainAcceptancePastKMax() is { Drafts: >= MinChainDrafts } chain)
+        {
+            return chain.Rate;
+        }
+
         double accepted = 0, reached = 0;
         for (var i = 0; i < Math.Min(c.AcceptanceByPosition.Count, c.ReachedByPosition.Count); i++)
         {
@@ -238,6 +245,9 @@ public static class Selector
 
         return reached > 0 ? accepted / reached : null;
     }
+
+    /// <summary>Fewest drafts past K_max the chain pass must have verified for its rate to stand for those positions.</summary>
+    public const int MinChainDrafts = 20;
 
     public static SelectionResult Select(BoardProfile profile, SelectionSettings settings)
     {

@@ -83,9 +83,12 @@ public sealed record GenerationOptions
 /// <see cref="ServerSeconds"/> is the verifier's own time for the round (queue and target compute, as it reports it);
 /// <see cref="RoundSeconds"/> the whole round on the board, from the start of drafting to the draft cache in step again.
 /// <see cref="TokenTimes"/> holds, per draft token, the seconds from the start of drafting until it was chosen.
+/// <see cref="ChainOffset"/>: for a pipelined block chained to the ones before it (no target token between them), the
+/// drafts of its chain before it, so its first draft is at chain position <c>ChainOffset + 1</c>; 0 for a block that
+/// starts a chain and for every sequential round.
 /// </summary>
 public sealed record RoundMetrics(int Drafted, int Accepted, double DraftSeconds, double VerifySeconds, double DraftStart = 0, double ServerSeconds = 0, double RoundSeconds = 0,
-    IReadOnlyList<double>? TokenTimes = null)
+    IReadOnlyList<double>? TokenTimes = null, int ChainOffset = 0)
 {
     /// <summary>The part of the round the board spends not drafting: verification round trip plus bookkeeping.</summary>
     public double WaitSeconds => Math.Max(0, RoundSeconds - DraftSeconds);
@@ -165,11 +168,21 @@ public sealed record GenerationResult
 /// </summary>
 public sealed record AcceptanceStatistics(IReadOnlyList<double?> ByPosition, IReadOnlyList<long> Reached, IReadOnlyList<long> AcceptedAt, double MeanAccepted)
 {
-    public static AcceptanceStatistics From(IReadOnlyList<RoundMetrics> rounds, int k)
+    public static AcceptanceStatistics From(IReadOnlyList<RoundMetrics> rounds, int k) => Count(rounds, k, _ => 0);
+
+    /// <summary>
+    /// Acceptance by chain position over pipelined blocks (<see cref="RoundMetrics.ChainOffset"/>): position p counts the
+    /// drafts since the last target token, across the chained blocks that were verified as one, for positions 1..
+    /// <paramref name="positions"/>. A chained block was verified only when every draft before it in its chain was accepted,
+    /// so each is a draw of α_p given positions 1..p-1. <see cref="MeanAccepted"/> is the mean per block.
+    /// </summary>
+    public static AcceptanceStatistics ByChainPosition(IReadOnlyList<RoundMetrics> rounds, int positions) => Count(rounds, positions, r => r.ChainOffset);
+
+    private static AcceptanceStatistics Count(IReadOnlyList<RoundMetrics> rounds, int positions, Func<RoundMetrics, int> offset)
     {
         ArgumentNullException.ThrowIfNull(rounds);
-        var reached = new long[k];
-        var accepted = new long[k];
+        var reached = new long[positions];
+        var accepted = new long[positions];
         long acceptedTotal = 0;
         var blocks = 0;
         foreach (var round in rounds)
@@ -181,18 +194,19 @@ public sealed record AcceptanceStatistics(IReadOnlyList<double?> ByPosition, IRe
 
             blocks++;
             acceptedTotal += round.Accepted;
-            for (var i = 0; i < round.Drafted && i <= round.Accepted; i++)
+            var first = offset(round);
+            for (var i = 0; i < round.Drafted && i <= round.Accepted && first + i < positions; i++)
             {
-                reached[i]++;
+                reached[first + i]++;
                 if (i < round.Accepted)
                 {
-                    accepted[i]++;
+                    accepted[first + i]++;
                 }
             }
         }
 
-        var rates = new double?[k];
-        for (var i = 0; i < k; i++)
+        var rates = new double?[positions];
+        for (var i = 0; i < positions; i++)
         {
             rates[i] = reached[i] > 0 ? (double)accepted[i] / reached[i] : null;
         }
@@ -376,6 +390,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
         private int _round;          // the last round number sent
         private int _verified;       // the last round whose verdict was applied
         private bool _chainOpen;     // the last block sent promised a chained block after it, and nothing has cut the chain since
+        private int _chainDrafts;    // drafts sent in the chain so far (the next chained block starts after them)
         private readonly List<(double Start, double Seconds)> _discardedWindows = [];
         private int _discardedTokens;
         private double _discardedSeconds;
@@ -515,6 +530,8 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             // Another block may chain after this one while it leaves room for at least one more draft.
             var follows = _depth > 1 && drafted > 0 && remaining - drafted >= 1 && room - drafted >= 1;
             block.Round = ++_round;
+            block.ChainOffset = _chainOpen ? _chainDrafts : 0;
+            _chainDrafts = block.ChainOffset + drafted;
             var position = _committed.Count + drafter.UnverifiedCount - drafted;
             // A session re-opened on a verifier that grants no pipeline goes on with sequential rounds.
             block.Verdict = owner._verifier.VerifyAsync(_depth > 1
@@ -563,7 +580,7 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             var roundSeconds = Stopwatch.GetElapsedTime(block.Started, t2).TotalSeconds;
             options.Policy?.Observe(new Policies.RoundObservation(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds, roundSeconds, _linkProbe?.ProbeRoundTripSeconds));
             _rounds.Add(new RoundMetrics(block.Drafts.Length, result.AcceptedCount, block.DraftSeconds, Stopwatch.GetElapsedTime(block.Drafted, t2).TotalSeconds,
-                block.Started / (double)Stopwatch.Frequency, result.TargetSeconds + result.QueueSeconds, roundSeconds, block.TokenTimes));
+                block.Started / (double)Stopwatch.Frequency, result.TargetSeconds + result.QueueSeconds, roundSeconds, block.TokenTimes, block.ChainOffset));
 
             var before = _generated.Count;
             for (var i = 0; i <= result.AcceptedCount && !_ended; i++)
@@ -659,6 +676,9 @@ public sealed class SpeculativeGenerator(IVerifier verifier, LlamaModel? draft)
             public double DraftSeconds => Stopwatch.GetElapsedTime(Started, Drafted).TotalSeconds;
 
             public int Round { get; set; }
+
+            /// <summary>Drafts of the chain sent before this block (0: it starts a chain).</summary>
+            public int ChainOffset { get; set; }
 
             public Task<VerifyResult> Verdict
             {

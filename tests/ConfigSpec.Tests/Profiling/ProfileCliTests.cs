@@ -64,6 +64,13 @@ public class ProfileCliTests
         });
         Assert.True(profile.Power.Estimated);
         Assert.Equal("local", profile.Verifier.Kind);
+        // The chain pass: pipelined blocks of K_max, 4 in flight, reach positions past K_max (Q8_0 is accepted ~99 %).
+        var chain = good.Chain!;
+        Assert.Equal((4, 4), (chain.K, chain.Depth));
+        Assert.Equal(16, chain.AcceptanceByPosition.Count);
+        Assert.True(chain.ReachedByPosition.Skip(4).Sum() > 0, string.Join(",", chain.ReachedByPosition));
+        Assert.True(chain.ChainedVerify is { Rounds: > 0 }, "blocks sent chained to one in flight are timed");
+        Assert.Contains("chain pass (K 4, D 4)", output, StringComparison.Ordinal);
         Assert.Equal(3, File.ReadAllLines(Path.ChangeExtension(profilePath, ".csv")).Length);
 
         // select --json: every (draft, K), the chosen one first.
@@ -189,8 +196,9 @@ public class ProfileCliTests
         Assert.Contains("already in the profile, kept", output, StringComparison.Ordinal);
         var resumed = ProfileJson.Load(profilePath);
         Assert.Equal(2, resumed.Configurations.Count);
-        Assert.Equal(first, resumed.Configurations[0] with { AcceptanceByPosition = first.AcceptanceByPosition, ReachedByPosition = first.ReachedByPosition, TimingByK = first.TimingByK, DraftSecondsByK = first.DraftSecondsByK });
+        Assert.Equal(first, resumed.Configurations[0] with { AcceptanceByPosition = first.AcceptanceByPosition, ReachedByPosition = first.ReachedByPosition, TimingByK = first.TimingByK, DraftSecondsByK = first.DraftSecondsByK, Chain = first.Chain });
         Assert.Equal(first.AcceptanceByPosition, resumed.Configurations[0].AcceptanceByPosition);
+        Assert.Equal(first.Chain!.ReachedByPosition, resumed.Configurations[0].Chain!.ReachedByPosition);
         Assert.Equal("Q4_0", resumed.Configurations[1].Quant);
 
         (exit, _, error) = await EdgeCliTests.Run(Quick(profilePath, "--drafts", q4, "--k-max", "3", "--resume"));
@@ -314,6 +322,20 @@ public class ProfileCliTests
     }
 
     [Fact]
+    public async Task The_chain_pass_can_be_left_out_and_an_out_of_range_depth_is_refused()
+    {
+        var dir = TestEnvironment.NewTemporaryDirectory();
+        var path = Path.Combine(dir, "board.json");
+        var (exit, output, error) = await EdgeCliTests.Run(Quick(path, "--drafts", TestEnvironment.Model("stories260K-Q8_0.gguf"), "--chain-depth", "1"));
+        Assert.True(exit == 0, error + output);
+        Assert.Null(ProfileJson.Load(path).Configurations[0].Chain);
+        Assert.DoesNotContain("\"chain\"", File.ReadAllText(path), StringComparison.Ordinal);
+        (exit, _, error) = await EdgeCliTests.Run(Quick(path, "--drafts", TestEnvironment.Model("stories260K-Q8_0.gguf"), "--chain-depth", "17", "--force"));
+        Assert.Equal(2, exit);
+        Assert.Contains("--chain-depth 17 is out of range: use 1..16", error, StringComparison.Ordinal);
+    }
+
+        [Fact]
     public async Task Validate_and_report_refuse_what_they_cannot_use()
     {
         var dir = TestEnvironment.NewTemporaryDirectory();

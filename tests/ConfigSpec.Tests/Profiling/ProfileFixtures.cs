@@ -40,6 +40,10 @@ internal static class ProfileFixtures
         Configurations = configurations,
     };
 
+    /// <summary>A chain pass of blocks of 8 with 4 in flight: positions 1..16 reached by 40 chains less one per position, each accepted at <paramref name="rate"/>.</summary>
+    public static ChainProfile Chain(double rate, int reached = 40) => new(8, 4, 120, [.. Enumerable.Range(0, 16).Select(_ => (double?)rate)],
+        [.. Enumerable.Range(0, 16).Select(p => (long)Math.Max(0, reached - p))], new VerifyTiming(8, 80, 0.06, 0.08, 0.01, 0.06, 0.4));
+
     /// <summary>Three drafts with distinct trade-offs: accurate but slow, fast but sloppy, and in between.</summary>
     public static BoardProfile ThreeDrafts(double wait = 0.05) => Profile(
         Configuration("qwen-0.5b", "Q8_0", [0.9, 0.88, 0.86, 0.85, 0.84, 0.83, 0.82, 0.8], 20, wait, watts: 6, residentMb: 600),

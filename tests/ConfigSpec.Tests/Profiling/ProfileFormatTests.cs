@@ -12,7 +12,8 @@ public class ProfileFormatTests
     [Fact]
     public void A_profile_survives_a_round_trip_through_its_json()
     {
-        var profile = ProfileFixtures.ThreeDrafts();
+        var three = ProfileFixtures.ThreeDrafts();
+        var profile = three with { Configurations = [three.Configurations[0] with { Chain = ProfileFixtures.Chain(0.9) }, .. three.Configurations.Skip(1)] };
         var text = ProfileJson.Serialize(profile);
         var back = ProfileJson.Parse(text);
         Assert.Equal(profile.Device, back.Device);
@@ -28,12 +29,26 @@ public class ProfileFormatTests
             Assert.Equal(a.DraftTokensPerSecond, b.DraftTokensPerSecond);
             Assert.Equal(a.Verify, b.Verify);
             Assert.Equal(a.Power, b.Power);
+            Assert.Equal(a.Chain is null, b.Chain is null);
+            if (a.Chain is { } chain)
+            {
+                Assert.Equal((chain.K, chain.Depth, chain.Blocks, chain.ChainedVerify), (b.Chain!.K, b.Chain.Depth, b.Chain.Blocks, b.Chain.ChainedVerify));
+                Assert.Equal(chain.AcceptanceByPosition, b.Chain.AcceptanceByPosition);
+                Assert.Equal(chain.ReachedByPosition, b.Chain.ReachedByPosition);
+            }
         }
+
+        Assert.Contains("\"chain\"", text, StringComparison.Ordinal);
 
         Assert.Equal(text, ProfileJson.Serialize(back));
     }
 
-    private static string Mutate(Action<JsonObject> change)
+    private static JsonObject Chain(int depth, double rate) => new()
+    {
+        ["k"] = 8, ["depth"] = depth, ["blocks"] = 10, ["acceptance_by_position"] = new JsonArray(0.9, rate), ["reached_by_position"] = new JsonArray(10, 9),
+    };
+
+        private static string Mutate(Action<JsonObject> change)
     {
         var node = JsonNode.Parse(ProfileJson.Serialize(ProfileFixtures.ThreeDrafts()))!.AsObject();
         change(node);
@@ -48,6 +63,9 @@ public class ProfileFormatTests
     [InlineData("zero", "configurations[0] (qwen-0.5b Q8_0) has zero samples")]
     [InlineData("alpha", "acceptance_by_position has 3 entries, expected k_max = 8")]
     [InlineData("rate", "rate outside 0..1")]
+    [InlineData("chain-rate", "chain.acceptance_by_position")]
+    [InlineData("chain-depth", "chain.depth")]
+    [InlineData("chain-type", "chain")]
     public void Bad_profiles_are_refused_naming_the_field(string fault, string message)
     {
         var text = Mutate(node =>
@@ -62,6 +80,9 @@ public class ProfileFormatTests
                 case "zero": configurations[0]!["rounds"] = 0; break;
                 case "alpha": configurations[2]!["acceptance_by_position"] = new JsonArray(0.5, 0.4, 0.3); break;
                 case "rate": configurations[2]!["acceptance_by_position"]!.AsArray()[0] = 1.5; break;
+                case "chain-rate": configurations[0]!["chain"] = Chain(depth: 4, rate: 1.5); break;
+                case "chain-depth": configurations[0]!["chain"] = Chain(depth: 0, rate: 0.5); break;
+                case "chain-type": configurations[0]!["chain"] = "deep"; break;
             }
         });
         var ex = Assert.Throws<ProfileFormatException>(() => ProfileJson.Parse(text, "lab.json"));

@@ -1,5 +1,6 @@
 using ConfigSpec.Interop;
 using ConfigSpec.Profiling.Objectives;
+using ConfigSpec.Profiling.Profiles;
 using ConfigSpec.Profiling.Selection;
 
 namespace ConfigSpec.Tests.Profiling;
@@ -145,6 +146,28 @@ public class SelectorTests
         var plain = Selector.Select(profile, new SelectionSettings());
         Assert.All(plain.Ranked, x => Assert.Equal(1, x.Pipeline));
         Assert.Equal(plain.Chosen.Goodput, sequential.Goodput, 9);
+    }
+
+    [Fact]
+    public void The_chain_pass_sets_the_acceptance_a_pipeline_meets_past_k_max()
+    {
+        var plain = ProfileFixtures.ThreeDrafts(wait: 0.2).Configurations[0];
+        // Without a chain pass: the profiled positions pooled (all reached alike here, so their mean).
+        Assert.Equal(plain.AcceptanceByPosition.Average(a => a!.Value), Selector.PooledAcceptance(plain)!.Value, 9);
+        // With one: its drafts past K_max (positions 9..16), pooled over what reached them.
+        var measured = plain with { Chain = ProfileFixtures.Chain(0.97) };
+        Assert.Equal(0.97, Selector.PooledAcceptance(measured)!.Value, 9);
+        Assert.Equal(Enumerable.Range(8, 8).Sum(p => 40L - p), measured.ChainAcceptancePastKMax()!.Value.Drafts);
+        // Too few drafts past K_max to stand for them: the profiled positions again.
+        var thin = plain with { Chain = ProfileFixtures.Chain(0.97, reached: 10) };
+        Assert.True(thin.ChainAcceptancePastKMax()!.Value.Drafts < Selector.MinChainDrafts);
+        Assert.Equal(Selector.PooledAcceptance(plain), Selector.PooledAcceptance(thin));
+
+        // The pipelined prediction follows: chains that break less often past K_max give more tokens per episode.
+        Candidate Best(ConfigurationProfile c) => Selector.Predict(ProfileFixtures.Profile(c) with { Settings = ProfileFixtures.ThreeDrafts().Settings },
+            new SelectionSettings { MaxPipeline = 4, VerifySeconds = 0.2 }).Where(x => x.K == 8 && x.Pipeline == 4).Single();
+        Assert.True(Best(measured).Episode.Tokens > Best(plain).Episode.Tokens + 1, $"{Best(measured).Episode.Tokens} against {Best(plain).Episode.Tokens}");
+        Assert.Equal(Best(plain).Goodput, Best(plain with { Chain = ProfileFixtures.Chain(0.97, reached: 10) }).Goodput, 9);
     }
 
     [Fact]

@@ -28,6 +28,29 @@ public class AlgorithmTests
     }
 
     [Fact]
+    public void Acceptance_by_chain_position_counts_drafts_since_the_last_target_token_across_chained_blocks()
+    {
+        var rounds = new[]
+        {
+            new RoundMetrics(4, 4, 0, 0),                  // a chain starts: positions 1..4 accepted
+            new RoundMetrics(4, 4, 0, 0, ChainOffset: 4),  // chained: 5..8 accepted
+            new RoundMetrics(4, 1, 0, 0, ChainOffset: 8),  // chained: 9 accepted, 10 rejected (the chain is cut)
+            new RoundMetrics(4, 0, 0, 0),                  // a new chain: position 1 rejected
+            new RoundMetrics(4, 4, 0, 0, ChainOffset: 20), // past the positions asked for: ignored
+        };
+        var stats = AcceptanceStatistics.ByChainPosition(rounds, 12);
+        Assert.Equal([2L, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0], stats.Reached);
+        Assert.Equal([1L, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], stats.AcceptedAt);
+        Assert.Equal(0.5, stats.ByPosition[0]!.Value, 6);
+        Assert.Equal(1.0, stats.ByPosition[8]!.Value, 6);
+        Assert.Equal(0.0, stats.ByPosition[9]!.Value, 6);
+        Assert.Null(stats.ByPosition[10]);
+        // Without chain offsets it is the sequential count: every block from position 1.
+        Assert.Equal(AcceptanceStatistics.From([.. rounds.Select(r => r with { ChainOffset = 0 })], 4).Reached,
+            AcceptanceStatistics.ByChainPosition([.. rounds.Select(r => r with { ChainOffset = 0 })], 4).Reached);
+    }
+
+    [Fact]
     public void Greedy_verification_accepts_the_matching_prefix_and_adds_the_correction_or_bonus()
     {
         // Row i's argmax is token 10 + i.
