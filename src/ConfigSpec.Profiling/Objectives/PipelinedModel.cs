@@ -46,8 +46,7 @@ public static class PipelinedModel
             throw new ArgumentOutOfRangeException(nameof(k), $"K ({k}) and D ({d}) must be at least 1, with at least one profiled position");
         }
 
-        var past = Math.Clamp(beyond ?? alpha.Average(a => a ?? 0), 0, 1);
-        double Alpha(int position) => position <= alpha.Count ? Math.Clamp(alpha[position - 1] ?? 0, 0, 1) : past;
+        var Alpha = AcceptanceAt(alpha, beyond);
         var block = blockOverheadSeconds + (k * secondsPerToken);
         if (d == 1)
         {
@@ -66,6 +65,8 @@ public static class PipelinedModel
             var start = Math.Max(sends[i - 1], i - d >= 1 ? verdicts[i - d] : 0);
             sends.Add(start + block);
             verdicts.Add(start + block + verifySeconds);
+            // A cut anywhere in block i is acted on alike: worked out once per block, when a cut there is possible.
+            (double Drafted, double End)? afterCut = null;
             for (var q = 0; q < k; q++)
             {
                 position++;
@@ -73,7 +74,7 @@ public static class PipelinedModel
                 var endsHere = survival * (1 - a);
                 if (endsHere > 0)
                 {
-                    var (draftedBy, end) = AfterCut(sends, verdicts, verdicts[i], i, d, k, secondsPerToken, blockOverheadSeconds);
+                    var (draftedBy, end) = afterCut ??= AfterCut(sends, verdicts, verdicts[i], i, d, k, secondsPerToken, blockOverheadSeconds);
                     tokens += endsHere * position;
                     seconds += endsHere * end;
                     drafted += endsHere * draftedBy;
@@ -121,8 +122,7 @@ public static class PipelinedModel
         }
 
         var exact = Math.Min(tokens, MaxExactTokens);
-        var past = Math.Clamp(beyond ?? alpha.Average(a => a ?? 0), 0, 1);
-        double Alpha(int position) => position <= alpha.Count ? Math.Clamp(alpha[position - 1] ?? 0, 0, 1) : past;
+        var Alpha = AcceptanceAt(alpha, beyond);
         // Where a full episode is cut, and when that cut is acted on (the schedule of Episode).
         var (cutAt, cutEnd) = Cuts(Alpha, k, d, secondsPerToken, blockOverheadSeconds, verifySeconds, exact);
         // seconds[n]: expected time to commit n more tokens from an episode's start.
@@ -145,6 +145,16 @@ public static class PipelinedModel
         return seconds[exact] + ((tokens - exact) / steady.Goodput);
     }
 
+    /// <summary>
+    /// α_p for chain position p: the profiled rate (clamped to 0..1, unreached = 0), and past the profiled positions
+    /// <paramref name="beyond"/> (null = the mean of the profiled positions).
+    /// </summary>
+    private static Func<int, double> AcceptanceAt(IReadOnlyList<double?> alpha, double? beyond)
+    {
+        var past = Math.Clamp(beyond ?? alpha.Average(a => a ?? 0), 0, 1);
+        return position => position <= alpha.Count ? Math.Clamp(alpha[position - 1] ?? 0, 0, 1) : past;
+    }
+
     /// <summary>Generations longer than this are modelled exactly over their first this many tokens and at the steady state after.</summary>
     public const int MaxExactTokens = 2048;
 
@@ -164,12 +174,13 @@ public static class PipelinedModel
             var start = Math.Max(sends[i - 1], i - d >= 1 ? verdicts[i - d] : 0);
             sends.Add(start + block);
             verdicts.Add(start + block + verifySeconds);
+            var endOfBlock = AfterCut(sends, verdicts, verdicts[i], i, d, k, secondsPerToken, overhead).End;
             for (var q = 0; q < k && position < positions; q++)
             {
                 position++;
                 var a = alpha(position);
                 probability[position] = survival * (1 - a);
-                end[position] = AfterCut(sends, verdicts, verdicts[i], i, d, k, secondsPerToken, overhead).End;
+                end[position] = endOfBlock;
                 survival *= a;
             }
         }

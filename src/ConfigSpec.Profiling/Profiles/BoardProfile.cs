@@ -117,25 +117,29 @@ public sealed record ConfigurationProfile
     /// Acceptance past K_max as the chain pass measured it: every draft at a chain position after K_max, pooled (their
     /// accepted over their reached), with the number of such drafts; null without a chain pass or with none reached.
     /// </summary>
-    public (double Rate, long Drafts)? ChainAcceptancePastKMax()
-    {
-        if (Chain is not { } chain)
-        {
-            return null;
-        }
+    public (double Rate, long Drafts)? ChainAcceptancePastKMax() =>
+        Chain is { } chain ? Pool(chain.AcceptanceByPosition, chain.ReachedByPosition, AcceptanceByPosition.Count) : null;
 
+    /// <summary>
+    /// Acceptance per draft over positions <paramref name="from"/>+1 onwards, each position's rate weighted by how many
+    /// drafts reached it, with that number of drafts; null when none reached them.
+    /// </summary>
+    public static (double Rate, long Drafts)? Pool(IReadOnlyList<double?> alpha, IReadOnlyList<long> reached, int from = 0)
+    {
+        ArgumentNullException.ThrowIfNull(alpha);
+        ArgumentNullException.ThrowIfNull(reached);
         double accepted = 0;
-        long reached = 0;
-        for (var i = AcceptanceByPosition.Count; i < Math.Min(chain.AcceptanceByPosition.Count, chain.ReachedByPosition.Count); i++)
+        long drafts = 0;
+        for (var i = from; i < Math.Min(alpha.Count, reached.Count); i++)
         {
-            if (chain.AcceptanceByPosition[i] is { } a)
+            if (alpha[i] is { } a)
             {
-                accepted += a * chain.ReachedByPosition[i];
-                reached += chain.ReachedByPosition[i];
+                accepted += a * reached[i];
+                drafts += reached[i];
             }
         }
 
-        return reached > 0 ? (accepted / reached, reached) : null;
+        return drafts > 0 ? (accepted / drafts, drafts) : null;
     }
 }
 

@@ -229,17 +229,7 @@ public static class Selector
     public static double? PooledAcceptance(ConfigurationProfile c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        double accepted = 0, reached = 0;
-        for (var i = 0; i < Math.Min(c.AcceptanceByPosition.Count, c.ReachedByPosition.Count); i++)
-        {
-            if (c.AcceptanceByPosition[i] is { } a)
-            {
-                accepted += a * c.ReachedByPosition[i];
-                reached += c.ReachedByPosition[i];
-            }
-        }
-
-        double? pooled = reached > 0 ? accepted / reached : null;
+        var pooled = ConfigurationProfile.Pool(c.AcceptanceByPosition, c.ReachedByPosition)?.Rate;
         if (c.ChainAcceptancePastKMax() is not { } chain)
         {
             return pooled;
